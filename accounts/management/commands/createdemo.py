@@ -1,0 +1,127 @@
+"""Load demo data for the embedded mode; running it again changes nothing.
+
+Two chat users who are friends (alice, bob), a third (carol) with a pending
+friend request to alice, and an operator. Contacts are made through the real
+services, with tickets, exactly as the clients would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import FriendRequest, Friendship, Platform, User
+from accounts.services.contacts import friend_request_accept, friend_request_send
+from accounts.services.devices import logout
+from accounts.services.login import login
+from accounts.services.operators import operator_grant
+from accounts.services.registration import user_create
+from accounts.services.wechat_ids import wechat_id_claim
+from accounts.tickets import ticket_verify
+from accounts.types import DeviceInfo
+from wechat_core.services import topology_ensure_local
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    nickname: str
+    email: str
+    phone: str
+    password: str
+    wechat_id: str | None
+
+
+ALICE = DemoAccount("Alice", "alice@example.com", "+8613800000001", "alice-demo-2026", "alice_demo")
+BOB = DemoAccount("Bob", "bob@example.com", "+8613800000002", "bob-demo-2026", "bob_demo")
+CAROL = DemoAccount("Carol", "carol@example.com", "+8613800000003", "carol-demo-2026", "carol_demo")
+OPERATOR = DemoAccount("Operator", "ops@example.com", "+8613800000009", "ops-demo-2026", None)
+# One fixed device, so repeated runs reuse it instead of piling up devices.
+DEMO_DEVICE = DeviceInfo(
+    platform=Platform.OTHER,
+    client_version="1.0.0",
+    name="createdemo",
+    device_uuid=UUID("00000000-0000-4000-8000-00000000de70"),
+)
+
+
+def _ensure(account: DemoAccount) -> User:
+    user = User.objects.filter(email=account.email).first()
+    if user is None:
+        user = user_create(
+            phone=account.phone,
+            email=account.email,
+            password=account.password,
+            nickname=account.nickname,
+        )
+    if account.wechat_id and not user.wechat_id:
+        _as(
+            account,
+            lambda ticket: wechat_id_claim(
+                ticket=ticket, user_id=user.pk, wechat_id=account.wechat_id or ""
+            ),
+        )
+        user.refresh_from_db()
+    return user
+
+
+def _as(account: DemoAccount, action: Any) -> Any:
+    """Run `action(ticket)` logged in as `account`, then log that session out."""
+    session = login(
+        identifier=account.email, password=account.password, device=DEMO_DEVICE, ip=None
+    )
+    ticket = ticket_verify(token=session.ticket)
+    try:
+        return action(ticket)
+    finally:
+        logout(ticket=ticket, user_id=session.user.pk)
+
+
+class Command(BaseCommand):
+    help = "Create the demo users, contacts and operator (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        topology_ensure_local()
+        alice, bob, carol = _ensure(ALICE), _ensure(BOB), _ensure(CAROL)
+        if not Friendship.objects.filter(owner=alice, friend=bob).exists():
+            outcome = _as(
+                ALICE,
+                lambda ticket: friend_request_send(
+                    ticket=ticket,
+                    user_id=alice.pk,
+                    to_user_id=bob.pk,
+                    greeting="Hi Bob, it's Alice.",
+                ),
+            )
+            request_id = outcome.request.pk
+            _as(
+                BOB,
+                lambda ticket: friend_request_accept(
+                    ticket=ticket, user_id=bob.pk, request_id=request_id
+                ),
+            )
+        if not FriendRequest.objects.filter(from_user=carol, to_user=alice).exists():
+            _as(
+                CAROL,
+                lambda ticket: friend_request_send(
+                    ticket=ticket,
+                    user_id=carol.pk,
+                    to_user_id=alice.pk,
+                    greeting="Hello from Carol!",
+                ),
+            )
+        operator = User.objects.filter(email=OPERATOR.email).first() or user_create(
+            phone=OPERATOR.phone,
+            email=OPERATOR.email,
+            password=OPERATOR.password,
+            nickname=OPERATOR.nickname,
+        )
+        operator_grant(user=operator, superuser=True)
+        self.stdout.write(self.style.SUCCESS("Demo data is in place."))
+        for account in (ALICE, BOB, CAROL):
+            self.stdout.write(f"  chat user  {account.email} / {account.password}")
+        self.stdout.write(f"  operator   {OPERATOR.email} / {OPERATOR.password}")

@@ -1,0 +1,138 @@
+"""Reads of the accounts app. Each takes the verified ticket and the id of the user
+whose data it reads, and calls ticket_require before touching anything."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.exceptions import NotAFriend, UserNotFound
+from accounts.models import (
+    Block,
+    Device,
+    FriendRequest,
+    FriendRequestStatus,
+    Friendship,
+    Ticket,
+    User,
+)
+from accounts.tickets import ticket_require
+from accounts.types import VerifiedTicket
+from accounts.validators import looks_like_phone, normalize_phone
+from wechat_core.errors import RateLimited
+from wechat_core.ratelimit import window_hit
+
+SEARCH_SCOPE = "contact-search"
+
+
+def user_get(*, ticket: VerifiedTicket, user_id: int) -> User:
+    ticket_require(ticket, user_id=user_id)
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def device_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Device]:
+    """The user's devices, each annotated with `has_live_ticket`."""
+    ticket_require(ticket, user_id=user_id)
+    live = Ticket.objects.filter(
+        device=OuterRef("pk"), revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+    return (
+        Device.objects.filter(user_id=user_id, removed_at__isnull=True)
+        .annotate(has_live_ticket=Exists(live))
+        .order_by("-last_seen_at", "-id")
+    )
+
+
+def contact_search(*, ticket: VerifiedTicket, user_id: int, query: str) -> list[User]:
+    """Exact search by WeChat ID (any case) or phone number, honouring each user's
+    discoverability settings. Rate-limited, as it could enumerate phone numbers."""
+    ticket_require(ticket, user_id=user_id)
+    hits = window_hit(scope=SEARCH_SCOPE, identity=str(user_id), window_seconds=60)
+    if hits.count > settings.CONTACT_SEARCHES_PER_MINUTE:
+        raise RateLimited(
+            f"At most {settings.CONTACT_SEARCHES_PER_MINUTE} searches a minute.",
+            retry_after=hits.retry_after,
+        )
+    query = query.strip()
+    matches: QuerySet[User] = User.objects.none()
+    if looks_like_phone(query):
+        try:
+            phone = normalize_phone(query)
+        except ValidationError:
+            phone = None
+        if phone is not None:
+            matches = User.objects.filter(phone=phone, discoverable_by_phone=True)
+    else:
+        matches = User.objects.filter(wechat_id__iexact=query, discoverable_by_wechat_id=True)
+    return list(matches.filter(is_active=True)[:1])
+
+
+def friend_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Friendship]:
+    ticket_require(ticket, user_id=user_id)
+    return (
+        Friendship.objects.filter(owner_id=user_id)
+        .select_related("friend")
+        .order_by("friend__nickname", "id")
+    )
+
+
+def friend_get(*, ticket: VerifiedTicket, user_id: int, friend_id: int) -> Friendship:
+    ticket_require(ticket, user_id=user_id)
+    friendship = (
+        Friendship.objects.select_related("friend")
+        .filter(owner_id=user_id, friend_id=friend_id)
+        .first()
+    )
+    if friendship is None:
+        raise NotAFriend()
+    return friendship
+
+
+def friend_request_list(
+    *, ticket: VerifiedTicket, user_id: int, direction: Literal["incoming", "outgoing"]
+) -> QuerySet[FriendRequest]:
+    """Requests to or from the user, newest first. `effective_status` reads
+    'expired' for pending requests past their expiry, before the sweep marks them."""
+    ticket_require(ticket, user_id=user_id)
+    own = {"to_user_id": user_id} if direction == "incoming" else {"from_user_id": user_id}
+    return (
+        FriendRequest.objects.filter(**own)
+        .select_related("from_user", "to_user")
+        .annotate(
+            effective_status=Case(
+                When(
+                    status=FriendRequestStatus.PENDING,
+                    expires_at__lte=timezone.now(),
+                    then=Value(FriendRequestStatus.EXPIRED.value),
+                ),
+                default="status",
+                output_field=CharField(),
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def block_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Block]:
+    ticket_require(ticket, user_id=user_id)
+    return Block.objects.filter(blocker_id=user_id).select_related("blocked")
+
+
+def contacts_are_mutual(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> bool:
+    """Both have each other in their contacts and neither blocks the other
+    (what messaging requires of a 1:1 chat)."""
+    ticket_require(ticket, user_id=user_id)
+    sides = Friendship.objects.filter(owner_id=user_id, friend_id=other_id).exists() and (
+        Friendship.objects.filter(owner_id=other_id, friend_id=user_id).exists()
+    )
+    blocked = Block.objects.filter(
+        blocker_id__in=[user_id, other_id], blocked_id__in=[user_id, other_id]
+    ).exists()
+    return sides and not blocked

@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite.
+
+Unit tests of services and selectors run on Django's PostgreSQL test database
+inside a rolled-back transaction. Tests marked `live` start real processes
+(daphne, Celery) against the same database and must use committed data
+(`@pytest.mark.django_db(transaction=True)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from accounts.tickets import ticket_cache_clear
+from tests.support.processes import (
+    ServerProcess,
+    process_environment,
+    start_asgi_server,
+    start_celery_worker,
+)
+from wechat_core.sharedstate import forget_local_copies
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_state() -> None:
+    """Each test starts with an empty cache (rate limits, version stamps) and no
+    process-local copies of shared state."""
+    cache.clear()
+    ticket_cache_clear()
+    forget_local_copies()
+
+
+@pytest.fixture(scope="session")
+def live_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("live-logs")
+
+
+@pytest.fixture(scope="session")
+def live_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment for server processes, pointed at the test database."""
+    return process_environment(connection.settings_dict["NAME"])
+
+
+@pytest.fixture(scope="session")
+def asgi_servers(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[ServerProcess]]:
+    """Two daphne processes: 'every process' in the tests means at least these two."""
+    servers = [
+        start_asgi_server(log_dir=live_log_dir, env=live_env, name=f"daphne-{index}")
+        for index in (1, 2)
+    ]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(live_env: dict[str, str], live_log_dir: Path) -> Iterator[ServerProcess]:
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    worker = start_celery_worker(
+        log_dir=live_log_dir, env=live_env, queues=",".join(settings.CELERY_QUEUE_NAMES)
+    )
+    yield worker
+    worker.stop()

@@ -1,0 +1,106 @@
+"""Test data built through the real services, so every object honours the invariants.
+
+alice = make_user(nickname="Alice")
+ticket = login_ticket(alice)
+make_friends(alice, bob)
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from accounts.models import FriendRequest, Platform, User
+from accounts.services.contacts import friend_request_accept, friend_request_send
+from accounts.services.login import login
+from accounts.services.registration import user_create
+from accounts.services.wechat_ids import wechat_id_claim
+from accounts.tickets import ticket_verify
+from accounts.types import DeviceInfo, VerifiedTicket
+
+PASSWORD = "correct-horse-battery"
+_sequence = itertools.count(1)
+
+
+def web_device(**overrides: Any) -> DeviceInfo:
+    values: dict[str, Any] = {"platform": Platform.WEB, "client_version": "1.0.0", "name": "test"}
+    values.update(overrides)
+    return DeviceInfo(**values)
+
+
+def device_json(**overrides: Any) -> dict[str, Any]:
+    """The `device` object of a login or registration body."""
+    values: dict[str, Any] = {"platform": "web", "client_version": "1.0.0", "name": "test"}
+    values.update(overrides)
+    return values
+
+
+def unique_phone() -> str:
+    return f"+86139{next(_sequence) % 100_000_000:08d}"
+
+
+def make_user(
+    *,
+    nickname: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    password: str = PASSWORD,
+    wechat_id: str | None = None,
+) -> User:
+    number = next(_sequence)
+    user = user_create(
+        phone=phone,
+        email=email if email is not None or phone is not None else f"user{number}@example.com",
+        password=password,
+        nickname=nickname or f"User {number}",
+    )
+    if wechat_id is not None:
+        wechat_id_claim(ticket=login_ticket(user), user_id=user.pk, wechat_id=wechat_id)
+        user.refresh_from_db()
+    return user
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    token: str
+    ticket: VerifiedTicket
+    device_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Ticket {self.token}"}
+
+
+def login_session(user: User, *, password: str = PASSWORD, **device: Any) -> Session:
+    identifier = user.email or user.phone or ""
+    result = login(identifier=identifier, password=password, device=web_device(**device), ip=None)
+    return Session(
+        user=user,
+        token=result.ticket,
+        ticket=ticket_verify(token=result.ticket),
+        device_id=result.device.pk,
+    )
+
+
+def login_ticket(user: User) -> VerifiedTicket:
+    return login_session(user).ticket
+
+
+def make_friends(first: User, second: User) -> None:
+    outcome = friend_request_send(
+        ticket=login_ticket(first), user_id=first.pk, to_user_id=second.pk
+    )
+    assert outcome.request is not None
+    friend_request_accept(
+        ticket=login_ticket(second), user_id=second.pk, request_id=outcome.request.pk
+    )
+
+
+def send_request(sender: User, recipient: User, greeting: str = "") -> FriendRequest:
+    outcome = friend_request_send(
+        ticket=login_ticket(sender), user_id=sender.pk, to_user_id=recipient.pk, greeting=greeting
+    )
+    assert outcome.request is not None
+    return outcome.request

@@ -1,0 +1,115 @@
+"""Real server processes for integration tests: daphne/uvicorn and Celery workers.
+
+Each runs the production settings module against the test database and the
+test Redis, in its own process, so tests see what a deployment would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_environment(database_name: str | None, **overrides: str) -> dict[str, str]:
+    """The environment of a server process: the test environment, production settings."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "wechat_core.settings"
+    if database_name is not None:
+        base = env["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{database_name}"
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_asgi_server(
+    *, log_dir: Path, env: dict[str, str], server: str = "daphne", name: str = "asgi"
+) -> ServerProcess:
+    port = free_port()
+    log_path = log_dir / f"{name}-{port}.log"
+    if server == "daphne":
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "wechat_core.asgi:application"]  # fmt: skip
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server_process = ServerProcess(name, process, log_path, url=f"http://127.0.0.1:{port}")
+    _wait_until_healthy(server_process)
+    return server_process
+
+
+def _wait_until_healthy(server: ServerProcess, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not become healthy:\n{server.log()}")
+
+
+def start_celery_worker(*, log_dir: Path, env: dict[str, str], queues: str) -> ServerProcess:
+    from wechat_core.celery import app
+
+    log_path = log_dir / "celery-worker.log"
+    hostname = f"test-worker-{os.getpid()}@localhost"
+    argv = [sys.executable, "-m", "celery", "-A", "wechat_core", "worker", "--loglevel=INFO",
+            f"--queues={queues}", "--pool=threads", "--concurrency=4", f"--hostname={hostname}",
+            "--without-mingle", "--without-gossip"]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = ServerProcess("celery", process, log_path, extra={"hostname": hostname})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited early:\n{worker.log()}")
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            return worker
+    worker.stop()
+    raise RuntimeError(f"celery worker did not answer pings:\n{worker.log()}")

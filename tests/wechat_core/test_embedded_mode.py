@@ -1,0 +1,54 @@
+"""The embedded mode of `make run`: SQLite, in-memory channel layer, in-process
+Celery and demo data, served by daphne with nothing else running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import ROOT, start_asgi_server
+
+
+@pytest.mark.live
+def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
+    tmp_path: Path,
+) -> None:
+    # given: the embedded defaults, no REDIS_URL, a fresh SQLite file
+    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
+    env |= {
+        "SECRET_KEY": "embedded-test-key",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "wechat_core.settings",
+    }
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["createdemo"],
+                    ["createdemo"]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert "alice@example.com / alice-demo-2026" in done.stdout
+    # when: daphne serves it
+    server = start_asgi_server(log_dir=tmp_path, env=env, name="embedded")
+    try:
+        body = {"identifier": "alice@example.com", "password": "alice-demo-2026",
+                "device": {"platform": "web", "client_version": "1.0.0", "name": "t"}}  # fmt: skip
+        login = httpx.post(f"{server.url}/api/accounts/login", json=body, timeout=10)
+        headers = {"Authorization": f"Ticket {login.json()['ticket']}"}
+        friends = httpx.get(f"{server.url}/api/contacts/friends", headers=headers).json()
+        docs = httpx.get(f"{server.url}/api/docs/")
+        index = httpx.get(f"{server.url}/")
+    finally:
+        server.stop()
+    # then
+    assert login.status_code == 200
+    assert [f["user"]["wechat_id"] for f in friends["results"]] == ["bob_demo"]
+    assert docs.status_code == 200
+    assert index.status_code == 200

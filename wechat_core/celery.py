@@ -1,0 +1,11 @@
+"""The single Celery application; tasks are discovered in each app's tasks.py."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wechat_core.settings")
+
+app = Celery("wechat_core")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,84 @@
+"""Counters and locks in the shared cache for rate limits and lockouts.
+
+Fixed windows are enough here: limits protect against abuse, not meter usage.
+Keys hash the caller's identity so that phone numbers and e-mail addresses do
+not end up in Redis key names. When the cache is unreachable the limiter lets
+requests through (flexible availability) and logs that it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCount:
+    count: int
+    retry_after: float
+
+
+def _key(kind: str, scope: str, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f"rl:{kind}:{scope}:{digest}"
+
+
+def window_hit(*, scope: str, identity: str, window_seconds: int) -> WindowCount:
+    """Count one event in the current fixed window; return the count so far."""
+    now = time.time()
+    window = int(now // window_seconds)
+    key = f"{_key('win', scope, identity)}:{window}"
+    retry_after = (window + 1) * window_seconds - now
+    try:
+        cache.add(key, 0, timeout=window_seconds + 1)
+        try:
+            count = int(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window_seconds + 1)
+            count = 1
+    except Exception:
+        logger.warning("rate limit store unreachable; allowing %s", scope)
+        return WindowCount(count=0, retry_after=0.0)
+    return WindowCount(count=count, retry_after=retry_after)
+
+
+def window_reset(*, scope: str, identity: str, window_seconds: int) -> None:
+    window = int(time.time() // window_seconds)
+    try:
+        cache.delete(f"{_key('win', scope, identity)}:{window}")
+    except Exception:
+        logger.warning("rate limit store unreachable; could not reset %s", scope)
+
+
+def lock_set(*, scope: str, identity: str, seconds: int) -> float:
+    unlock_at = time.time() + seconds
+    try:
+        cache.set(_key("lock", scope, identity), unlock_at, timeout=seconds)
+    except Exception:
+        logger.warning("rate limit store unreachable; could not lock %s", scope)
+    return float(seconds)
+
+
+def lock_remaining(*, scope: str, identity: str) -> float:
+    """Seconds until the lock on this identity lifts; 0 when it is not locked."""
+    try:
+        unlock_at = cache.get(_key("lock", scope, identity))
+    except Exception:
+        logger.warning("rate limit store unreachable; treating %s as unlocked", scope)
+        return 0.0
+    if unlock_at is None:
+        return 0.0
+    return max(0.0, float(unlock_at) - time.time())
+
+
+def lock_clear(*, scope: str, identity: str) -> None:
+    try:
+        cache.delete(_key("lock", scope, identity))
+    except Exception:
+        logger.warning("rate limit store unreachable; could not unlock %s", scope)

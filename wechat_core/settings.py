@@ -1,0 +1,325 @@
+"""The one settings module. Every value comes from the environment (see README's table).
+
+Defaults describe the embedded mode of `make run`: SQLite, an in-memory channel
+layer, Celery tasks run in-process, a local-memory cache. Setting REDIS_URL and
+DATABASE_URL switches to the production layout; nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+from celery.schedules import crontab
+from kombu import Queue
+
+from wechat_core.env import (
+    env_bool,
+    env_choice,
+    env_db,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    read_dotenv,
+)
+
+# Lets admin.ModelAdmin[Model] and similar generics be subscripted at run time.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+read_dotenv(BASE_DIR / ".env")
+
+# --- Core -------------------------------------------------------------------
+SECRET_KEY = env_str("SECRET_KEY")
+DEBUG = env_bool("DEBUG", default=False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# How many reverse proxies sit in front of us; 0 means REMOTE_ADDR is the client.
+NUM_PROXIES = env_int("NUM_PROXIES", default=0, minimum=0)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "wechat_core",
+    "accounts",
+    "messaging",
+    "publicplatform",
+    "grayrelease",
+    "monitoring",
+    "redpackets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "wechat_core.middleware.RequestBodyLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wechat_core.urls"
+ASGI_APPLICATION = "wechat_core.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Database -----------------------------------------------------------------
+DATABASES = {
+    "default": env_db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI every request gets its own thread, so persistent per-thread
+    # connections pile up; psycopg's pool bounds them instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", default=2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", default=20, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", default=10.0, minimum=0.1),
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets the web client read while a write is in flight in embedded mode.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+    )
+
+# --- Redis: cache, channel layer, Celery broker ------------------------------------
+# Empty REDIS_URL means the embedded mode: everything stays inside one process.
+REDIS_URL = env_str("REDIS_URL", default="")
+EMBEDDED = not REDIS_URL
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", default="wechat")
+
+CACHES: dict[str, dict[str, Any]]
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
+if EMBEDDED:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+        }
+    }
+
+# --- Celery (queues of DESIGN.md §3) -------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=EMBEDDED)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_QUEUE_NAMES = (
+    "delivery",
+    "replay",
+    "webhook",
+    "payout_fast",
+    "payout_slow",
+    "monitoring",
+    "default",
+)
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_QUEUE_NAMES)
+CELERY_TASK_ROUTES = {
+    "messaging.tasks.*": {"queue": "delivery"},
+    "publicplatform.tasks.*": {"queue": "webhook"},
+    "monitoring.tasks.*": {"queue": "monitoring"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "expire-friend-requests": {
+        "task": "accounts.tasks.expire_friend_requests",
+        "schedule": crontab(minute="*/10"),
+    },
+    "purge-dead-tickets": {
+        "task": "accounts.tasks.purge_dead_tickets",
+        "schedule": crontab(minute=17, hour="*/6"),
+    },
+}
+
+# --- Topology: where this process runs (DESIGN.md §8, §9) ----------------------
+DATACENTER = env_str("DATACENTER", default="sh")
+CAMPUS = env_str("CAMPUS", default="sh-a")
+# How stale a process's copy of shared switches (campus blocks, ticket
+# revocations) may get: each process re-reads a version stamp this often.
+SHARED_STATE_POLL_SECONDS = env_float("SHARED_STATE_POLL_SECONDS", default=0.2, minimum=0.01)
+
+# --- Serving ------------------------------------------------------------------
+ASGI_SERVER = env_choice("ASGI_SERVER", default="daphne", choices=("daphne", "uvicorn"))
+HOST = env_str("HOST", default="127.0.0.1")
+PORT = env_int("PORT", default=8000, minimum=1)
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=1, minimum=1)
+
+# --- Accounts, tickets, login protection -----------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_MAX_LENGTH = env_int("PASSWORD_MAX_LENGTH", default=128, minimum=16)
+DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", default="CN")
+TICKET_TTL_SECONDS = env_int("TICKET_TTL_SECONDS", default=30 * 24 * 3600, minimum=1)
+TICKET_CACHE_MAX_ENTRIES = env_int("TICKET_CACHE_MAX_ENTRIES", default=100_000, minimum=0)
+LOGIN_ACCOUNT_MAX_FAILURES = env_int("LOGIN_ACCOUNT_MAX_FAILURES", default=5, minimum=1)
+LOGIN_IP_MAX_FAILURES = env_int("LOGIN_IP_MAX_FAILURES", default=50, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", default=900, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", default=900, minimum=1)
+REGISTRATIONS_PER_IP_PER_HOUR = env_int("REGISTRATIONS_PER_IP_PER_HOUR", default=20, minimum=1)
+DEVICES_PER_USER_MAX = env_int("DEVICES_PER_USER_MAX", default=20, minimum=1)
+WECHAT_ID_RESERVED = frozenset(
+    name.lower()
+    for name in env_list(
+        "WECHAT_ID_RESERVED",
+        default=["admin", "administrator", "system", "support", "wechat", "weixin", "monitoring"],
+    )
+)
+
+# --- Profile and contacts limits (maximums are the database columns' sizes) -----
+NICKNAME_MAX_LENGTH = env_int("NICKNAME_MAX_LENGTH", default=32, minimum=1, maximum=64)
+SIGNATURE_MAX_LENGTH = env_int("SIGNATURE_MAX_LENGTH", default=120, minimum=1, maximum=200)
+REGION_MAX_LENGTH = env_int("REGION_MAX_LENGTH", default=64, minimum=1, maximum=64)
+AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", default=2 * 1024 * 1024, minimum=1024)
+AVATAR_MAX_PIXELS = env_int("AVATAR_MAX_PIXELS", default=4096 * 4096, minimum=1)
+FRIEND_LIMIT = env_int("FRIEND_LIMIT", default=5000, minimum=1)
+FRIEND_REQUEST_TTL_SECONDS = env_int("FRIEND_REQUEST_TTL_SECONDS", default=7 * 24 * 3600, minimum=1)
+FRIEND_REQUEST_GREETING_MAX_LENGTH = env_int(
+    "FRIEND_REQUEST_GREETING_MAX_LENGTH", default=100, minimum=1, maximum=200
+)
+FRIEND_REMARK_MAX_LENGTH = env_int("FRIEND_REMARK_MAX_LENGTH", default=32, minimum=1, maximum=64)
+CONTACT_SEARCHES_PER_MINUTE = env_int("CONTACT_SEARCHES_PER_MINUTE", default=30, minimum=1)
+FRIEND_REQUESTS_PER_DAY = env_int("FRIEND_REQUESTS_PER_DAY", default=100, minimum=1)
+
+# --- HTTP API ---------------------------------------------------------------------
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=64 * 1024, minimum=1024)
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", default=50, minimum=1)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", default=200, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
+# Multipart bodies may carry one upload plus its form fields.
+UPLOAD_MAX_BYTES = AVATAR_MAX_BYTES + 64 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.TicketAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api.authentication.HasTicket"],
+    "DEFAULT_PARSER_CLASSES": ["wechat_core.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "wechat_core.api.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "wechat_core.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "NUM_PROXIES": NUM_PROXIES,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WeChat-style messaging API",
+    "DESCRIPTION": (
+        "Accounts, tickets, contacts and the rest of the service. Authenticate with "
+        "`Authorization: Ticket <ticket>` using the ticket returned by login."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "wechat_core.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "PlatformEnum": "accounts.models.Platform",
+        "FriendRequestStatusEnum": "accounts.models.FriendRequestStatus",
+    },
+}
+
+# --- Security (`manage.py check --deploy` passes with the production values) -------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Logging: tickets and secrets are scrubbed from every record ----------------------
+LOG_LEVEL = env_str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "wechat_core.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}

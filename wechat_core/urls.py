@@ -1,0 +1,37 @@
+"""Root URLs: the web client, the admin, the API and its schema, media."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path, register_converter
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from wechat_core import views
+from wechat_core.api.converters import IdConverter
+from wechat_core.api.views import HealthView, TopologyView
+
+register_converter(IdConverter, "id")
+
+admin.site.site_header = "WeChat-style back end: operations"
+admin.site.site_title = "Operations"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("admin/", admin.site.urls),
+    path("api/", include("accounts.api.urls")),
+    path("api/topology", TopologyView.as_view(), name="topology"),
+    path("api/health", HealthView.as_view(), name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Avatars are public to anyone who knows the unguessable name; a front proxy
+    # may serve MEDIA_ROOT/avatars directly instead (docs/deploy.md).
+    re_path(
+        r"^media/(?P<path>avatars/[0-9]+/[0-9a-f]{32}\.(?:jpg|png))$",
+        serve,
+        {"document_root": settings.MEDIA_ROOT},
+    ),
+]
+
+handler404 = "wechat_core.views.not_found"
+handler500 = "wechat_core.views.server_error"
