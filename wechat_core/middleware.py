@@ -13,7 +13,11 @@ class RequestBodyLimitMiddleware:
 
     Multipart uploads get UPLOAD_MAX_BYTES, everything else API_MAX_BODY_BYTES.
     Bodies without a Content-Length are bounded by the parsers instead.
+    Deliberately sync-only: see its place in settings.MIDDLEWARE.
     """
+
+    sync_capable = True
+    async_capable = False
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
