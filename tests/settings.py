@@ -19,6 +19,7 @@ TEST_ENVIRONMENT = {
     "CACHE_KEY_PREFIX": "wechat-test",
     "DATABASE_POOL_MAX_SIZE": "60",
     "MEDIA_ROOT": tempfile.mkdtemp(prefix="wechat-test-media-"),
+    "STATIC_ROOT": tempfile.mkdtemp(prefix="wechat-test-static-"),
 }
 for _name, _value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
@@ -27,3 +28,9 @@ from wechat_core.settings import *  # noqa: E402, F403
 
 # Still argon2, with a small cost so that hundreds of registrations stay quick.
 PASSWORD_HASHERS = ["tests.support.hashers.FastArgon2PasswordHasher"]
+
+# Pages render without `collectstatic` (make run and make serve collect for real).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -29,7 +29,10 @@ from wechat_core.env import (
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-read_dotenv(BASE_DIR / ".env")
+# KEY=value lines that do not override the environment; DOTENV_FILE="" skips it.
+DOTENV_FILE = env_str("DOTENV_FILE", default=str(BASE_DIR / ".env"))
+if DOTENV_FILE:
+    read_dotenv(Path(DOTENV_FILE))
 
 # --- Core -------------------------------------------------------------------
 SECRET_KEY = env_str("SECRET_KEY")

@@ -14,7 +14,7 @@ from accounts.services.devices import logout
 from tests.factories import device_json, login_session, make_user
 from tests.support.processes import ServerProcess
 from wechat_core.models import Campus, DataCenter
-from wechat_core.services import campus_set_blocked
+from wechat_core.services import campus_save, campus_set_blocked
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -87,7 +87,7 @@ def test_campus_block__is_visible_to_every_server_within_a_second(
 ) -> None:
     # given: campus sh-b, unblocked, already known to both servers
     datacenter, _ = DataCenter.objects.get_or_create(code="sh", defaults={"name": "Shanghai"})
-    Campus.objects.create(code="sh-b", datacenter=datacenter, name="Shanghai B")
+    campus_save(campus=Campus(code="sh-b", datacenter=datacenter, name="Shanghai B"), actor=None)
 
     def shows(server: ServerProcess, expected: bool) -> bool:
         campuses = httpx.get(f"{server.url}/api/topology", timeout=5).json()["campuses"]

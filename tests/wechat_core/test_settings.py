@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.processes import ROOT
 
@@ -33,6 +34,7 @@ SETTINGS_NAMES = [
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
+    clean["DOTENV_FILE"] = ""  # only what the test passes, never a developer's .env
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "wechat_core.settings"
     return subprocess.run(
@@ -106,6 +108,15 @@ def test_settings__without_secret_key__fail_and_say_which_variable() -> None:
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
     assert "ImproperlyConfigured" in result.stderr
+
+
+def test_settings__dotenv_file__fills_gaps_but_never_overrides_the_environment(
+    tmp_path: Path,
+) -> None:
+    dotenv = tmp_path / "local.env"
+    dotenv.write_text("SECRET_KEY=from-the-file\nDATACENTER=hk\nCAMPUS=hk-a\n")
+    loaded = loaded_settings({"DOTENV_FILE": str(dotenv), "DATACENTER": "ca"})
+    assert (loaded["DATACENTER"], loaded["CAMPUS"]) == ("ca", "hk-a")
 
 
 def test_settings__invalid_value__fails_and_names_it() -> None:
