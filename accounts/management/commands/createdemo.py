@@ -7,6 +7,8 @@ services, with tickets, exactly as the clients would.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,7 +24,7 @@ from accounts.services.operators import operator_grant
 from accounts.services.registration import user_create
 from accounts.services.wechat_ids import wechat_id_claim
 from accounts.tickets import ticket_verify
-from accounts.types import DeviceInfo
+from accounts.types import DeviceInfo, VerifiedTicket
 from wechat_core.services import topology_ensure_local
 
 
@@ -48,36 +50,30 @@ DEMO_DEVICE = DeviceInfo(
 )
 
 
-def _ensure(account: DemoAccount) -> User:
-    user = User.objects.filter(email=account.email).first()
-    if user is None:
-        user = user_create(
-            phone=account.phone,
-            email=account.email,
-            password=account.password,
-            nickname=account.nickname,
-        )
-    if account.wechat_id and not user.wechat_id:
-        _as(
-            account,
-            lambda ticket: wechat_id_claim(
-                ticket=ticket, user_id=user.pk, wechat_id=account.wechat_id or ""
-            ),
-        )
-        user.refresh_from_db()
-    return user
-
-
-def _as(account: DemoAccount, action: Any) -> Any:
-    """Run `action(ticket)` logged in as `account`, then log that session out."""
+@contextmanager
+def _logged_in(account: DemoAccount) -> Iterator[VerifiedTicket]:
+    """A ticket for `account` on the demo device, logged out afterwards."""
     session = login(
         identifier=account.email, password=account.password, device=DEMO_DEVICE, ip=None
     )
     ticket = ticket_verify(token=session.ticket)
     try:
-        return action(ticket)
+        yield ticket
     finally:
         logout(ticket=ticket, user_id=session.user.pk)
+
+
+def _ensure(account: DemoAccount) -> User:
+    user = User.objects.filter(email=account.email).first() or user_create(
+        phone=account.phone,
+        email=account.email,
+        password=account.password,
+        nickname=account.nickname,
+    )
+    if account.wechat_id and not user.wechat_id:
+        with _logged_in(account) as ticket:
+            user = wechat_id_claim(ticket=ticket, user_id=user.pk, wechat_id=account.wechat_id)
+    return user
 
 
 class Command(BaseCommand):
@@ -88,39 +84,27 @@ class Command(BaseCommand):
         topology_ensure_local()
         alice, bob, carol = _ensure(ALICE), _ensure(BOB), _ensure(CAROL)
         if not Friendship.objects.filter(owner=alice, friend=bob).exists():
-            outcome = _as(
-                ALICE,
-                lambda ticket: friend_request_send(
+            with _logged_in(ALICE) as ticket:
+                outcome = friend_request_send(
                     ticket=ticket,
                     user_id=alice.pk,
                     to_user_id=bob.pk,
                     greeting="Hi Bob, it's Alice.",
-                ),
-            )
-            request_id = outcome.request.pk
-            _as(
-                BOB,
-                lambda ticket: friend_request_accept(
-                    ticket=ticket, user_id=bob.pk, request_id=request_id
-                ),
-            )
+                )
+            if outcome.request is not None:  # None: Bob still had Alice, restored at once
+                with _logged_in(BOB) as ticket:
+                    friend_request_accept(
+                        ticket=ticket, user_id=bob.pk, request_id=outcome.request.pk
+                    )
         if not FriendRequest.objects.filter(from_user=carol, to_user=alice).exists():
-            _as(
-                CAROL,
-                lambda ticket: friend_request_send(
+            with _logged_in(CAROL) as ticket:
+                friend_request_send(
                     ticket=ticket,
                     user_id=carol.pk,
                     to_user_id=alice.pk,
                     greeting="Hello from Carol!",
-                ),
-            )
-        operator = User.objects.filter(email=OPERATOR.email).first() or user_create(
-            phone=OPERATOR.phone,
-            email=OPERATOR.email,
-            password=OPERATOR.password,
-            nickname=OPERATOR.nickname,
-        )
-        operator_grant(user=operator, superuser=True)
+                )
+        operator_grant(user=_ensure(OPERATOR), superuser=True)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         for account in (ALICE, BOB, CAROL):
             self.stdout.write(f"  chat user  {account.email} / {account.password}")
