@@ -21,7 +21,7 @@ from accounts.models import (
     User,
 )
 from accounts.tickets import ticket_require
-from accounts.types import VerifiedTicket
+from accounts.types import ContactRelation, VerifiedTicket
 from accounts.validators import looks_like_phone, normalize_phone
 from wechat_core.errors import RateLimited
 from wechat_core.ratelimit import window_hit
@@ -125,14 +125,29 @@ def block_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Block]:
     return Block.objects.filter(blocker_id=user_id).select_related("blocked")
 
 
+def contact_relation(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> ContactRelation:
+    """How `user_id` and `other_id` stand: each side's contacts and blocks (two queries)."""
+    ticket_require(ticket, user_id=user_id)
+    pair = [user_id, other_id]
+    sides = set(
+        Friendship.objects.filter(owner_id__in=pair, friend_id__in=pair).values_list(
+            "owner_id", "friend_id"
+        )
+    )
+    blocks = set(
+        Block.objects.filter(blocker_id__in=pair, blocked_id__in=pair).values_list(
+            "blocker_id", flat=True
+        )
+    )
+    return ContactRelation(
+        i_have_them=(user_id, other_id) in sides,
+        they_have_me=(other_id, user_id) in sides,
+        i_blocked_them=user_id in blocks,
+        they_blocked_me=other_id in blocks,
+    )
+
+
 def contacts_are_mutual(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> bool:
     """Both have each other in their contacts and neither blocks the other
     (what messaging requires of a 1:1 chat)."""
-    ticket_require(ticket, user_id=user_id)
-    sides = Friendship.objects.filter(owner_id=user_id, friend_id=other_id).exists() and (
-        Friendship.objects.filter(owner_id=other_id, friend_id=user_id).exists()
-    )
-    blocked = Block.objects.filter(
-        blocker_id__in=[user_id, other_id], blocked_id__in=[user_id, other_id]
-    ).exists()
-    return sides and not blocked
+    return contact_relation(ticket=ticket, user_id=user_id, other_id=other_id).mutual

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -40,6 +43,7 @@ from accounts.models import Device, RevocationReason, Ticket, User
 from accounts.types import VerifiedTicket
 from wechat_core.sharedstate import SharedVersion
 
+logger = logging.getLogger(__name__)
 TICKET_VERSION = "t1"
 _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # url-safe base64 of 32 bytes, unpadded
@@ -220,6 +224,28 @@ def ticket_require(ticket: VerifiedTicket, *, user_id: int) -> None:
 # --- Revoke ------------------------------------------------------------------------
 
 
+def ticket_group(ticket_id: int) -> str:
+    """The channel-layer group of the connections holding this ticket."""
+    return f"ticket.{ticket_id}"
+
+
+def _close_connections(ticket_ids: list[int]) -> None:
+    """Tell open websockets holding these tickets to close (after commit)."""
+    try:
+        async_to_sync(_send_revoked)(ticket_ids)
+    except Exception:
+        # Open connections still fail their next data access (ticket_require).
+        logger.warning("could not push the revocation of %d tickets", len(ticket_ids))
+
+
+async def _send_revoked(ticket_ids: list[int]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for ticket_id in ticket_ids:
+        await layer.group_send(ticket_group(ticket_id), {"type": "ticket.revoked"})
+
+
 def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:
     ticket_ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
     if not ticket_ids:
@@ -227,9 +253,11 @@ def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:
     count = Ticket.objects.filter(pk__in=ticket_ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
     )
-    # This process forgets them at once; the others when the version moves.
+    # This process forgets them at once; the others when the version moves,
+    # and open websockets are told to close.
     _cache.forget(ticket_ids)
     _cache.version.bump_on_commit()
+    transaction.on_commit(lambda: _close_connections(ticket_ids))
     return count
 
 

@@ -54,3 +54,23 @@ class FriendRequestOutcome:
 
     request: FriendRequest | None
     friendship: Friendship | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRelation:
+    """Where two users stand, from the first one's point of view."""
+
+    i_have_them: bool
+    they_have_me: bool
+    i_blocked_them: bool
+    they_blocked_me: bool
+
+    @property
+    def mutual(self) -> bool:
+        """Friends on both sides and no block either way."""
+        return (
+            self.i_have_them
+            and self.they_have_me
+            and not self.i_blocked_them
+            and not self.they_blocked_me
+        )

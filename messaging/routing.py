@@ -1,5 +1,9 @@
-"""Websocket URL patterns (the SYNC endpoint arrives with the messaging issue)."""
+"""Websocket URL patterns."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from messaging.consumers import SyncConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/sync", SyncConsumer.as_asgi(), name="ws-sync"),
+]

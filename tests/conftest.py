@@ -20,6 +20,7 @@ from django.db import connection
 from accounts.tickets import ticket_cache_clear
 from tests.support.processes import (
     ServerProcess,
+    collect_static,
     process_environment,
     start_asgi_server,
     start_celery_worker,
@@ -43,8 +44,11 @@ def live_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def live_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> dict[str, str]:
-    """Environment for server processes, pointed at the test database."""
-    return process_environment(connection.settings_dict["NAME"])
+    """Environment for server processes, pointed at the test database, with the
+    static files collected (the production settings serve a hashed manifest)."""
+    env = process_environment(connection.settings_dict["NAME"])
+    collect_static(env)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -24,14 +24,14 @@ _sequence = itertools.count(1)
 
 
 def web_device(**overrides: Any) -> DeviceInfo:
-    values: dict[str, Any] = {"platform": Platform.WEB, "client_version": "1.0.0", "name": "test"}
+    values: dict[str, Any] = {"platform": Platform.WEB, "client_version": "3.0.0", "name": "test"}
     values.update(overrides)
     return DeviceInfo(**values)
 
 
 def device_json(**overrides: Any) -> dict[str, Any]:
     """The `device` object of a login or registration body."""
-    values: dict[str, Any] = {"platform": "web", "client_version": "1.0.0", "name": "test"}
+    values: dict[str, Any] = {"platform": "web", "client_version": "3.0.0", "name": "test"}
     values.update(overrides)
     return values
 

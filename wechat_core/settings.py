@@ -39,6 +39,8 @@ SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser origins allowed on websockets besides ALLOWED_HOSTS (e.g. http://chat.example.com:8080).
+WEBSOCKET_ALLOWED_ORIGINS = env_list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
 # How many reverse proxies sit in front of us; 0 means REMOTE_ADDR is the client.
 NUM_PROXIES = env_int("NUM_PROXIES", default=0, minimum=0)
 
@@ -154,7 +156,12 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as
+                # channels_redis's blocking pop: the two race. Read longer than it waits.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": f"{CACHE_KEY_PREFIX}:asgi",
+            },
         }
     }
 
@@ -193,6 +200,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-dead-tickets": {
         "task": "accounts.tasks.purge_dead_tickets",
         "schedule": crontab(minute=17, hour="*/6"),
+    },
+    "sweep-lagging-deliveries": {
+        "task": "messaging.tasks.sweep_lagging_deliveries",
+        "schedule": 60.0,
     },
 }
 
@@ -254,6 +265,60 @@ FRIEND_REMARK_MAX_LENGTH = env_int("FRIEND_REMARK_MAX_LENGTH", default=32, minim
 CONTACT_SEARCHES_PER_MINUTE = env_int("CONTACT_SEARCHES_PER_MINUTE", default=30, minimum=1)
 FRIEND_REQUESTS_PER_DAY = env_int("FRIEND_REQUESTS_PER_DAY", default=100, minimum=1)
 
+# --- Messaging (DESIGN.md §4) ----------------------------------------------------------
+# Conversations with more members than this deliver in Celery (queue `delivery`).
+MESSAGING_INLINE_DELIVERY_MAX_MEMBERS = env_int(
+    "MESSAGING_INLINE_DELIVERY_MAX_MEMBERS", default=50, minimum=2
+)
+MESSAGING_DELIVERY_BATCH = env_int("MESSAGING_DELIVERY_BATCH", default=200, minimum=1)
+MESSAGING_DELIVERY_SWEEP_SECONDS = env_int(
+    "MESSAGING_DELIVERY_SWEEP_SECONDS", default=60, minimum=5
+)
+MESSAGING_TEXT_MAX_CHARS = env_int("MESSAGING_TEXT_MAX_CHARS", default=4000, minimum=1)
+MESSAGING_MENTIONS_MAX = env_int("MESSAGING_MENTIONS_MAX", default=50, minimum=0)
+MESSAGING_SENDS_PER_MINUTE = env_int("MESSAGING_SENDS_PER_MINUTE", default=600, minimum=1)
+MESSAGING_RECALL_WINDOW_SECONDS = env_int("MESSAGING_RECALL_WINDOW_SECONDS", default=120, minimum=0)
+MESSAGING_GROUP_MAX_MEMBERS = env_int("MESSAGING_GROUP_MAX_MEMBERS", default=500, minimum=2)
+MESSAGING_GROUP_NAME_MAX_CHARS = env_int(
+    "MESSAGING_GROUP_NAME_MAX_CHARS", default=64, minimum=1, maximum=64
+)
+MESSAGING_ANNOUNCEMENT_MAX_CHARS = env_int(
+    "MESSAGING_ANNOUNCEMENT_MAX_CHARS", default=2000, minimum=1
+)
+MESSAGING_SYNC_DEFAULT_LIMIT = env_int("MESSAGING_SYNC_DEFAULT_LIMIT", default=200, minimum=1)
+MESSAGING_SYNC_MAX_LIMIT = env_int("MESSAGING_SYNC_MAX_LIMIT", default=1000, minimum=1)
+MESSAGING_LONGPOLL_MAX_SECONDS = env_int(
+    "MESSAGING_LONGPOLL_MAX_SECONDS", default=30, minimum=1, maximum=30
+)
+MESSAGING_HEARTBEAT_SECONDS = env_int("MESSAGING_HEARTBEAT_SECONDS", default=30, minimum=1)
+MESSAGING_MAX_FRAME_BYTES = env_int("MESSAGING_MAX_FRAME_BYTES", default=64 * 1024, minimum=1024)
+MESSAGING_IMAGE_MAX_BYTES = env_int("MESSAGING_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+MESSAGING_IMAGE_MAX_PIXELS = env_int("MESSAGING_IMAGE_MAX_PIXELS", default=50_000_000)
+MESSAGING_FILE_MAX_BYTES = env_int("MESSAGING_FILE_MAX_BYTES", default=25 * 1024 * 1024)
+MESSAGING_FILE_TYPES = frozenset(
+    env_list(
+        "MESSAGING_FILE_TYPES",
+        default=[
+            "application/pdf",
+            "application/zip",
+            "text/plain",
+            "text/csv",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "audio/mpeg",
+            "video/mp4",
+        ],
+    )
+)
+MESSAGING_SPAM_FILTER = env_str(
+    "MESSAGING_SPAM_FILTER", default="messaging.services.spam.keyword_filter"
+)
+MESSAGING_SPAM_FILTER_BUDGET_MS = env_int("MESSAGING_SPAM_FILTER_BUDGET_MS", default=50, minimum=1)
+MESSAGING_SPAM_KEYWORDS = [k.lower() for k in env_list("MESSAGING_SPAM_KEYWORDS", default=[])]
+# Clients older than this cannot show groups; the server adapts group events for them.
+MESSAGING_GROUP_MIN_CLIENT_VERSION = env_str("MESSAGING_GROUP_MIN_CLIENT_VERSION", default="2.0.0")
+
 # --- HTTP API ---------------------------------------------------------------------
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=64 * 1024, minimum=1024)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", default=50, minimum=1)
@@ -261,7 +326,9 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", default=200, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
 # Multipart bodies may carry one upload plus its form fields.
-UPLOAD_MAX_BYTES = AVATAR_MAX_BYTES + 64 * 1024
+UPLOAD_MAX_BYTES = (
+    max(AVATAR_MAX_BYTES, MESSAGING_IMAGE_MAX_BYTES, MESSAGING_FILE_MAX_BYTES) + 64 * 1024
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.TicketAuthentication"],

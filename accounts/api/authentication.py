@@ -24,18 +24,25 @@ if TYPE_CHECKING:  # rest_framework.views imports this module through the settin
 SCHEMES = ("ticket", "bearer")
 
 
+def ticket_from_header(header: bytes) -> VerifiedTicket | None:
+    """The verified ticket of an Authorization header; None when it names another scheme.
+    Raises the ticket errors (invalid, expired, revoked)."""
+    if not header:
+        return None
+    try:
+        scheme, _, token = header.decode("ascii").partition(" ")
+    except UnicodeDecodeError as error:
+        raise TicketInvalid() from error
+    if scheme.lower() not in SCHEMES:
+        return None
+    return ticket_verify(token=token.strip())
+
+
 class TicketAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, VerifiedTicket] | None:
-        header = get_authorization_header(request)
-        if not header:
+        ticket = ticket_from_header(get_authorization_header(request))
+        if ticket is None:
             return None
-        try:
-            scheme, _, token = header.decode("ascii").partition(" ")
-        except UnicodeDecodeError as error:
-            raise TicketInvalid() from error
-        if scheme.lower() not in SCHEMES:
-            return None
-        ticket = ticket_verify(token=token.strip())
         device_touch(ticket=ticket, ip=client_ip(request))
         user_id = ticket.user_id
         return SimpleLazyObject(lambda: User.objects.get(pk=user_id)), ticket

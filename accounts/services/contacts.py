@@ -32,6 +32,8 @@ from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendshi
 from accounts.tickets import ticket_require
 from accounts.types import FriendRequestOutcome, VerifiedTicket
 from accounts.validators import clean_text
+from messaging.models import EntryKind, SyncEntry
+from messaging.services.synclog import entries_append
 from wechat_core.errors import InvalidInput, RateLimited
 from wechat_core.ratelimit import window_hit
 
@@ -89,7 +91,16 @@ def _add_side(owner: User, friend: User, *, remark: str = "") -> Friendship:
 def _befriend(me: User, them: User, *, my_remark: str = "") -> Friendship:
     mine = _add_side(me, them, remark=my_remark)
     _add_side(them, me)
+    _tell(me.pk, "friend_added", user=them.pk)
+    _tell(them.pk, "friend_added", user=me.pk)
     return mine
+
+
+def _tell(user_id: int, event: str, **fields: int) -> None:
+    """A contact entry in the user's sync log: their devices refresh contacts."""
+    entries_append(
+        [SyncEntry(user_id=user_id, kind=EntryKind.CONTACT, payload={"event": event, **fields})]
+    )
 
 
 def _pending(from_user: User, to_user: User) -> FriendRequest | None:
@@ -130,7 +141,9 @@ def friend_request_send(
     if mine is not None and theirs_exists:
         raise AlreadyFriends()
     if theirs_exists:
-        return FriendRequestOutcome(request=None, friendship=_add_side(me, them))
+        friendship = _add_side(me, them)
+        _tell(me.pk, "friend_added", user=them.pk)
+        return FriendRequestOutcome(request=None, friendship=friendship)
     now = timezone.now()
     reverse = _pending(them, me)
     if reverse is not None and reverse.expires_at > now:
@@ -155,6 +168,7 @@ def friend_request_send(
     else:
         request.greeting, request.created_at, request.expires_at = greeting, now, expires_at
         request.save(update_fields=["greeting", "created_at", "expires_at"])
+    _tell(them.pk, "friend_request", user=me.pk, request=request.pk)
     return FriendRequestOutcome(request=request, friendship=None)
 
 

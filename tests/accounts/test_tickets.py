@@ -86,6 +86,9 @@ WRONG_OWNER_CALLS: dict[str, Call] = {
     "selectors.contacts_are_mutual": lambda t, alice, bob: selectors.contacts_are_mutual(
         ticket=t, user_id=bob.pk, other_id=alice.pk
     ),
+    "selectors.contact_relation": lambda t, alice, bob: selectors.contact_relation(
+        ticket=t, user_id=bob.pk, other_id=alice.pk
+    ),
 }
 
 

@@ -40,6 +40,13 @@ def process_environment(database_name: str | None, **overrides: str) -> dict[str
     return env
 
 
+def collect_static(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT, env=env, check=True, timeout=120,
+    )  # fmt: skip
+
+
 @dataclass
 class ServerProcess:
     name: str

@@ -1,0 +1,382 @@
+"""A Python client of the SYNC protocol, with Mars-style link management (seed 002).
+
+    async with ChatClient(["ws://127.0.0.1:8000/ws/sync"], ticket) as client:
+        await client.send(conversation_id, {"kind": "text", "text": "hi"})
+        entry = await client.entries.get()
+
+What it does, as docs/protocol.md asks of every client:
+- keeps one long link; heartbeats at the interval the server suggests;
+- on a dropped link, reconnects with exponential backoff and jitter, trying each
+  access endpoint in turn (failover) before backing off;
+- resumes from its sync key: after a reconnect it syncs from the last seq it
+  holds, so it never misses an entry and never applies one twice;
+- sends through an outbox: each message keeps its client_msg_id until acked,
+  and is resent on every reconnect (the server answers a repeat with the
+  original ack);
+- obeys throttle frames: no send leaves before `retry_after` has passed.
+
+Used by the tests, the benchmarks and the `chat` management command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "wechat.sync.v1"
+
+
+class ServerError(Exception):
+    """An error frame answering one of our requests."""
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self.code = str(frame.get("code"))
+        self.details = frame.get("details") or {}
+        super().__init__(f"{self.code}: {frame.get('message')}")
+
+
+class TicketRejected(ServerError):
+    """The server refused the ticket: log in again; reconnecting will not help."""
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, reset when a link comes up."""
+
+    base: float = 0.2
+    cap: float = 10.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(0, delay)  # noqa: S311 - jitter, not security
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class _Pending:
+    conversation: int
+    client_msg_id: str
+    content: dict[str, Any]
+    future: asyncio.Future[dict[str, Any]] = field(default_factory=asyncio.Future)
+
+
+class ChatClient:
+    def __init__(
+        self,
+        endpoints: list[str],
+        ticket: str,
+        *,
+        key: int = 0,
+        sync_limit: int = 500,
+        on_key: Callable[[int], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("At least one endpoint is needed.")
+        self.endpoints = list(endpoints)
+        self.ticket = ticket
+        self.key = key
+        self.sync_limit = sync_limit
+        self.on_key = on_key
+        self.backoff = backoff or Backoff()
+        self.entries: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.conversations: dict[int, dict[str, Any]] = {}
+        self.connected = asyncio.Event()
+        self.user_id: int | None = None
+        self.heartbeat_interval = 30.0
+        self.throttled_until = 0.0
+        self.connects = 0
+        self._endpoint_index = 0
+        self._link: ClientConnection | None = None
+        self._requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._outbox: dict[str, _Pending] = {}
+        self._sync_wanted = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._transmits: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.fatal: ServerError | None = None
+
+    async def __aenter__(self) -> ChatClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self, *, wait: bool = True, timeout: float = 10.0) -> None:
+        self._tasks = [asyncio.create_task(self._run_link()), asyncio.create_task(self._run_sync())]
+        if wait:
+            await asyncio.wait_for(self.connected.wait(), timeout)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._link is not None:
+            await self._link.close()
+
+    async def drop_link(self) -> None:
+        """Break the current link as a lost network would (tests and drills)."""
+        if self._link is not None:
+            await self._link.close()
+
+    # --- Sending ---------------------------------------------------------------------
+
+    async def send(
+        self,
+        conversation: int,
+        content: dict[str, Any],
+        *,
+        client_msg_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> dict[str, Any]:
+        """Send through the outbox; returns the server's ack (`send.ack` message part).
+        Survives reconnects: the message is resent until acked."""
+        pending = _Pending(conversation, client_msg_id or uuid.uuid4().hex, content)
+        self._outbox[pending.client_msg_id] = pending
+        if self.connected.is_set():
+            self._transmit(pending)
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        finally:
+            if pending.future.done():
+                self._outbox.pop(pending.client_msg_id, None)
+
+    def _transmit(self, pending: _Pending) -> None:
+        task = asyncio.create_task(self._transmit_when_allowed(pending))
+        self._transmits.add(task)
+        task.add_done_callback(self._transmits.discard)
+
+    async def _transmit_when_allowed(self, pending: _Pending) -> None:
+        wait = self.throttled_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = {
+            "type": "send",
+            "conversation": pending.conversation,
+            "client_msg_id": pending.client_msg_id,
+            "content": pending.content,
+        }
+        try:
+            reply = await self.request(frame)
+        except (TimeoutError, ConnectionError, websockets.ConnectionClosed):
+            return  # resent after the reconnect
+        except ServerError as error:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+            return
+        if reply.get("type") == "throttle":
+            self.throttled_until = time.monotonic() + float(reply.get("retry_after", 1))
+            self._transmit(pending)
+            return
+        if not pending.future.done():
+            pending.future.set_result(reply["message"])
+
+    async def request(self, frame: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """Send one frame on the current link and wait for the reply with its id."""
+        link = self._link
+        if link is None or not self.connected.is_set():
+            raise ConnectionError("not connected")
+        request_id = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._requests[request_id] = future
+        try:
+            await link.send(json.dumps({**frame, "id": request_id}))
+            reply = await asyncio.wait_for(future, timeout)
+        finally:
+            self._requests.pop(request_id, None)
+        if reply.get("type") == "error":
+            raise ServerError(reply)
+        return reply
+
+    # --- The link ----------------------------------------------------------------------
+
+    def _next_endpoint(self) -> str:
+        return self.endpoints[self._endpoint_index % len(self.endpoints)]
+
+    async def _run_link(self) -> None:
+        failures_this_round = 0
+        while not self._closed:
+            endpoint = self._next_endpoint()
+            try:
+                async with connect(
+                    endpoint,
+                    subprotocols=[SUBPROTOCOL, f"ticket.{self.ticket}"],  # type: ignore[list-item]
+                    open_timeout=5,
+                    max_size=8 * 1024 * 1024,
+                    ping_interval=None,
+                ) as link:
+                    failures_this_round = 0
+                    await self._serve(link)
+            except TicketRejected as rejected:
+                self.fatal = rejected
+                self.connected.clear()
+                return
+            except (TimeoutError, OSError, websockets.WebSocketException) as error:
+                logger.debug("link to %s failed: %s", endpoint, error)
+            self.connected.clear()
+            self._fail_requests()
+            if self._closed:
+                return
+            # Failover: try the next endpoint at once; back off after a full round.
+            self._endpoint_index += 1
+            failures_this_round += 1
+            if failures_this_round >= len(self.endpoints):
+                failures_this_round = 0
+                await asyncio.sleep(self.backoff.next_delay())
+
+    async def _serve(self, link: ClientConnection) -> None:
+        hello = json.loads(await asyncio.wait_for(link.recv(), 10))
+        if hello.get("type") == "error":
+            raise TicketRejected(hello)
+        self._link = link
+        self.user_id = hello["user"]
+        self.heartbeat_interval = float(hello.get("heartbeat", 30))
+        self.connects += 1
+        self.backoff.reset()
+        self.connected.set()
+        self._sync_wanted.set()
+        for pending in list(self._outbox.values()):
+            if not pending.future.done():
+                self._transmit(pending)
+        heartbeat = asyncio.create_task(self._heartbeat(link))
+        try:
+            async for raw in link:
+                self._dispatch(json.loads(raw))
+        finally:
+            heartbeat.cancel()
+            self._link = None
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "notify":
+            if int(frame["seq"]) > self.key:
+                self._sync_wanted.set()
+            return
+        if kind == "error" and frame.get("code") in ("ticket_revoked", "ticket_expired"):
+            self.fatal = TicketRejected(frame)
+        if kind == "throttle" and frame.get("id") is None:
+            self.throttled_until = time.monotonic() + float(frame.get("retry_after", 1))
+            return
+        future = self._requests.get(str(frame.get("id")))
+        if future is not None and not future.done():
+            future.set_result(frame)
+
+    async def _heartbeat(self, link: ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            with contextlib.suppress(Exception):
+                reply = await self.request({"type": "heartbeat"}, timeout=self.heartbeat_interval)
+                self.heartbeat_interval = float(reply.get("interval", self.heartbeat_interval))
+                if int(reply.get("max_seq", 0)) > self.key:  # a notify was lost
+                    self._sync_wanted.set()
+
+    def _fail_requests(self) -> None:
+        for future in self._requests.values():
+            if not future.done():
+                future.set_exception(ConnectionError("link lost"))
+        self._requests.clear()
+
+    # --- Sync ---------------------------------------------------------------------------
+
+    async def _run_sync(self) -> None:
+        while not self._closed:
+            await self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            try:
+                await self.sync_now()
+            except (TimeoutError, ConnectionError, websockets.ConnectionClosed):
+                continue  # the reconnect asks for a sync again
+            except ServerError as error:
+                logger.warning("sync refused: %s", error)
+
+    async def sync_now(self) -> None:
+        """Pull every entry after the key, page by page, and queue them in order."""
+        while True:
+            page = await self.request({"type": "sync", "key": self.key, "limit": self.sync_limit})
+            for cid, conversation in page.get("conversations", {}).items():
+                self.conversations[int(cid)] = conversation
+            for entry in page["entries"]:
+                if entry["seq"] > self.key:  # never apply an entry twice
+                    self.key = entry["seq"]
+                    self.entries.put_nowait(entry)
+            self.key = max(self.key, int(page["key"]))
+            if self.on_key is not None:
+                self.on_key(self.key)
+            if not page["more"]:
+                return
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
+        """The next queued entry that satisfies `predicate` (others are dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entry = await asyncio.wait_for(
+                self.entries.get(), max(0.0, deadline - time.monotonic())
+            )
+            if predicate(entry):
+                return entry
+
+
+# --- HTTP helpers (login and the REST calls around chatting) ----------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    base_url: str
+    ticket: str
+    user_id: int
+    device_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Ticket {self.ticket}"}
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws/sync"
+
+
+async def login(
+    http: httpx.AsyncClient,
+    base_url: str,
+    identifier: str,
+    password: str,
+    *,
+    platform: str = "other",
+    client_version: str = "3.0.0",
+    name: str = "python-client",
+) -> Session:
+    response = await http.post(
+        f"{base_url}/api/accounts/login",
+        json={
+            "identifier": identifier,
+            "password": password,
+            "device": {"platform": platform, "client_version": client_version, "name": name},
+        },
+    )
+    response.raise_for_status()
+    body = response.json()
+    return Session(base_url, body["ticket"], body["user"]["id"], body["device"]["id"])

@@ -1,0 +1,79 @@
+"""Errors of the messaging domain, each with a stable code (docs/protocol.md lists them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wechat_core.errors import (
+    Conflict,
+    Gone,
+    InvalidInput,
+    NotFound,
+    PermissionRefused,
+    RateLimited,
+)
+
+
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+    default_message = "No such conversation, or you are not in it."
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    default_message = "No such message in your conversations."
+
+
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    default_message = "No such attachment, or you may not read it."
+
+
+class NotFriends(PermissionRefused):
+    code = "not_friends"
+    default_message = "You can only message people who are in your contacts and have you in theirs."
+
+
+class NotAllowed(PermissionRefused):
+    code = "not_allowed"
+    default_message = "Only the group's owner or admins may do this."
+
+
+class MessageRejected(PermissionRefused):
+    code = "message_rejected"
+    default_message = "The message was rejected as spam."
+
+
+class ClientMessageIdReused(Conflict):
+    code = "client_msg_id_reused"
+    default_message = "This client_msg_id was already used for another conversation."
+
+
+class GroupFull(Conflict):
+    code = "group_full"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+    default_message = "Already in the group."
+
+
+class RecallWindowPassed(Gone):
+    code = "recall_window_passed"
+
+
+class InvalidContent(InvalidInput):
+    code = "invalid_content"
+
+
+class Throttled(RateLimited):
+    """Too many messages: the client must wait `retry_after` seconds (tier says how hard)."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: float, tier: int) -> None:
+        super().__init__(message, retry_after=retry_after, details={"tier": tier})
+        self.tier = tier
+
+    def details_for_frame(self) -> dict[str, Any]:
+        return {"tier": self.tier, "retry_after": self.retry_after}

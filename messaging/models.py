@@ -1,0 +1,208 @@
+"""Conversations, their events, and each user's sync log (DESIGN.md §4).
+
+- A `Conversation` (1:1 or group) numbers its events with its own sequence
+  (`Message.seq`), assigned under the conversation's row lock: one order that
+  every member sees.
+- Every event in a conversation (text, image, file, recall, system notice) is a
+  `Message`, stored once (write diffusion: recipients get small entries).
+- Each user has a `UserSequence` and a `SyncEntry` log; a device syncs by asking
+  for the entries after the last seq it holds.
+- `DeliveryCursor` records how far a conversation's events have been written
+  into its members' logs; whoever holds its lock delivers the rest in order.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ConversationKind(models.TextChoices):
+    DIRECT = "direct", "1:1 chat"
+    GROUP = "group", "Group chat"
+
+
+class Conversation(models.Model):
+    kind = models.CharField(max_length=8, choices=ConversationKind.choices)
+    # For 1:1 chats, "<smaller user id>:<larger user id>"; makes the pair unique.
+    direct_key = models.CharField(max_length=41, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=64, blank=True, default="")
+    announcement = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_seq = models.BigIntegerField(default=0)
+    member_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="group", direct_key__isnull=True)
+                | Q(kind="direct", direct_key__isnull=False),
+                name="conversation_direct_key_iff_direct",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.name}".strip()
+
+
+class DeliveryCursor(models.Model):
+    """Events of the conversation up to `delivered_seq` are in every recipient's log."""
+
+    conversation = models.OneToOneField(
+        Conversation, primary_key=True, on_delete=models.CASCADE, related_name="cursor"
+    )
+    delivered_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cursor {self.conversation_id}@{self.delivered_seq}"
+
+
+class MemberRole(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    """A user in a conversation. Members receive the events numbered from
+    `joined_seq` through `left_seq` (the notice of their leaving included)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=8, choices=MemberRole.choices, default=MemberRole.MEMBER)
+    joined_seq = models.BigIntegerField(default=1)
+    left_seq = models.BigIntegerField(null=True, blank=True)
+    read_seq = models.BigIntegerField(default=0)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="membership_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "left_seq"], name="membership_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.conversation_id} ({self.role})"
+
+    @property
+    def active(self) -> bool:
+        return self.left_seq is None
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", "Text"
+    IMAGE = "image", "Image"
+    FILE = "file", "File"
+    RECALL = "recall", "Recall notice"
+    SYSTEM = "system", "System notice"
+
+
+class Message(models.Model):
+    """One event of a conversation; `seq` is its place in the conversation's order.
+
+    `body` by kind: text {"text", "mentions"?, "mention_all"?, "reply_to"?};
+    image/file {"attachment", "name", "size", "content_type", "text"?, "reply_to"?};
+    recall {"message_id"}; system {"event", ...event fields}.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    # The sender's idempotency key: a retry with the same key returns this message.
+    client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    body = models.JSONField(default=dict)
+    recalled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["sender", "client_msg_id"],
+                condition=Q(client_msg_id__isnull=False),
+                name="message_client_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.conversation_id}#{self.seq}"
+
+
+class UserSequence(models.Model):
+    """The user's sync sequence: the seq of the newest entry in their log."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.last_seq}"
+
+
+class EntryKind(models.TextChoices):
+    MESSAGE = "message", "A conversation event"
+    READ = "read", "Own read position moved"
+    CONVERSATION = "conversation", "Conversation joined or changed"
+    CONTACT = "contact", "Contacts changed"
+
+
+class SyncEntry(models.Model):
+    """One change a user's devices must learn, at `seq` in that user's log."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="sync_entry_user_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq} {self.kind}"
+
+
+class AttachmentKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    FILE = "file", "File"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.owner_id}/{instance.pk.hex}"
+
+
+class Attachment(models.Model):
+    """An uploaded image or file; readable by its owner and, once sent, by the
+    members of the conversation it was sent to."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=AttachmentKind.choices)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    file = models.FileField(upload_to=attachment_path)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"

@@ -1,0 +1,269 @@
+"""Reads of the messaging app: sync pages, conversations, history, attachments.
+
+Every function takes the verified ticket and the id of the user whose data it
+reads, and calls ticket_require first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Device, User
+from accounts.tickets import ticket_require
+from accounts.types import VerifiedTicket
+from messaging.compat import adapt_group_conversation, adapt_group_message, supports_groups
+from messaging.exceptions import AttachmentNotFound, ConversationNotFound
+from messaging.models import (
+    Attachment,
+    Conversation,
+    ConversationKind,
+    Membership,
+    Message,
+    MessageKind,
+    SyncEntry,
+    UserSequence,
+)
+from messaging.types import SyncPage
+
+CONTENT_KINDS = [MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE]
+MESSAGE_FIELDS = (
+    "id",
+    "conversation_id",
+    "seq",
+    "sender_id",
+    "kind",
+    "body",
+    "recalled_at",
+    "created_at",
+)
+
+
+def message_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A message as clients see it; a recalled message keeps no content."""
+    recalled = row["recalled_at"] is not None
+    return {
+        "id": row["id"],
+        "conversation": row["conversation_id"],
+        "seq": row["seq"],
+        "sender": row["sender_id"],
+        "kind": row["kind"],
+        "body": {} if recalled else row["body"],
+        "recalled": recalled,
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+def conversation_view(row: Mapping[str, Any], viewer_id: int) -> dict[str, Any]:
+    peer = None
+    if row["kind"] == ConversationKind.DIRECT and row["direct_key"]:
+        low, high = (int(part) for part in row["direct_key"].split(":"))
+        peer = high if low == viewer_id else low
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "name": row["name"],
+        "peer": peer,
+        "member_count": row["member_count"],
+        "last_seq": row["last_seq"],
+    }
+
+
+def conversation_view_of(conversation: Conversation, viewer_id: int) -> dict[str, Any]:
+    return conversation_view(
+        {
+            "id": conversation.pk,
+            "kind": conversation.kind,
+            "name": conversation.name,
+            "member_count": conversation.member_count,
+            "last_seq": conversation.last_seq,
+            "direct_key": conversation.direct_key,
+        },
+        viewer_id,
+    )
+
+
+def sync_max_seq(*, ticket: VerifiedTicket, user_id: int) -> int:
+    ticket_require(ticket, user_id=user_id)
+    last = UserSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first()
+    return int(last or 0)
+
+
+def device_client_version(*, ticket: VerifiedTicket) -> str:
+    version = Device.objects.filter(pk=ticket.device_id).values_list("client_version", flat=True)
+    return str(version.first() or "0.0.0")
+
+
+def sync_read(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    since: int,
+    limit: int,
+    client_version: str | None = None,
+) -> SyncPage:
+    """The user's entries after `since`, oldest first, at most `limit` of them.
+
+    Each message entry carries the message; the page also describes every
+    conversation it mentions. Devices too old for groups get groups adapted
+    (see messaging.compat).
+    """
+    ticket_require(ticket, user_id=user_id)
+    limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
+    rows = list(
+        SyncEntry.objects.filter(user_id=user_id, seq__gt=since)
+        .order_by("seq")
+        .values("seq", "kind", "conversation_id", "message_id", "payload")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    message_ids = [row["message_id"] for row in rows if row["message_id"] is not None]
+    messages = {
+        row["id"]: message_view(row)
+        for row in Message.objects.filter(id__in=message_ids).values(*MESSAGE_FIELDS)
+    }
+    conversation_ids = {row["conversation_id"] for row in rows if row["conversation_id"]}
+    conversations = {
+        row["id"]: conversation_view(row, user_id)
+        for row in Conversation.objects.filter(id__in=conversation_ids).values(
+            "id", "kind", "name", "member_count", "last_seq", "direct_key"
+        )
+    }
+    entries = []
+    for row in rows:
+        entry: dict[str, Any] = {"seq": row["seq"], "kind": row["kind"]}
+        if row["conversation_id"] is not None:
+            entry["conversation"] = row["conversation_id"]
+        if row["message_id"] is not None:
+            entry["message"] = messages.get(row["message_id"])
+        if row["payload"] is not None:
+            entry["payload"] = row["payload"]
+        entries.append(entry)
+    version = client_version if client_version is not None else device_client_version(ticket=ticket)
+    if not supports_groups(version):
+        _adapt_for_legacy(entries, conversations)
+    key = rows[-1]["seq"] if rows else since
+    return SyncPage(entries=entries, key=key, more=more, conversations=conversations)
+
+
+def _people_in(message: dict[str, Any]) -> set[int]:
+    body = message["body"]
+    ids = {message["sender"], body.get("by"), body.get("user"), *body.get("users", [])}
+    return {int(user_id) for user_id in ids if user_id}
+
+
+def _adapt_for_legacy(
+    entries: list[dict[str, Any]], conversations: dict[int, dict[str, Any]]
+) -> None:
+    groups = {cid for cid, conv in conversations.items() if conv["kind"] == ConversationKind.GROUP}
+    group_messages = [
+        entry for entry in entries
+        if entry.get("message") and entry["message"]["conversation"] in groups
+    ]  # fmt: skip
+    if not group_messages:
+        return
+    people = set().union(*(_people_in(entry["message"]) for entry in group_messages))
+    names = dict(User.objects.filter(pk__in=people).values_list("pk", "nickname"))
+    for entry in group_messages:
+        entry["message"] = adapt_group_message(entry["message"], names)
+    for cid in groups:
+        conversations[cid] = adapt_group_conversation(conversations[cid])
+
+
+def conversation_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Membership]:
+    """The user's conversations, most recently active first, each annotated with
+    `unread` (messages from others after the read position) and `last_message_id`."""
+    ticket_require(ticket, user_id=user_id)
+    unread = (
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"),
+            seq__gt=OuterRef("read_seq"),
+            kind__in=CONTENT_KINDS,
+        )
+        .exclude(sender_id=user_id)
+        .order_by()
+        .values("conversation_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    last_message = Message.objects.filter(conversation_id=OuterRef("conversation_id")).order_by(
+        "-seq"
+    )
+    return (
+        Membership.objects.filter(user_id=user_id, left_seq__isnull=True)
+        .select_related("conversation")
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            last_message_id=Subquery(last_message.values("id")[:1]),
+            last_activity=Subquery(last_message.values("created_at")[:1]),
+        )
+        .order_by("-last_activity", "-conversation_id")
+    )
+
+
+def messages_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
+    return {
+        row["id"]: message_view(row)
+        for row in Message.objects.filter(id__in=ids).values(*MESSAGE_FIELDS)
+    }
+
+
+def conversation_get(
+    *, ticket: VerifiedTicket, user_id: int, conversation_id: int
+) -> tuple[Conversation, Membership, list[Membership]]:
+    """A conversation the user is in, the user's membership, and the active members."""
+    ticket_require(ticket, user_id=user_id)
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(conversation_id=conversation_id, user_id=user_id, left_seq__isnull=True)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound()
+    members = list(
+        Membership.objects.filter(conversation_id=conversation_id, left_seq__isnull=True)
+        .select_related("user")
+        .order_by("joined_seq", "id")
+    )
+    return membership.conversation, membership, members
+
+
+def message_history(
+    *, ticket: VerifiedTicket, user_id: int, conversation_id: int, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Messages the user may see (from their joining on), newest `limit` before
+    seq `before`, returned oldest first."""
+    ticket_require(ticket, user_id=user_id)
+    membership = Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).first()
+    if membership is None or membership.left_seq is not None:
+        raise ConversationNotFound()
+    query = Message.objects.filter(conversation_id=conversation_id, seq__gte=membership.joined_seq)
+    if before is not None:
+        query = query.filter(seq__lt=before)
+    limit = max(1, min(limit, settings.API_MAX_PAGE_SIZE))
+    rows = list(query.order_by("-seq").values(*MESSAGE_FIELDS)[:limit])
+    return [message_view(row) for row in reversed(rows)]
+
+
+def attachment_access(*, ticket: VerifiedTicket, user_id: int, attachment_id: str) -> Attachment:
+    """An attachment the user may read: their own upload, or one sent to a
+    conversation they are in."""
+    ticket_require(ticket, user_id=user_id)
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id)
+        .filter(
+            Q(owner_id=user_id)
+            | Q(
+                conversation__memberships__user_id=user_id,
+                conversation__memberships__left_seq__isnull=True,
+            )
+        )
+        .first()
+    )
+    if attachment is None:
+        raise AttachmentNotFound()
+    return attachment

@@ -1,0 +1,257 @@
+"""Sending messages (idempotent by client message id), recalling them, and read positions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.exceptions import BlockedByUser, YouBlockedUser
+from accounts.selectors import contact_relation
+from accounts.tickets import ticket_require
+from accounts.types import VerifiedTicket
+from messaging.exceptions import (
+    AttachmentNotFound,
+    ClientMessageIdReused,
+    ConversationNotFound,
+    InvalidContent,
+    MessageNotFound,
+    MessageRejected,
+    NotAllowed,
+    NotFriends,
+    RecallWindowPassed,
+    Throttled,
+)
+from messaging.models import (
+    Attachment,
+    Conversation,
+    ConversationKind,
+    EntryKind,
+    MemberRole,
+    Membership,
+    Message,
+    MessageKind,
+)
+from messaging.services.events import conversation_lock, event_append, membership_require
+from messaging.services.spam import SpamCandidate, SpamVerdict, spam_check
+from messaging.services.synclog import entry_append
+from messaging.types import OutgoingContent, SendAck
+from wechat_core.ratelimit import window_hit
+
+CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+CONTENT_KINDS = {MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE}
+SEND_SCOPE = "message-send"
+
+
+def _ack(message: Message, *, duplicate: bool) -> SendAck:
+    return SendAck(
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        client_msg_id=message.client_msg_id or "",
+        created_at=message.created_at,
+        duplicate=duplicate,
+    )
+
+
+def _previous_send(user_id: int, client_msg_id: str, conversation_id: int) -> SendAck | None:
+    earlier = Message.objects.filter(sender_id=user_id, client_msg_id=client_msg_id).first()
+    if earlier is None:
+        return None
+    if earlier.conversation_id != conversation_id:
+        raise ClientMessageIdReused()
+    return _ack(earlier, duplicate=True)
+
+
+def _throttle(user_id: int) -> None:
+    limit = settings.MESSAGING_SENDS_PER_MINUTE
+    hits = window_hit(scope=SEND_SCOPE, identity=str(user_id), window_seconds=60)
+    if hits.count > limit:
+        tier = 2 if hits.count > 2 * limit else 1
+        raise Throttled(
+            f"More than {limit} messages a minute; wait before sending more.",
+            retry_after=hits.retry_after,
+            tier=tier,
+        )
+
+
+def _check_content(content: OutgoingContent) -> None:
+    if content.kind not in CONTENT_KINDS:
+        raise InvalidContent(f"kind must be one of {', '.join(sorted(CONTENT_KINDS))}.")
+    if len(content.text) > settings.MESSAGING_TEXT_MAX_CHARS:
+        raise InvalidContent(
+            f"The text has {len(content.text)} characters; the limit is "
+            f"{settings.MESSAGING_TEXT_MAX_CHARS}.",
+            details={"limit": settings.MESSAGING_TEXT_MAX_CHARS},
+        )
+    if content.kind == MessageKind.TEXT and not content.text.strip():
+        raise InvalidContent("A text message needs some text.")
+    if content.kind != MessageKind.TEXT and content.attachment_id is None:
+        raise InvalidContent(f"A {content.kind} message needs an uploaded attachment.")
+    if len(content.mentions) > settings.MESSAGING_MENTIONS_MAX:
+        raise InvalidContent(f"At most {settings.MESSAGING_MENTIONS_MAX} mentions.")
+
+
+def _check_direct_peer(ticket: VerifiedTicket, user_id: int, conversation: Conversation) -> None:
+    peer_id = (
+        Membership.objects.filter(conversation=conversation)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    if peer_id is None:
+        raise NotFriends()
+    relation = contact_relation(ticket=ticket, user_id=user_id, other_id=peer_id)
+    if relation.they_blocked_me:
+        raise BlockedByUser()
+    if relation.i_blocked_them:
+        raise YouBlockedUser()
+    if not (relation.i_have_them and relation.they_have_me):
+        raise NotFriends()
+
+
+def _body(
+    conversation: Conversation, membership: Membership, user_id: int, content: OutgoingContent
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": content.text} if content.text else {}
+    if content.mention_all:
+        if conversation.kind != ConversationKind.GROUP or membership.role == MemberRole.MEMBER:
+            raise NotAllowed("Only a group's owner or admins may mention everyone.")
+        body["mention_all"] = True
+    if content.mentions:
+        members = set(
+            Membership.objects.filter(
+                conversation=conversation, user_id__in=content.mentions, left_seq__isnull=True
+            ).values_list("user_id", flat=True)
+        )
+        if members != set(content.mentions):
+            raise InvalidContent("Only members of the conversation can be mentioned.")
+        body["mentions"] = sorted(members)
+    if content.reply_to is not None:
+        quoted = Message.objects.filter(
+            pk=content.reply_to, conversation=conversation, kind__in=CONTENT_KINDS
+        ).first()
+        if quoted is None:
+            raise InvalidContent("reply_to must be a message of this conversation.")
+        body["reply_to"] = quoted.pk
+    if content.attachment_id is not None:
+        attachment = (
+            Attachment.objects.select_for_update()
+            .filter(pk=content.attachment_id, owner_id=user_id, kind=content.kind)
+            .first()
+        )
+        if attachment is None or attachment.conversation_id not in (None, conversation.pk):
+            raise AttachmentNotFound()
+        attachment.conversation = conversation
+        attachment.save(update_fields=["conversation"])
+        body.update(
+            attachment=str(attachment.pk),
+            name=attachment.name,
+            size=attachment.size,
+            content_type=attachment.content_type,
+        )
+    return body
+
+
+def message_send(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    content: OutgoingContent,
+) -> SendAck:
+    """Send a message. A retry with the same client_msg_id returns the first ack."""
+    ticket_require(ticket, user_id=user_id)
+    if not CLIENT_MSG_ID.fullmatch(client_msg_id):
+        raise InvalidContent("client_msg_id must be 1-64 letters, digits or . _ : -")
+    previous = _previous_send(user_id, client_msg_id, conversation_id)
+    if previous is not None:
+        return previous
+    _check_content(content)
+    _throttle(user_id)
+    candidate = SpamCandidate(sender_id=user_id, conversation_id=conversation_id, text=content.text)
+    if spam_check(candidate) is SpamVerdict.SPAM:
+        raise MessageRejected()
+    try:
+        with transaction.atomic():
+            conversation = conversation_lock(conversation_id)
+            membership = membership_require(conversation, user_id)
+            if conversation.kind == ConversationKind.DIRECT:
+                _check_direct_peer(ticket, user_id, conversation)
+            message = event_append(
+                conversation,
+                sender_id=user_id,
+                kind=MessageKind(content.kind),
+                body=_body(conversation, membership, user_id, content),
+                client_msg_id=client_msg_id,
+            )
+    except IntegrityError:
+        # The same client_msg_id raced in on another connection; that one won.
+        previous = _previous_send(user_id, client_msg_id, conversation_id)
+        if previous is None:
+            raise
+        return previous
+    return _ack(message, duplicate=False)
+
+
+@transaction.atomic
+def message_recall(*, ticket: VerifiedTicket, user_id: int, message_id: int) -> SendAck:
+    """Recall one's own message within MESSAGING_RECALL_WINDOW_SECONDS: every member's
+    log gets a recall event, and the message reads as recalled from then on."""
+    ticket_require(ticket, user_id=user_id)
+    target = Message.objects.filter(pk=message_id).only("conversation_id").first()
+    if target is None:
+        raise MessageNotFound()
+    conversation = conversation_lock(target.conversation_id)
+    membership_require(conversation, user_id)
+    target = Message.objects.select_for_update().get(pk=message_id)
+    if target.sender_id != user_id or target.kind not in CONTENT_KINDS:
+        raise NotAllowed("Only the sender can recall a message.")
+    if target.recalled_at is not None:
+        notice = Message.objects.filter(
+            conversation=conversation, kind=MessageKind.RECALL, body__message_id=target.pk
+        ).first()
+        if notice is not None:
+            return _ack(notice, duplicate=True)
+    window = timedelta(seconds=settings.MESSAGING_RECALL_WINDOW_SECONDS)
+    if timezone.now() - target.created_at > window:
+        raise RecallWindowPassed(
+            f"Messages can be recalled for {settings.MESSAGING_RECALL_WINDOW_SECONDS} seconds."
+        )
+    target.recalled_at = timezone.now()
+    target.save(update_fields=["recalled_at"])
+    notice = event_append(
+        conversation, sender_id=user_id, kind=MessageKind.RECALL, body={"message_id": target.pk}
+    )
+    return _ack(notice, duplicate=False)
+
+
+@transaction.atomic
+def conversation_read(
+    *, ticket: VerifiedTicket, user_id: int, conversation_id: int, seq: int
+) -> int:
+    """Move the user's read position forward (never back); the user's other devices
+    learn it through a `read` entry. Returns the read position."""
+    ticket_require(ticket, user_id=user_id)
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise ConversationNotFound()
+    membership = membership_require(conversation, user_id)
+    target = max(0, min(seq, conversation.last_seq))
+    updated = Membership.objects.filter(pk=membership.pk, read_seq__lt=target).update(
+        read_seq=target
+    )
+    if updated:
+        entry_append(
+            user_id=user_id,
+            kind=EntryKind.READ,
+            conversation_id=conversation_id,
+            payload={"conversation": conversation_id, "read_seq": target},
+        )
+        return target
+    return max(target, membership.read_seq)

@@ -1,0 +1,111 @@
+"""Per-user sequences and sync logs (DESIGN.md §4), and the notify that follows commit.
+
+Sequences are allocated inside the transaction that writes the entries, locking
+the users' sequence rows in user-id order: a later transaction touching the same
+user waits for the earlier one to commit, so commit order equals sequence order
+and a client that syncs from its key never skips an entry. Nothing about a
+sequence lives only in Redis, so no restart can move one backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer  # type: ignore[import-untyped]
+from django.db import connection, transaction
+
+from messaging.models import EntryKind, SyncEntry, UserSequence
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    """The channel-layer group of a user's connected devices."""
+    return f"user.{user_id}"
+
+
+def sequences_allocate(counts: Mapping[int, int]) -> dict[int, int]:
+    """Reserve `counts[user]` consecutive seqs for each user; return each user's new
+    last seq (the reserved block ends there). Call inside a transaction."""
+    if not counts:
+        return {}
+    user_ids = sorted(counts)
+    UserSequence.objects.bulk_create(
+        [UserSequence(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
+    )
+    # Lock in a fixed order so that concurrent writers never deadlock.
+    list(
+        UserSequence.objects.select_for_update()
+        .filter(user_id__in=user_ids)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+    by_increment: dict[int, list[int]] = defaultdict(list)
+    for user_id in user_ids:
+        by_increment[counts[user_id]].append(user_id)
+    table = UserSequence._meta.db_table
+    last: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for increment, ids in by_increment.items():
+            placeholders = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"UPDATE {table} SET last_seq = last_seq + %s "  # noqa: S608 - table name is ours
+                f"WHERE user_id IN ({placeholders}) RETURNING user_id, last_seq",
+                [increment, *ids],
+            )
+            last.update({int(user_id): int(seq) for user_id, seq in cursor.fetchall()})
+    return last
+
+
+def entries_append(entries: Iterable[SyncEntry]) -> dict[int, int]:
+    """Give each unsaved entry the next seq of its user (in the order given), save
+    them, and notify the users after commit. Returns each user's newest seq."""
+    pending = list(entries)
+    counts = Counter(entry.user_id for entry in pending)
+    last = sequences_allocate(counts)
+    next_seq = {user_id: last[user_id] - counts[user_id] + 1 for user_id in counts}
+    for entry in pending:
+        entry.seq = next_seq[entry.user_id]
+        next_seq[entry.user_id] += 1
+    SyncEntry.objects.bulk_create(pending)
+    notify_on_commit(last)
+    return last
+
+
+def entry_append(
+    *, user_id: int, kind: EntryKind, payload: dict[str, Any] | None = None,
+    conversation_id: int | None = None,
+) -> int:  # fmt: skip
+    """Append one entry to one user's log; returns its seq."""
+    entry = SyncEntry(user_id=user_id, kind=kind, payload=payload, conversation_id=conversation_id)
+    return entries_append([entry])[user_id]
+
+
+def notify_on_commit(last_seqs: Mapping[int, int]) -> None:
+    """After commit, tell each user's connected devices their newest seq.
+
+    A lost notification costs latency, never data: clients also sync when they
+    (re)connect and on their heartbeat, so failures here are logged and dropped.
+    """
+    if last_seqs:
+        pairs = dict(last_seqs)
+        transaction.on_commit(lambda: notify_now(pairs))
+
+
+def notify_now(last_seqs: Mapping[int, int]) -> None:
+    try:
+        async_to_sync(_notify)(dict(last_seqs))
+    except Exception:
+        logger.warning("could not notify %d users; they will sync on their own", len(last_seqs))
+
+
+async def _notify(last_seqs: dict[int, int]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for user_id, seq in last_seqs.items():
+        await layer.group_send(user_group(user_id), {"type": "sync.notify", "seq": seq})
