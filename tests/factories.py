@@ -104,3 +104,14 @@ def send_request(sender: User, recipient: User, greeting: str = "") -> FriendReq
     )
     assert outcome.request is not None
     return outcome.request
+
+
+def befriend_all(user: User, others: list[User]) -> None:
+    """Make `user` friends with each of `others` through requests and accepts."""
+    ticket = login_ticket(user)
+    for other in others:
+        outcome = friend_request_send(ticket=ticket, user_id=user.pk, to_user_id=other.pk)
+        if outcome.request is not None and outcome.friendship is None:
+            friend_request_accept(
+                ticket=login_ticket(other), user_id=other.pk, request_id=outcome.request.pk
+            )

@@ -201,10 +201,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_dead_tickets",
         "schedule": crontab(minute=17, hour="*/6"),
     },
-    "sweep-lagging-deliveries": {
-        "task": "messaging.tasks.sweep_lagging_deliveries",
-        "schedule": 60.0,
-    },
 }
 
 # --- Topology: where this process runs (DESIGN.md §8, §9) ----------------------
@@ -271,9 +267,14 @@ MESSAGING_INLINE_DELIVERY_MAX_MEMBERS = env_int(
     "MESSAGING_INLINE_DELIVERY_MAX_MEMBERS", default=50, minimum=2
 )
 MESSAGING_DELIVERY_BATCH = env_int("MESSAGING_DELIVERY_BATCH", default=200, minimum=1)
+# Celery beat sweeps this often for conversations whose delivery lags this long (lost tasks).
 MESSAGING_DELIVERY_SWEEP_SECONDS = env_int(
-    "MESSAGING_DELIVERY_SWEEP_SECONDS", default=60, minimum=5
+    "MESSAGING_DELIVERY_SWEEP_SECONDS", default=60, minimum=1
 )
+CELERY_BEAT_SCHEDULE["sweep-lagging-deliveries"] = {
+    "task": "messaging.tasks.sweep_lagging_deliveries",
+    "schedule": float(MESSAGING_DELIVERY_SWEEP_SECONDS),
+}
 MESSAGING_TEXT_MAX_CHARS = env_int("MESSAGING_TEXT_MAX_CHARS", default=4000, minimum=1)
 MESSAGING_MENTIONS_MAX = env_int("MESSAGING_MENTIONS_MAX", default=50, minimum=0)
 MESSAGING_SENDS_PER_MINUTE = env_int("MESSAGING_SENDS_PER_MINUTE", default=600, minimum=1)

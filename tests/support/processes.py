@@ -69,9 +69,14 @@ class ServerProcess:
 
 
 def start_asgi_server(
-    *, log_dir: Path, env: dict[str, str], server: str = "daphne", name: str = "asgi"
+    *,
+    log_dir: Path,
+    env: dict[str, str],
+    server: str = "daphne",
+    name: str = "asgi",
+    port: int | None = None,
 ) -> ServerProcess:
-    port = free_port()
+    port = port or free_port()
     log_path = log_dir / f"{name}-{port}.log"
     if server == "daphne":
         argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -79,7 +84,7 @@ def start_asgi_server(
     else:
         argv = [sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
                 "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]  # fmt: skip
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server_process = ServerProcess(name, process, log_path, url=f"http://127.0.0.1:{port}")
     _wait_until_healthy(server_process)
@@ -101,22 +106,47 @@ def _wait_until_healthy(server: ServerProcess, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{server.name} did not become healthy:\n{server.log()}")
 
 
-def start_celery_worker(*, log_dir: Path, env: dict[str, str], queues: str) -> ServerProcess:
-    from wechat_core.celery import app
-
-    log_path = log_dir / "celery-worker.log"
-    hostname = f"test-worker-{os.getpid()}@localhost"
+def start_celery_worker(
+    *, log_dir: Path, env: dict[str, str], queues: str, beat: bool = False, name: str = "worker"
+) -> ServerProcess:
+    log_path = log_dir / f"celery-{name}.log"
+    hostname = f"test-{name}-{os.getpid()}@localhost"
     argv = [sys.executable, "-m", "celery", "-A", "wechat_core", "worker", "--loglevel=INFO",
             f"--queues={queues}", "--pool=threads", "--concurrency=4", f"--hostname={hostname}",
             "--without-mingle", "--without-gossip"]  # fmt: skip
-    with log_path.open("wb") as log:
+    if beat:
+        argv += ["--beat", f"--schedule={log_dir / f'beat-{name}'}"]
+    with log_path.open("ab") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker = ServerProcess("celery", process, log_path, extra={"hostname": hostname})
+    # The worker logs "<hostname> ready." once it consumes (asking it over the broker
+    # is unreliable here: a CELERY_BROKER_URL variable overrides any app's broker).
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited early:\n{worker.log()}")
-        if app.control.ping(destination=[hostname], timeout=0.5):
+        if f"{hostname} ready." in worker.log():
             return worker
+        time.sleep(0.1)
     worker.stop()
-    raise RuntimeError(f"celery worker did not answer pings:\n{worker.log()}")
+    raise RuntimeError(f"celery worker did not become ready:\n{worker.log()}")
+
+
+def start_redis(*, log_dir: Path, port: int | None = None) -> ServerProcess:
+    """A private Redis (nothing on disk), which a test may stop and restart."""
+    port = port or free_port()
+    log_path = log_dir / f"redis-{port}.log"
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no"]  # fmt: skip
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    server = ServerProcess("redis", process, log_path, url=f"redis://127.0.0.1:{port}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"redis did not start:\n{server.log()}")
