@@ -154,7 +154,7 @@ def test_upload__image_sent_in_a_chat__readable_by_members_only(pair: Any) -> No
     assert sent.status_code == 201
     fetched = api(b).get(url)
     assert fetched.status_code == 200
-    assert b"".join(fetched.streaming_content).startswith(b"\x89PNG")
+    assert fetched.getvalue().startswith(b"\x89PNG")
     assert api(outsider).get(url).status_code == 404
     assert Message.objects.get(pk=sent.json()["id"]).body["attachment"] == attachment["id"]
 
