@@ -7,6 +7,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
@@ -126,24 +127,26 @@ def block_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Block]:
 
 
 def contact_relation(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> ContactRelation:
-    """How `user_id` and `other_id` stand: each side's contacts and blocks (two queries)."""
+    """How `user_id` and `other_id` stand: each side's contacts and blocks.
+
+    One round trip: every 1:1 message asks this, so it is hand-written SQL rather
+    than two ORM queries (docs/performance.md).
+    """
     ticket_require(ticket, user_id=user_id)
-    pair = [user_id, other_id]
-    sides = set(
-        Friendship.objects.filter(owner_id__in=pair, friend_id__in=pair).values_list(
-            "owner_id", "friend_id"
-        )
+    sql = (
+        f"SELECT 'friend', owner_id FROM {Friendship._meta.db_table} "  # noqa: S608 - our tables
+        "WHERE (owner_id = %s AND friend_id = %s) OR (owner_id = %s AND friend_id = %s) "
+        f"UNION ALL SELECT 'block', blocker_id FROM {Block._meta.db_table} "
+        "WHERE (blocker_id = %s AND blocked_id = %s) OR (blocker_id = %s AND blocked_id = %s)"
     )
-    blocks = set(
-        Block.objects.filter(blocker_id__in=pair, blocked_id__in=pair).values_list(
-            "blocker_id", flat=True
-        )
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, other_id, other_id, user_id] * 2)
+        rows = set(cursor.fetchall())
     return ContactRelation(
-        i_have_them=(user_id, other_id) in sides,
-        they_have_me=(other_id, user_id) in sides,
-        i_blocked_them=user_id in blocks,
-        they_blocked_me=other_id in blocks,
+        i_have_them=("friend", user_id) in rows,
+        they_have_me=("friend", other_id) in rows,
+        i_blocked_them=("block", user_id) in rows,
+        they_blocked_me=("block", other_id) in rows,
     )
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
 import threading
 import time
@@ -31,8 +30,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -41,9 +38,9 @@ from django.utils import timezone
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRefused, TicketRevoked
 from accounts.models import Device, RevocationReason, Ticket, User
 from accounts.types import VerifiedTicket
+from wechat_core.realtime import publish
 from wechat_core.sharedstate import SharedVersion
 
-logger = logging.getLogger(__name__)
 TICKET_VERSION = "t1"
 _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # url-safe base64 of 32 bytes, unpadded
@@ -230,20 +227,10 @@ def ticket_group(ticket_id: int) -> str:
 
 
 def _close_connections(ticket_ids: list[int]) -> None:
-    """Tell open websockets holding these tickets to close (after commit)."""
-    try:
-        async_to_sync(_send_revoked)(ticket_ids)
-    except Exception:
-        # Open connections still fail their next data access (ticket_require).
-        logger.warning("could not push the revocation of %d tickets", len(ticket_ids))
-
-
-async def _send_revoked(ticket_ids: list[int]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    """Tell open websockets holding these tickets to close (after commit). Should
+    this fail, they still fail their next data access (ticket_require)."""
     for ticket_id in ticket_ids:
-        await layer.group_send(ticket_group(ticket_id), {"type": "ticket.revoked"})
+        publish(ticket_group(ticket_id), {"type": "ticket.revoked"})
 
 
 def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:

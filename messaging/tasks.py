@@ -3,11 +3,16 @@
 from celery import shared_task
 from django.conf import settings
 
-from messaging.services.delivery import conversation_deliver_all, lagging_conversations
+from messaging.services.delivery import (
+    conversation_deliver_all,
+    delivery_started,
+    lagging_conversations,
+)
 
 
 @shared_task(name="messaging.tasks.deliver_conversation", acks_late=True)
 def deliver_conversation(conversation_id: int) -> int:
+    delivery_started(conversation_id=conversation_id)
     return conversation_deliver_all(conversation_id=conversation_id)
 
 

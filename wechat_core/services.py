@@ -31,7 +31,7 @@ def topology_ensure_local() -> Placement:
 @transaction.atomic
 def campus_save(*, campus: Campus, actor: AbstractBaseUser | None, reason: str = "") -> Campus:
     """Create or update a campus. A change of `blocked` is stamped and audited."""
-    previous = Campus.objects.select_for_update().filter(code=campus.code).first()
+    previous = Campus.objects.select_for_update(no_key=True).filter(code=campus.code).first()
     was_blocked = previous.blocked if previous is not None else False
     if campus.blocked != was_blocked:
         campus.blocked_changed_at = timezone.now()

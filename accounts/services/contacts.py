@@ -55,7 +55,7 @@ def _lock_pair(user_id: int, other_id: int) -> tuple[User, User]:
         raise CannotTargetSelf()
     rows = {
         user.pk: user
-        for user in User.objects.select_for_update()
+        for user in User.objects.select_for_update(no_key=True)
         .filter(pk__in=[user_id, other_id])
         .order_by("pk")
     }
@@ -91,21 +91,24 @@ def _add_side(owner: User, friend: User, *, remark: str = "") -> Friendship:
 def _befriend(me: User, them: User, *, my_remark: str = "") -> Friendship:
     mine = _add_side(me, them, remark=my_remark)
     _add_side(them, me)
-    _tell(me.pk, "friend_added", user=them.pk)
-    _tell(them.pk, "friend_added", user=me.pk)
+    _tell((me.pk, "friend_added", {"user": them.pk}), (them.pk, "friend_added", {"user": me.pk}))
     return mine
 
 
-def _tell(user_id: int, event: str, **fields: int) -> None:
-    """A contact entry in the user's sync log: their devices refresh contacts."""
+def _tell(*notices: tuple[int, str, dict[str, int]]) -> None:
+    """Contact entries in users' sync logs: their devices refresh contacts.
+    One call per transaction (see synclog.entries_append)."""
     entries_append(
-        [SyncEntry(user_id=user_id, kind=EntryKind.CONTACT, payload={"event": event, **fields})]
+        [
+            SyncEntry(user_id=user_id, kind=EntryKind.CONTACT, payload={"event": event, **fields})
+            for user_id, event, fields in notices
+        ]
     )
 
 
 def _pending(from_user: User, to_user: User) -> FriendRequest | None:
     return (
-        FriendRequest.objects.select_for_update()
+        FriendRequest.objects.select_for_update(no_key=True)
         .filter(from_user=from_user, to_user=to_user, status=FriendRequestStatus.PENDING)
         .first()
     )
@@ -142,7 +145,7 @@ def friend_request_send(
         raise AlreadyFriends()
     if theirs_exists:
         friendship = _add_side(me, them)
-        _tell(me.pk, "friend_added", user=them.pk)
+        _tell((me.pk, "friend_added", {"user": them.pk}))
         return FriendRequestOutcome(request=None, friendship=friendship)
     now = timezone.now()
     reverse = _pending(them, me)
@@ -168,7 +171,7 @@ def friend_request_send(
     else:
         request.greeting, request.created_at, request.expires_at = greeting, now, expires_at
         request.save(update_fields=["greeting", "created_at", "expires_at"])
-    _tell(them.pk, "friend_request", user=me.pk, request=request.pk)
+    _tell((them.pk, "friend_request", {"user": me.pk, "request": request.pk}))
     return FriendRequestOutcome(request=request, friendship=None)
 
 
@@ -180,7 +183,9 @@ def _close(request: FriendRequest, status: FriendRequestStatus) -> None:
 
 def _incoming_pending(user_id: int, request_id: int) -> FriendRequest:
     request = (
-        FriendRequest.objects.select_for_update().filter(pk=request_id, to_user_id=user_id).first()
+        FriendRequest.objects.select_for_update(no_key=True)
+        .filter(pk=request_id, to_user_id=user_id)
+        .first()
     )
     if request is None:
         raise FriendRequestNotFound()
@@ -227,7 +232,7 @@ def friend_requests_expire() -> int:
 
 def _my_side(user_id: int, friend_id: int) -> Friendship:
     friendship = (
-        Friendship.objects.select_for_update()
+        Friendship.objects.select_for_update(no_key=True)
         .select_related("friend")
         .filter(owner_id=user_id, friend_id=friend_id)
         .first()

@@ -30,7 +30,7 @@ def device_register_login(*, user: User, info: DeviceInfo, ip: str | None) -> De
     device = None
     if info.device_uuid is not None:
         device = (
-            Device.objects.select_for_update()
+            Device.objects.select_for_update(no_key=True)
             .filter(user=user, device_uuid=info.device_uuid)
             .first()
         )

@@ -23,7 +23,7 @@ AVATAR_SIDE = 640
 
 
 def _locked_user(user_id: int) -> User:
-    user = User.objects.select_for_update().filter(pk=user_id).first()
+    user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
     if user is None:
         raise UserNotFound()
     return user

@@ -18,6 +18,7 @@ from accounts.services.devices import device_register_login
 from accounts.tickets import ticket_issue
 from accounts.types import DeviceInfo, LoginResult
 from accounts.validators import clean_text, normalize_email, normalize_phone
+from messaging.services.synclog import sequences_ensure
 from wechat_core.errors import InvalidInput, RateLimited
 from wechat_core.ratelimit import window_hit
 from wechat_core.services import topology_ensure_local
@@ -74,6 +75,7 @@ def user_create(
     try:
         with transaction.atomic():
             user.save()
+            sequences_ensure([user.pk])
     except IntegrityError as error:
         field = "phone" if phone and User.objects.filter(phone=phone).exists() else "email"
         raise AccountExists(

@@ -47,7 +47,7 @@ def wechat_id_claim(*, ticket: VerifiedTicket, user_id: int, wechat_id: str) -> 
             f"Invalid input: wechat_id: {error.messages[0]}",
             details={"fields": {"wechat_id": error.messages}},
         ) from error
-    user = User.objects.select_for_update().filter(pk=user_id).first()
+    user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
     if user is None:
         raise UserNotFound()
     if user.wechat_id:

@@ -26,6 +26,7 @@ from messaging.models import (
     MessageKind,
 )
 from messaging.services.events import conversation_lock, event_append, membership_require
+from messaging.services.synclog import sequences_ensure
 from wechat_core.errors import InvalidInput
 
 
@@ -72,6 +73,7 @@ def direct_open(*, ticket: VerifiedTicket, user_id: int, peer_id: int) -> Conver
             Membership.objects.bulk_create(
                 [Membership(conversation=conversation, user_id=uid) for uid in (user_id, peer_id)]
             )
+            sequences_ensure([user_id, peer_id])
     except IntegrityError:
         return Conversation.objects.get(direct_key=key)  # opened concurrently by the peer
     return conversation
@@ -96,6 +98,7 @@ def group_create(
         [Membership(conversation=conversation, user_id=user_id, role=MemberRole.OWNER)]
         + [Membership(conversation=conversation, user_id=uid) for uid in others]
     )
+    sequences_ensure([user_id, *others])
     conversation = conversation_lock(conversation.pk)
     event_append(
         conversation,
@@ -136,6 +139,7 @@ def group_invite(
     if conversation.member_count + len(invitees) > settings.MESSAGING_GROUP_MAX_MEMBERS:
         raise GroupFull(f"A group has at most {settings.MESSAGING_GROUP_MAX_MEMBERS} members.")
     joined_seq = conversation.last_seq + 1
+    sequences_ensure(invitees)
     for invitee in invitees:
         membership = existing.get(invitee) or Membership(conversation=conversation, user_id=invitee)
         membership.role, membership.joined_seq, membership.left_seq = (

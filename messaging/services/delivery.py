@@ -16,16 +16,22 @@ sweep of conversations whose cursor lags.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import Conversation, DeliveryCursor, EntryKind, Membership, Message, SyncEntry
+from messaging.models import DeliveryCursor, EntryKind, Membership, Message, SyncEntry
 from messaging.services.synclog import notify_on_commit, sequences_allocate
+
+logger = logging.getLogger(__name__)
+# A mark older than this is assumed lost with its task; the sweep covers the gap.
+PENDING_MARK_SECONDS = 30
 
 
 def delivery_is_inline(member_count: int) -> bool:
@@ -38,7 +44,9 @@ def conversation_deliver(*, conversation_id: int) -> int:
     Call inside a transaction (the send's, or the task's own).
     """
     cursor = (
-        DeliveryCursor.objects.select_for_update().filter(conversation_id=conversation_id).first()
+        DeliveryCursor.objects.select_for_update(no_key=True)
+        .filter(conversation_id=conversation_id)
+        .first()
     )
     if cursor is None:
         return 0
@@ -95,15 +103,40 @@ def conversation_deliver_all(*, conversation_id: int) -> int:
             return total
 
 
-def delivery_schedule(*, conversation: Conversation) -> None:
-    """Deliver now if the conversation is small, else enqueue after commit."""
-    if delivery_is_inline(conversation.member_count):
-        conversation_deliver(conversation_id=conversation.pk)
+def _pending_key(conversation_id: int) -> str:
+    return f"delivery-pending:{conversation_id}"
+
+
+def delivery_schedule(*, conversation_id: int, member_count: int) -> None:
+    """Deliver now if the conversation is small, else enqueue after commit.
+
+    Tasks are coalesced: while one is waiting for a conversation, sends do not
+    queue more (it will deliver their events too). The task clears the mark
+    before it delivers, so an event committed during a delivery queues a new one.
+    """
+    if delivery_is_inline(member_count):
+        conversation_deliver(conversation_id=conversation_id)
         return
+    transaction.on_commit(lambda: _enqueue(conversation_id))
+
+
+def _enqueue(conversation_id: int) -> None:
     from messaging.tasks import deliver_conversation
 
-    conversation_id = conversation.pk
-    transaction.on_commit(lambda: deliver_conversation.delay(conversation_id))
+    try:
+        first = cache.add(_pending_key(conversation_id), 1, timeout=PENDING_MARK_SECONDS)
+    except Exception:
+        first = True  # without the cache, enqueue every time: duplicates are harmless
+    if first:
+        deliver_conversation.delay(conversation_id)
+
+
+def delivery_started(*, conversation_id: int) -> None:
+    """The task calls this before delivering (see delivery_schedule)."""
+    try:
+        cache.delete(_pending_key(conversation_id))
+    except Exception:
+        logger.warning("could not clear the delivery mark of %s", conversation_id)
 
 
 def lagging_conversations(*, older_than_seconds: int) -> list[int]:

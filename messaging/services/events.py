@@ -13,7 +13,9 @@ from messaging.services.delivery import delivery_schedule
 
 def conversation_lock(conversation_id: int) -> Conversation:
     """The conversation, locked until commit: events get their seq one at a time."""
-    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
+    )
     if conversation is None:
         raise ConversationNotFound()
     return conversation
@@ -56,5 +58,5 @@ def event_append(
         body=body,
         client_msg_id=client_msg_id,
     )
-    delivery_schedule(conversation=conversation)
+    delivery_schedule(conversation_id=conversation.pk, member_count=conversation.member_count)
     return message

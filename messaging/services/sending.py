@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from accounts.exceptions import BlockedByUser, YouBlockedUser
 from accounts.selectors import contact_relation
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
+from messaging import storage
 from messaging.exceptions import (
     AttachmentNotFound,
     ClientMessageIdReused,
@@ -36,9 +38,11 @@ from messaging.models import (
     Message,
     MessageKind,
 )
+from messaging.services.delivery import delivery_is_inline, delivery_schedule
 from messaging.services.events import conversation_lock, event_append, membership_require
 from messaging.services.spam import SpamCandidate, SpamVerdict, spam_check
-from messaging.services.synclog import entry_append
+from messaging.services.synclog import entry_append, notify_on_commit
+from messaging.storage import ConversationHead
 from messaging.types import OutgoingContent, SendAck
 from wechat_core.ratelimit import window_hit
 
@@ -59,21 +63,23 @@ def _ack(message: Message, *, duplicate: bool) -> SendAck:
 
 
 def _previous_send(user_id: int, client_msg_id: str, conversation_id: int) -> SendAck | None:
-    earlier = Message.objects.filter(sender_id=user_id, client_msg_id=client_msg_id).first()
+    earlier = storage.previous_send(user_id, client_msg_id)
     if earlier is None:
         return None
-    if earlier.conversation_id != conversation_id:
+    message_id, earlier_conversation, seq, created_at = earlier
+    if earlier_conversation != conversation_id:
         raise ClientMessageIdReused()
-    return _ack(earlier, duplicate=True)
+    return SendAck(message_id, earlier_conversation, seq, client_msg_id, created_at, duplicate=True)
 
 
 def _throttle(user_id: int) -> None:
     limit = settings.MESSAGING_SENDS_PER_MINUTE
-    hits = window_hit(scope=SEND_SCOPE, identity=str(user_id), window_seconds=60)
+    window = settings.MESSAGING_SEND_WINDOW_SECONDS
+    hits = window_hit(scope=SEND_SCOPE, identity=str(user_id), window_seconds=window)
     if hits.count > limit:
         tier = 2 if hits.count > 2 * limit else 1
         raise Throttled(
-            f"More than {limit} messages a minute; wait before sending more.",
+            f"More than {limit} messages in {window} seconds; wait before sending more.",
             retry_after=hits.retry_after,
             tier=tier,
         )
@@ -96,15 +102,9 @@ def _check_content(content: OutgoingContent) -> None:
         raise InvalidContent(f"At most {settings.MESSAGING_MENTIONS_MAX} mentions.")
 
 
-def _check_direct_peer(ticket: VerifiedTicket, user_id: int, conversation: Conversation) -> None:
-    peer_id = (
-        Membership.objects.filter(conversation=conversation)
-        .exclude(user_id=user_id)
-        .values_list("user_id", flat=True)
-        .first()
-    )
-    if peer_id is None:
-        raise NotFriends()
+def _check_direct_peer(ticket: VerifiedTicket, user_id: int, direct_key: str | None) -> None:
+    low, high = (int(part) for part in (direct_key or "0:0").split(":"))
+    peer_id = high if low == user_id else low
     relation = contact_relation(ticket=ticket, user_id=user_id, other_id=peer_id)
     if relation.they_blocked_me:
         raise BlockedByUser()
@@ -115,17 +115,17 @@ def _check_direct_peer(ticket: VerifiedTicket, user_id: int, conversation: Conve
 
 
 def _body(
-    conversation: Conversation, membership: Membership, user_id: int, content: OutgoingContent
+    conversation_id: int, head: ConversationHead, user_id: int, content: OutgoingContent
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"text": content.text} if content.text else {}
     if content.mention_all:
-        if conversation.kind != ConversationKind.GROUP or membership.role == MemberRole.MEMBER:
+        if head.kind != ConversationKind.GROUP or head.role == MemberRole.MEMBER:
             raise NotAllowed("Only a group's owner or admins may mention everyone.")
         body["mention_all"] = True
     if content.mentions:
         members = set(
             Membership.objects.filter(
-                conversation=conversation, user_id__in=content.mentions, left_seq__isnull=True
+                conversation_id=conversation_id, user_id__in=content.mentions, left_seq__isnull=True
             ).values_list("user_id", flat=True)
         )
         if members != set(content.mentions):
@@ -133,20 +133,20 @@ def _body(
         body["mentions"] = sorted(members)
     if content.reply_to is not None:
         quoted = Message.objects.filter(
-            pk=content.reply_to, conversation=conversation, kind__in=CONTENT_KINDS
+            pk=content.reply_to, conversation_id=conversation_id, kind__in=CONTENT_KINDS
         ).first()
         if quoted is None:
             raise InvalidContent("reply_to must be a message of this conversation.")
         body["reply_to"] = quoted.pk
     if content.attachment_id is not None:
         attachment = (
-            Attachment.objects.select_for_update()
+            Attachment.objects.select_for_update(no_key=True)
             .filter(pk=content.attachment_id, owner_id=user_id, kind=content.kind)
             .first()
         )
-        if attachment is None or attachment.conversation_id not in (None, conversation.pk):
+        if attachment is None or attachment.conversation_id not in (None, conversation_id):
             raise AttachmentNotFound()
-        attachment.conversation = conversation
+        attachment.conversation_id = conversation_id
         attachment.save(update_fields=["conversation"])
         body.update(
             attachment=str(attachment.pk),
@@ -155,6 +155,47 @@ def _body(
             content_type=attachment.content_type,
         )
     return body
+
+
+def _lock_head(conversation_id: int, user_id: int) -> ConversationHead:
+    """The conversation locked for numbering, and the sender's role (members only)."""
+    if storage.available():
+        head = storage.conversation_head(conversation_id, user_id)
+        if head is None or head.role is None:
+            raise ConversationNotFound()
+        return head
+    conversation = conversation_lock(conversation_id)
+    membership = membership_require(conversation, user_id)
+    return ConversationHead(
+        conversation.kind, conversation.direct_key, conversation.member_count, membership.role
+    )
+
+
+def _append(
+    conversation_id: int, head: ConversationHead, user_id: int, kind: str, body: dict[str, Any],
+    client_msg_id: str,
+) -> tuple[int, int, dt.datetime]:  # fmt: skip
+    """Store the message and deliver it (inline or scheduled); (id, seq, created_at)."""
+    if not storage.available():
+        message = event_append(
+            conversation_lock(conversation_id), sender_id=user_id, kind=MessageKind(kind),
+            body=body, client_msg_id=client_msg_id,
+        )  # fmt: skip
+        return message.pk, message.seq, message.created_at
+    inline = delivery_is_inline(head.member_count)
+    appended = storage.message_append(
+        conversation_id=conversation_id, sender_id=user_id, kind=kind, body=body,
+        client_msg_id=client_msg_id, inline=inline,
+    )  # fmt: skip
+    if appended.delivered:
+        if len(appended.last_seqs) != head.member_count:
+            # Every active member has a sequence row (services.conversations makes
+            # them); anything else would silently skip someone, so stop loudly.
+            raise RuntimeError(f"conversation {conversation_id}: members without sequences")
+        notify_on_commit(appended.last_seqs)
+    else:
+        delivery_schedule(conversation_id=conversation_id, member_count=head.member_count)
+    return appended.id, appended.seq, appended.created_at
 
 
 def message_send(
@@ -179,16 +220,12 @@ def message_send(
         raise MessageRejected()
     try:
         with transaction.atomic():
-            conversation = conversation_lock(conversation_id)
-            membership = membership_require(conversation, user_id)
-            if conversation.kind == ConversationKind.DIRECT:
-                _check_direct_peer(ticket, user_id, conversation)
-            message = event_append(
-                conversation,
-                sender_id=user_id,
-                kind=MessageKind(content.kind),
-                body=_body(conversation, membership, user_id, content),
-                client_msg_id=client_msg_id,
+            head = _lock_head(conversation_id, user_id)
+            if head.kind == ConversationKind.DIRECT:
+                _check_direct_peer(ticket, user_id, head.direct_key)
+            body = _body(conversation_id, head, user_id, content)
+            message_id, seq, created_at = _append(
+                conversation_id, head, user_id, content.kind, body, client_msg_id
             )
     except IntegrityError:
         # The same client_msg_id raced in on another connection; that one won.
@@ -196,7 +233,7 @@ def message_send(
         if previous is None:
             raise
         return previous
-    return _ack(message, duplicate=False)
+    return SendAck(message_id, conversation_id, seq, client_msg_id, created_at)
 
 
 @transaction.atomic
@@ -209,7 +246,7 @@ def message_recall(*, ticket: VerifiedTicket, user_id: int, message_id: int) -> 
         raise MessageNotFound()
     conversation = conversation_lock(target.conversation_id)
     membership_require(conversation, user_id)
-    target = Message.objects.select_for_update().get(pk=message_id)
+    target = Message.objects.select_for_update(no_key=True).get(pk=message_id)
     if target.sender_id != user_id or target.kind not in CONTENT_KINDS:
         raise NotAllowed("Only the sender can recall a message.")
     if target.recalled_at is not None:

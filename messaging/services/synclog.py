@@ -9,18 +9,14 @@ sequence lives only in Redis, so no restart can move one backwards.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.db import connection, transaction
 
 from messaging.models import EntryKind, SyncEntry, UserSequence
-
-logger = logging.getLogger(__name__)
+from wechat_core.realtime import publish
 
 
 def user_group(user_id: int) -> str:
@@ -34,16 +30,21 @@ def sequences_allocate(counts: Mapping[int, int]) -> dict[int, int]:
     if not counts:
         return {}
     user_ids = sorted(counts)
-    UserSequence.objects.bulk_create(
-        [UserSequence(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
-    )
     # Lock in a fixed order so that concurrent writers never deadlock.
-    list(
-        UserSequence.objects.select_for_update()
+    locked = set(
+        UserSequence.objects.select_for_update(no_key=True)
         .filter(user_id__in=user_ids)
         .order_by("user_id")
         .values_list("user_id", flat=True)
     )
+    if len(locked) < len(user_ids):  # accounts get their row at creation; this is a fallback
+        sequences_ensure(set(user_ids) - locked)
+        list(
+            UserSequence.objects.select_for_update(no_key=True)
+            .filter(user_id__in=sorted(set(user_ids) - locked))
+            .order_by("user_id")
+            .values_list("user_id", flat=True)
+        )
     by_increment: dict[int, list[int]] = defaultdict(list)
     for user_id in user_ids:
         by_increment[counts[user_id]].append(user_id)
@@ -61,9 +62,23 @@ def sequences_allocate(counts: Mapping[int, int]) -> dict[int, int]:
     return last
 
 
+def sequences_ensure(user_ids: Iterable[int]) -> None:
+    """Give these users a sequence row if they have none (in user-id order, so that
+    concurrent callers cannot deadlock). Accounts get theirs at creation; the send
+    path's SQL relies on every member having one."""
+    UserSequence.objects.bulk_create(
+        [UserSequence(user_id=user_id) for user_id in sorted(set(user_ids))], ignore_conflicts=True
+    )
+
+
 def entries_append(entries: Iterable[SyncEntry]) -> dict[int, int]:
     """Give each unsaved entry the next seq of its user (in the order given), save
-    them, and notify the users after commit. Returns each user's newest seq."""
+    them, and notify the users after commit. Returns each user's newest seq.
+
+    Call it once per transaction with all the entries: each call locks its users'
+    sequences in id order, and two calls in one transaction could lock a higher
+    id before a lower one and deadlock with another writer.
+    """
     pending = list(entries)
     counts = Counter(entry.user_id for entry in pending)
     last = sequences_allocate(counts)
@@ -89,7 +104,7 @@ def notify_on_commit(last_seqs: Mapping[int, int]) -> None:
     """After commit, tell each user's connected devices their newest seq.
 
     A lost notification costs latency, never data: clients also sync when they
-    (re)connect and on their heartbeat, so failures here are logged and dropped.
+    (re)connect and when a heartbeat shows them behind.
     """
     if last_seqs:
         pairs = dict(last_seqs)
@@ -97,15 +112,5 @@ def notify_on_commit(last_seqs: Mapping[int, int]) -> None:
 
 
 def notify_now(last_seqs: Mapping[int, int]) -> None:
-    try:
-        async_to_sync(_notify)(dict(last_seqs))
-    except Exception:
-        logger.warning("could not notify %d users; they will sync on their own", len(last_seqs))
-
-
-async def _notify(last_seqs: dict[int, int]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
     for user_id, seq in last_seqs.items():
-        await layer.group_send(user_group(user_id), {"type": "sync.notify", "seq": seq})
+        publish(user_group(user_id), {"type": "sync.notify", "seq": seq})

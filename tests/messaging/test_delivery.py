@@ -23,7 +23,7 @@ from messaging.tasks import sweep_lagging_deliveries
 from messaging.types import OutgoingContent
 from tests.factories import Session, login_session, make_friends, make_user
 from tests.support.concurrency import run_together
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, wait_until_idle
 
 
 def build_group(size: int) -> tuple[int, list[Session]]:
@@ -101,6 +101,7 @@ def test_big_group__fan_out_runs_on_the_celery_worker_and_keeps_the_order(
     )
     for session in sessions:
         assert conversation_order(session.user.pk, group) == list(range(1, total + 1))
+    wait_until_idle(celery_worker)  # no task may still hold locks when the test ends
 
 
 @pytest.mark.django_db

@@ -132,6 +132,18 @@ def start_celery_worker(
     raise RuntimeError(f"celery worker did not become ready:\n{worker.log()}")
 
 
+def wait_until_idle(worker: ServerProcess, timeout: float = 30.0) -> None:
+    """Wait until every task the worker received has finished (from its log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = worker.log()
+        finished = log.count("] succeeded in ") + log.count("] raised ") + log.count("] retry:")
+        if finished >= log.count("] received"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the celery worker did not become idle")
+
+
 def start_redis(*, log_dir: Path, port: int | None = None) -> ServerProcess:
     """A private Redis (nothing on disk), which a test may stop and restart."""
     port = port or free_port()
