@@ -5,7 +5,10 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from wechat_core import daphne_compat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wechat_core.settings")
+daphne_compat.install()
 django_asgi_app = get_asgi_application()
 
 # channels ships no type information; types-channels needs a newer django-stubs.

@@ -34,5 +34,7 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "wechat_core.views.bad_request"
+handler403 = "wechat_core.views.permission_denied"
 handler404 = "wechat_core.views.not_found"
 handler500 = "wechat_core.views.server_error"

@@ -303,3 +303,11 @@ def test_content_length_that_is_not_a_number__is_400(world: World) -> None:
         "PATCH", "/api/accounts/me", "{}", "application/json", CONTENT_LENGTH="many"
     )
     assert_json_4xx(response, status=400)
+
+
+def test_multipart_with_too_many_fields__is_a_json_400(world: World) -> None:
+    fields = {f"f{n}": "x" for n in range(1200)} | {"kind": "file"}
+    response = APIClient(headers=world.alice_headers).post(
+        "/api/messaging/uploads", fields, format="multipart"
+    )
+    assert assert_json_4xx(response, status=400)["code"] == "malformed_request"

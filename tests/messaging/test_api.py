@@ -280,3 +280,19 @@ def test_long_poll__bad_input__is_a_json_4xx(
         headers=b.headers if headers else {},
     )  # fmt: skip
     assert (response.status_code, response.json()["code"]) == (status, code)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_upload__malformed_multipart_through_daphne__is_our_json_400(
+    asgi_servers: list[ServerProcess], pair: Any
+) -> None:
+    # Twisted would answer this itself with an empty 400 (see wechat_core.daphne_compat)
+    a, _, _ = pair
+    response = httpx.post(
+        f"{asgi_servers[0].url}/api/messaging/uploads",
+        content=b"--c637--\r\n",
+        headers={**a.headers, "Content-Type": "multipart/form-data; boundary=c637"},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
