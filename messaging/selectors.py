@@ -40,13 +40,15 @@ MESSAGE_FIELDS = (
     "body",
     "recalled_at",
     "created_at",
+    "client_msg_id",
 )
 
 
-def message_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A message as clients see it; a recalled message keeps no content."""
+def message_view(row: dict[str, Any], viewer_id: int | None = None) -> dict[str, Any]:
+    """A message as clients see it; a recalled message keeps no content. The sender
+    also sees its client_msg_id, to match the entry with its outbox."""
     recalled = row["recalled_at"] is not None
-    return {
+    view = {
         "id": row["id"],
         "conversation": row["conversation_id"],
         "seq": row["seq"],
@@ -56,6 +58,9 @@ def message_view(row: dict[str, Any]) -> dict[str, Any]:
         "recalled": recalled,
         "created_at": row["created_at"].isoformat(),
     }
+    if viewer_id is not None and row["sender_id"] == viewer_id and row["client_msg_id"]:
+        view["client_msg_id"] = row["client_msg_id"]
+    return view
 
 
 def conversation_view(row: Mapping[str, Any], viewer_id: int) -> dict[str, Any]:
@@ -123,7 +128,7 @@ def sync_read(
     rows = rows[:limit]
     message_ids = [row["message_id"] for row in rows if row["message_id"] is not None]
     messages = {
-        row["id"]: message_view(row)
+        row["id"]: message_view(row, user_id)
         for row in Message.objects.filter(id__in=message_ids).values(*MESSAGE_FIELDS)
     }
     conversation_ids = {row["conversation_id"] for row in rows if row["conversation_id"]}
@@ -205,9 +210,9 @@ def conversation_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Membe
     )
 
 
-def messages_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
+def messages_by_id(ids: list[int], viewer_id: int | None = None) -> dict[int, dict[str, Any]]:
     return {
-        row["id"]: message_view(row)
+        row["id"]: message_view(row, viewer_id)
         for row in Message.objects.filter(id__in=ids).values(*MESSAGE_FIELDS)
     }
 
@@ -246,7 +251,7 @@ def message_history(
         query = query.filter(seq__lt=before)
     limit = max(1, min(limit, settings.API_MAX_PAGE_SIZE))
     rows = list(query.order_by("-seq").values(*MESSAGE_FIELDS)[:limit])
-    return [message_view(row) for row in reversed(rows)]
+    return [message_view(row, user_id) for row in reversed(rows)]
 
 
 def attachment_access(*, ticket: VerifiedTicket, user_id: int, attachment_id: str) -> Attachment:

@@ -102,7 +102,8 @@ class ConversationListView(APIView):
         )
         memberships = page or []
         last = selectors.messages_by_id(
-            [m_id for m in memberships if (m_id := getattr(m, "last_message_id", None))]
+            [m_id for m in memberships if (m_id := getattr(m, "last_message_id", None))],
+            ticket.user_id,
         )
         rows = [
             {

@@ -343,3 +343,11 @@ def test_group__mentioning_a_non_member__is_refused() -> None:
     group = group_create(ticket=o.ticket, user_id=owner.pk, name="Team", member_ids=[member.pk])
     with pytest.raises(InvalidContent):
         send(o, group.pk, text("hey", mentions=(outsider.pk,)))
+
+
+def test_sync__own_messages_carry_their_client_msg_id_others_do_not(pair: Any) -> None:
+    a, b, chat = pair
+    send(a, chat, text("mine"), msg_id="outbox-7")
+    laptop = login_session(a.user)
+    assert messages_of(laptop)[0]["client_msg_id"] == "outbox-7"
+    assert "client_msg_id" not in messages_of(b)[0]

@@ -1,0 +1,160 @@
+// The REST API (docs/api.md): JSON in and out, the ticket in the Authorization
+// header (never in a URL), every error as {code, message, details}.
+
+const TICKET_ERRORS = new Set(["not_authenticated", "ticket_invalid", "ticket_expired", "ticket_revoked"]);
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const payload = body && typeof body === "object" ? body : {};
+    super(payload.message || `Request failed (${status || "network"})`);
+    this.status = status;
+    this.code = payload.code || (status ? "http_" + status : "network_error");
+    this.details = payload.details || {};
+  }
+
+  get ticketRefused() {
+    return this.status === 401 && TICKET_ERRORS.has(this.code);
+  }
+}
+
+export class Api {
+  /** `onTicketRefused` is called when the server no longer accepts the ticket. */
+  constructor({ ticket = null, onTicketRefused = () => {}, timeoutMs = 15000 } = {}) {
+    this.ticket = ticket;
+    this.onTicketRefused = onTicketRefused;
+    this.timeoutMs = timeoutMs;
+    this.inFlight = 0;
+  }
+
+  async call(method, path, { body, query, auth = true, timeoutMs = this.timeoutMs } = {}) {
+    let url = path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [name, value] of Object.entries(query)) {
+        if (value !== undefined && value !== null && value !== "") params.set(name, value);
+      }
+      const text = params.toString();
+      if (text) url += (url.includes("?") ? "&" : "?") + text;
+    }
+    const headers = { Accept: "application/json" };
+    if (auth && this.ticket) headers.Authorization = `Ticket ${this.ticket}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let response;
+    let payload = null;
+    this.inFlight += 1;
+    try {
+      try {
+        response = await fetch(url, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: controller.signal,
+          credentials: "omit",
+          cache: "no-store",
+        });
+      } catch {
+        throw new ApiError(0, {
+          code: "network_error",
+          message: controller.signal.aborted ? "The server did not answer in time." : "No connection to the server.",
+        });
+      }
+      try {
+        payload = response.status === 204 ? null : await response.json();
+      } catch {
+        payload = null;
+      }
+    } finally {
+      clearTimeout(timer);
+      this.inFlight -= 1;
+    }
+    if (response.status === 204) return null;
+    if (!response.ok) {
+      const error = new ApiError(response.status, payload);
+      if (auth && error.ticketRefused) this.onTicketRefused(error);
+      throw error;
+    }
+    return payload;
+  }
+
+  get(path, query) {
+    return this.call("GET", path, { query });
+  }
+
+  post(path, body = {}) {
+    return this.call("POST", path, { body });
+  }
+
+  /** Every page of a paginated list ({count, next, results}), up to `maxPages`. */
+  async all(path, query = {}, maxPages = 20) {
+    const results = [];
+    for (let page = 1; page <= maxPages; page++) {
+      const answer = await this.get(path, { ...query, page, page_size: 100 });
+      results.push(...answer.results);
+      if (!answer.next) return { results, complete: true };
+    }
+    return { results, complete: false };
+  }
+
+  // --- Accounts and contacts -------------------------------------------------------
+  login(identifier, password, device) {
+    return this.call("POST", "/api/accounts/login", {
+      body: { identifier, password, device },
+      auth: false,
+    });
+  }
+  logout() {
+    return this.post("/api/accounts/logout");
+  }
+  me() {
+    return this.get("/api/accounts/me");
+  }
+  friends() {
+    return this.all("/api/contacts/friends");
+  }
+  incomingRequests() {
+    return this.all("/api/contacts/requests", { direction: "incoming" });
+  }
+  search(q) {
+    return this.get("/api/contacts/search", { q });
+  }
+  sendRequest(toUserId, greeting) {
+    return this.post("/api/contacts/requests", { to_user_id: toUserId, greeting });
+  }
+  acceptRequest(id) {
+    return this.post(`/api/contacts/requests/${id}/accept`);
+  }
+  declineRequest(id) {
+    return this.post(`/api/contacts/requests/${id}/decline`);
+  }
+
+  // --- Messaging ----------------------------------------------------------------------
+  topology() {
+    // Asked between reconnect attempts: never let it hold a reconnect up for long.
+    return this.call("GET", "/api/topology", { auth: false, timeoutMs: 3000 });
+  }
+  conversations() {
+    return this.all("/api/messaging/conversations");
+  }
+  conversation(id) {
+    return this.get(`/api/messaging/conversations/${id}`);
+  }
+  history(id, { before, limit = 50 } = {}) {
+    return this.get(`/api/messaging/conversations/${id}/messages`, { before, limit });
+  }
+  openDirect(userId) {
+    return this.post("/api/messaging/conversations/direct", { user_id: userId });
+  }
+  createGroup(name, members) {
+    return this.post("/api/messaging/groups", { name, members });
+  }
+  async attachment(id) {
+    const response = await fetch(`/api/messaging/attachments/${encodeURIComponent(id)}`, {
+      headers: { Authorization: `Ticket ${this.ticket}` },
+      credentials: "omit",
+    });
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+    return response.blob();
+  }
+}
