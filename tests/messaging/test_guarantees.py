@@ -26,6 +26,7 @@ from messaging.services.conversations import direct_open, group_create
 from tests.factories import befriend_all, login_session, make_user
 from tests.support.chat import run, ws_url
 from tests.support.processes import (
+    ServerProcess,
     start_asgi_server,
     start_celery_worker,
     start_redis,
@@ -44,7 +45,17 @@ class Cluster:
 
     def __init__(self, live_env: dict[str, str], log_dir: Path) -> None:
         self.log_dir = log_dir
+        self.servers: list[ServerProcess] = []
+        self.worker: ServerProcess | None = None
         self.redis = start_redis(log_dir=log_dir)
+        try:
+            self._start(live_env)
+        except BaseException:
+            self.stop()  # nothing started may outlive a failed set-up
+            raise
+
+    def _start(self, live_env: dict[str, str]) -> None:
+        log_dir = self.log_dir
         self.redis_port = int(self.redis.url.rsplit(":", 1)[1])
         self.env = {
             **live_env,
@@ -77,7 +88,8 @@ class Cluster:
 
     def stop(self) -> None:
         for process in [*self.servers, self.worker, self.redis]:
-            process.stop()
+            if process is not None:
+                process.stop()
 
 
 @pytest.fixture

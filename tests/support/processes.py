@@ -6,7 +6,9 @@ test Redis, in its own process, so tests see what a deployment would.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +19,25 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even killed (Linux)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def spawn(
+    argv: list[str], *, env: dict[str, str] | None, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server process whose output goes to `log_path`; it dies with us."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
 
 
 def free_port() -> int:
@@ -84,8 +105,7 @@ def start_asgi_server(
     else:
         argv = [sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
                 "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]  # fmt: skip
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = spawn(argv, env=env, log_path=log_path)
     server_process = ServerProcess(name, process, log_path, url=f"http://127.0.0.1:{port}")
     _wait_until_healthy(server_process)
     return server_process
@@ -116,8 +136,7 @@ def start_celery_worker(
             "--without-mingle", "--without-gossip"]  # fmt: skip
     if beat:
         argv += ["--beat", f"--schedule={log_dir / f'beat-{name}'}"]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = spawn(argv, env=env, log_path=log_path)
     worker = ServerProcess("celery", process, log_path, extra={"hostname": hostname})
     # The worker logs "<hostname> ready." once it consumes (asking it over the broker
     # is unreliable here: a CELERY_BROKER_URL variable overrides any app's broker).
@@ -150,8 +169,7 @@ def start_redis(*, log_dir: Path, port: int | None = None) -> ServerProcess:
     log_path = log_dir / f"redis-{port}.log"
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no"]  # fmt: skip
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    process = spawn(argv, env=None, log_path=log_path)
     server = ServerProcess("redis", process, log_path, url=f"redis://127.0.0.1:{port}")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
