@@ -38,7 +38,7 @@ from django.utils import timezone
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRefused, TicketRevoked
 from accounts.models import Device, RevocationReason, Ticket, User
 from accounts.types import VerifiedTicket
-from wechat_core.realtime import publish
+from wechat_core.realtime import publish, user_group
 from wechat_core.sharedstate import SharedVersion
 
 TICKET_VERSION = "t1"
@@ -221,22 +221,22 @@ def ticket_require(ticket: VerifiedTicket, *, user_id: int) -> None:
 # --- Revoke ------------------------------------------------------------------------
 
 
-def ticket_group(ticket_id: int) -> str:
-    """The channel-layer group of the connections holding this ticket."""
-    return f"ticket.{ticket_id}"
-
-
-def _close_connections(ticket_ids: list[int]) -> None:
-    """Tell open websockets holding these tickets to close (after commit). Should
-    this fail, they still fail their next data access (ticket_require)."""
-    for ticket_id in ticket_ids:
-        publish(ticket_group(ticket_id), {"type": "ticket.revoked"})
+def _close_connections(revoked: list[tuple[int, int]]) -> None:
+    """Tell open websockets holding these (ticket, user) tickets to close (after
+    commit). Should this fail, they still fail their next data access
+    (ticket_require)."""
+    by_user: dict[int, list[int]] = {}
+    for ticket_id, user_id in revoked:
+        by_user.setdefault(user_id, []).append(ticket_id)
+    for user_id, ticket_ids in by_user.items():
+        publish(user_group(user_id), {"type": "ticket.revoked", "tickets": ticket_ids})
 
 
 def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:
-    ticket_ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
-    if not ticket_ids:
+    revoked = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "user_id"))
+    if not revoked:
         return 0
+    ticket_ids = [ticket_id for ticket_id, _ in revoked]
     count = Ticket.objects.filter(pk__in=ticket_ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
     )
@@ -244,7 +244,7 @@ def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:
     # and open websockets are told to close.
     _cache.forget(ticket_ids)
     _cache.version.bump_on_commit()
-    transaction.on_commit(lambda: _close_connections(ticket_ids))
+    transaction.on_commit(lambda: _close_connections(revoked))
     return count
 
 

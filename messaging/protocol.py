@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from messaging.types import OutgoingContent, SendAck, SyncPage
+from messaging.types import OutgoingContent, SendAck, WireSyncPage
 from wechat_core.errors import ServiceError
 
 PROTOCOL_VERSION = 1
@@ -223,13 +223,18 @@ def ack_body(ack: SendAck) -> dict[str, Any]:
     }
 
 
-def sync_body(page: SyncPage) -> dict[str, Any]:
-    return {
-        "entries": page.entries,
-        "key": page.key,
-        "more": page.more,
-        "conversations": {str(cid): conv for cid, conv in page.conversations.items()},
-    }
+def sync_json(page: WireSyncPage, *, frame_id: str | int | None = None, frame: bool) -> str:
+    """The JSON text of a sync answer: a `sync.result` frame, or the HTTP body.
+    The entries are spliced in as the JSON they already are."""
+    conversations = json.dumps(
+        {str(cid): conv for cid, conv in page.conversations.items()}, separators=(",", ":")
+    )
+    head = f'{{"type":"sync.result","id":{json.dumps(frame_id)},' if frame else "{"
+    more = "true" if page.more else "false"
+    return (
+        f'{head}"entries":{page.entries_json},"key":{int(page.key)},"more":{more},'
+        f'"conversations":{conversations}}}'
+    )
 
 
 def error_frame(error: ServiceError, request_id: str | int | None = None) -> dict[str, Any]:

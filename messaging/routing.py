@@ -1,9 +1,15 @@
-"""Websocket URL patterns."""
+"""Websocket paths and the ASGI applications behind them (wechat_core.asgi routes
+by exact path: there are few, and each open websocket keeps its routing frames)."""
 
-from django.urls import URLPattern, path
+from __future__ import annotations
 
-from messaging.consumers import SyncConsumer
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-websocket_urlpatterns: list[URLPattern] = [
-    path("ws/sync", SyncConsumer.as_asgi(), name="ws-sync"),
-]
+from messaging.websocket import sync_websocket
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+websocket_routes: dict[str, ASGIApp] = {
+    "/ws/sync": sync_websocket,
+}

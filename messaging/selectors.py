@@ -6,7 +6,9 @@ reads, and calls ticket_require first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +18,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Device, User
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
+from messaging import storage
 from messaging.compat import adapt_group_conversation, adapt_group_message, supports_groups
 from messaging.exceptions import AttachmentNotFound, ConversationNotFound
 from messaging.models import (
@@ -28,7 +31,7 @@ from messaging.models import (
     SyncEntry,
     UserSequence,
 )
-from messaging.types import SyncPage
+from messaging.types import SyncPage, WireSyncPage
 
 CONTENT_KINDS = [MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE]
 MESSAGE_FIELDS = (
@@ -48,7 +51,8 @@ def message_view(row: dict[str, Any], viewer_id: int | None = None) -> dict[str,
     """A message as clients see it; a recalled message keeps no content. The sender
     also sees its client_msg_id, to match the entry with its outbox."""
     recalled = row["recalled_at"] is not None
-    view = {
+    own = viewer_id is not None and row["sender_id"] == viewer_id
+    return {
         "id": row["id"],
         "conversation": row["conversation_id"],
         "seq": row["seq"],
@@ -56,11 +60,9 @@ def message_view(row: dict[str, Any], viewer_id: int | None = None) -> dict[str,
         "kind": row["kind"],
         "body": {} if recalled else row["body"],
         "recalled": recalled,
-        "created_at": row["created_at"].isoformat(),
+        "created_at": row["created_at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "client_msg_id": row["client_msg_id"] if own else None,
     }
-    if viewer_id is not None and row["sender_id"] == viewer_id and row["client_msg_id"]:
-        view["client_msg_id"] = row["client_msg_id"]
-    return view
 
 
 def conversation_view(row: Mapping[str, Any], viewer_id: int) -> dict[str, Any]:
@@ -103,6 +105,15 @@ def device_client_version(*, ticket: VerifiedTicket) -> str:
     return str(version.first() or "0.0.0")
 
 
+def _conversations(ids: Iterable[int], viewer_id: int) -> dict[int, dict[str, Any]]:
+    return {
+        row["id"]: conversation_view(row, viewer_id)
+        for row in Conversation.objects.filter(id__in=set(ids)).values(
+            "id", "kind", "name", "member_count", "last_seq", "direct_key"
+        )
+    }
+
+
 def sync_read(
     *,
     ticket: VerifiedTicket,
@@ -115,7 +126,8 @@ def sync_read(
 
     Each message entry carries the message; the page also describes every
     conversation it mentions. Devices too old for groups get groups adapted
-    (see messaging.compat).
+    (see messaging.compat). An entry is {"seq", "kind", "conversation",
+    "message", "payload"}, the last three null when they do not apply.
     """
     ticket_require(ticket, user_id=user_id)
     limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
@@ -126,33 +138,59 @@ def sync_read(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    message_ids = [row["message_id"] for row in rows if row["message_id"] is not None]
-    messages = {
-        row["id"]: message_view(row, user_id)
-        for row in Message.objects.filter(id__in=message_ids).values(*MESSAGE_FIELDS)
-    }
-    conversation_ids = {row["conversation_id"] for row in rows if row["conversation_id"]}
-    conversations = {
-        row["id"]: conversation_view(row, user_id)
-        for row in Conversation.objects.filter(id__in=conversation_ids).values(
-            "id", "kind", "name", "member_count", "last_seq", "direct_key"
-        )
-    }
-    entries = []
-    for row in rows:
-        entry: dict[str, Any] = {"seq": row["seq"], "kind": row["kind"]}
-        if row["conversation_id"] is not None:
-            entry["conversation"] = row["conversation_id"]
-        if row["message_id"] is not None:
-            entry["message"] = messages.get(row["message_id"])
-        if row["payload"] is not None:
-            entry["payload"] = row["payload"]
-        entries.append(entry)
+    messages = messages_by_id(
+        [row["message_id"] for row in rows if row["message_id"] is not None], user_id
+    )
+    conversations = _conversations(
+        (row["conversation_id"] for row in rows if row["conversation_id"]), user_id
+    )
+    entries = [
+        {
+            "seq": row["seq"],
+            "kind": row["kind"],
+            "conversation": row["conversation_id"],
+            "message": messages.get(row["message_id"]) if row["message_id"] else None,
+            "payload": row["payload"],
+        }
+        for row in rows
+    ]
     version = client_version if client_version is not None else device_client_version(ticket=ticket)
     if not supports_groups(version):
         _adapt_for_legacy(entries, conversations)
     key = rows[-1]["seq"] if rows else since
     return SyncPage(entries=entries, key=key, more=more, conversations=conversations)
+
+
+def sync_read_wire(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    since: int,
+    limit: int,
+    client_version: str | None = None,
+) -> WireSyncPage:
+    """sync_read for the wire: the entries already encoded as JSON. On PostgreSQL,
+    for current clients, PostgreSQL encodes them (messaging.storage.sync_page)."""
+    ticket_require(ticket, user_id=user_id)
+    version = client_version if client_version is not None else device_client_version(ticket=ticket)
+    if storage.available() and supports_groups(version):
+        limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
+        page = storage.sync_page(user_id, since, limit)
+        return WireSyncPage(
+            entries_json=page.entries_json,
+            key=page.last_seq if page.last_seq is not None else since,
+            more=page.more,
+            conversations=_conversations(page.conversation_ids, user_id),
+        )
+    python_page = sync_read(
+        ticket=ticket, user_id=user_id, since=since, limit=limit, client_version=version
+    )
+    return WireSyncPage(
+        entries_json=json.dumps(python_page.entries, separators=(",", ":")),
+        key=python_page.key,
+        more=python_page.more,
+        conversations=python_page.conversations,
+    )
 
 
 def _people_in(message: dict[str, Any]) -> set[int]:

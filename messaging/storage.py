@@ -166,3 +166,51 @@ def message_append(
         message_id, seq, created_at, delivered, pairs = cursor.fetchone()
     last_seqs = {int(user): int(last) for user, last in (pairs or [])}
     return AppendedMessage(message_id, seq, created_at, bool(delivered), last_seqs)
+
+
+# One sync page as the JSON the wire carries, built by PostgreSQL: for a catch-up
+# of thousands of entries this is several times faster than building Python
+# dicts and encoding them. selectors.sync_read builds the same shape in Python
+# (tests/messaging/test_sync_wire.py holds the two equal).
+_SYNC_PAGE = f"""
+WITH page AS (
+  SELECT seq, kind, conversation_id, message_id, payload FROM {ENTRY}
+  WHERE user_id = %(user)s AND seq > %(since)s
+  ORDER BY seq LIMIT %(limit)s + 1
+), shown AS (
+  SELECT * FROM page ORDER BY seq LIMIT %(limit)s
+)
+SELECT
+  coalesce(json_agg(json_build_object(
+    'seq', s.seq, 'kind', s.kind, 'conversation', s.conversation_id,
+    'message', CASE WHEN m.id IS NULL THEN NULL ELSE json_build_object(
+      'id', m.id, 'conversation', m.conversation_id, 'seq', m.seq, 'sender', m.sender_id,
+      'kind', m.kind,
+      'body', CASE WHEN m.recalled_at IS NULL THEN m.body ELSE '{{}}'::jsonb END,
+      'recalled', m.recalled_at IS NOT NULL,
+      'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+      'client_msg_id', CASE WHEN m.sender_id = %(user)s THEN m.client_msg_id END
+    ) END,
+    'payload', s.payload
+  ) ORDER BY s.seq), '[]')::text,
+  max(s.seq),
+  (SELECT count(*) FROM page) > %(limit)s,
+  coalesce(array_agg(DISTINCT s.conversation_id)
+           FILTER (WHERE s.conversation_id IS NOT NULL), '{{}}')
+FROM shown s LEFT JOIN {MESSAGE} m ON m.id = s.message_id
+"""  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPageJson:
+    entries_json: str
+    last_seq: int | None
+    more: bool
+    conversation_ids: list[int]
+
+
+def sync_page(user_id: int, since: int, limit: int) -> SyncPageJson:
+    with connection.cursor() as cursor:
+        cursor.execute(_SYNC_PAGE, {"user": user_id, "since": since, "limit": limit})
+        entries_json, last_seq, more, conversation_ids = cursor.fetchone()
+    return SyncPageJson(entries_json, last_seq, bool(more), list(conversation_ids))

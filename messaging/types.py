@@ -34,6 +34,16 @@ class SendAck:
 
 
 @dataclass(frozen=True, slots=True)
+class WireSyncPage:
+    """A sync page ready for the wire: `entries_json` is the JSON array of entries."""
+
+    entries_json: str
+    key: int
+    more: bool
+    conversations: dict[int, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class SyncPage:
     """Entries after a key, in order, and the key to sync from next."""
 

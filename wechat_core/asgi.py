@@ -1,7 +1,13 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, websockets to the app for their path.
+
+A websocket stays open for hours, and every wrapper between the server and the
+app (routers, middleware) keeps a frame and often a copy of the scope for all
+that time, so this dispatches in one step (docs/performance.md, idle websockets).
+"""
 
 import os
 from typing import Any
+from urllib.parse import urlparse
 
 from django.core.asgi import get_asgi_application
 
@@ -12,11 +18,13 @@ daphne_compat.install()
 django_asgi_app = get_asgi_application()
 
 # channels ships no type information; types-channels needs a newer django-stubs.
-from channels.routing import ProtocolTypeRouter, URLRouter  # type: ignore[import-untyped]  # noqa: E402
-from channels.security.websocket import OriginValidator  # type: ignore[import-untyped]  # noqa: E402
+from channels.security.websocket import (  # type: ignore[import-untyped]  # noqa: E402
+    OriginValidator,
+    WebsocketDenier,
+)
 from django.conf import settings  # noqa: E402
 
-from messaging.routing import websocket_urlpatterns  # noqa: E402
+from messaging.routing import websocket_routes  # noqa: E402
 
 
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
@@ -31,13 +39,32 @@ class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
     def valid_origin(self, parsed_origin: Any) -> bool:
         return parsed_origin is None or bool(self.validate_origin(parsed_origin))
 
+    def allows(self, scope: dict[str, Any]) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"origin":
+                try:
+                    return bool(self.valid_origin(urlparse(value.decode("latin-1"))))
+                except (UnicodeDecodeError, ValueError):
+                    return False
+        return bool(self.valid_origin(None))
 
-def _websocket_app() -> Any:
+
+def _origin_validator() -> BrowserOriginValidator:
     hosts = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not hosts:
         hosts = ["localhost", "127.0.0.1", "[::1]"]
-    origins = [*hosts, *settings.WEBSOCKET_ALLOWED_ORIGINS]
-    return BrowserOriginValidator(URLRouter(websocket_urlpatterns), origins)
+    return BrowserOriginValidator(None, [*hosts, *settings.WEBSOCKET_ALLOWED_ORIGINS])
 
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": _websocket_app()})
+_origins = _origin_validator()
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "websocket":
+        route = websocket_routes.get(scope["path"])
+        if route is None or not _origins.allows(scope):
+            await WebsocketDenier()(scope, receive, send)  # the handshake gets a 403
+            return
+        await route(scope, receive, send)
+        return
+    await django_asgi_app(scope, receive, send)

@@ -11,12 +11,16 @@ import os
 import sys
 
 
-def command(*, server: str, host: str, port: int, workers: int) -> list[str]:
+def command(
+    *, server: str, host: str, port: int, workers: int = 1, compression: bool = False
+) -> list[str]:
+    """The server's command line; tests and benchmarks start servers with it too."""
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+            f"--ws-per-message-deflate={str(compression).lower()}",
             "--no-access-log", "--proxy-headers", "--lifespan", "off",
         ]  # fmt: skip
     return [
@@ -34,6 +38,7 @@ def main() -> None:
         host=settings.HOST,
         port=settings.PORT,
         workers=settings.WEB_CONCURRENCY,
+        compression=settings.WEBSOCKET_COMPRESSION,
     )
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with the server
 

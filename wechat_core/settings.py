@@ -143,7 +143,14 @@ CACHES: dict[str, dict[str, Any]]
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # One hub channel per process carries every group (wechat_core.realtime),
+            # and a hub stays in a group for as long as anyone listens.
+            "CONFIG": {"capacity": 100_000, "group_expiry": 10 * 365 * 86400},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -155,15 +162,21 @@ else:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Pub/sub: a group is a Redis channel the process hubs subscribe to;
+            # nothing expires, and the subscriptions come back after a Redis restart.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same as
-                # channels_redis's blocking pop: the two race. Read longer than it waits.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
                 "prefix": f"{CACHE_KEY_PREFIX}:asgi",
             },
         }
     }
+
+# How often an ASGI process retries failed group joins and leaves groups that
+# none of its connections listens to any more (wechat_core.realtime).
+REALTIME_HOUSEKEEPING_SECONDS = env_float(
+    "REALTIME_HOUSEKEEPING_SECONDS", default=10.0, minimum=0.05
+)
 
 # --- Celery (queues of DESIGN.md §3) -------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -215,6 +228,9 @@ ASGI_SERVER = env_choice("ASGI_SERVER", default="daphne", choices=("daphne", "uv
 HOST = env_str("HOST", default="127.0.0.1")
 PORT = env_int("PORT", default=8000, minimum=1)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=1, minimum=1)
+# permessage-deflate (uvicorn only) shrinks big sync pages on the wire but keeps
+# zlib state of about 38 KiB per idle websocket (docs/performance.md).
+WEBSOCKET_COMPRESSION = env_bool("WEBSOCKET_COMPRESSION", default=False)
 
 # --- Accounts, tickets, login protection -----------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -2,7 +2,7 @@
 
 For clients without websockets. Answers at once when entries after `key` exist;
 otherwise it waits (at most `timeout` seconds, at most
-MESSAGING_LONGPOLL_MAX_SECONDS) for a notify on the user's channel-layer group,
+MESSAGING_LONGPOLL_MAX_SECONDS) for a notify on the user's group (wechat_core.realtime),
 then answers with whatever arrived (possibly nothing: sync again). An async
 view, so a waiting client holds no thread.
 """
@@ -10,20 +10,20 @@ view, so a waiting client holds no thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async  # type: ignore[import-untyped]
-from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.api.authentication import ticket_from_header
 from accounts.types import VerifiedTicket
 from messaging import protocol, selectors
-from messaging.services.synclog import user_group
-from messaging.types import SyncPage
+from messaging.types import WireSyncPage
 from wechat_core.api.errors import error_body
 from wechat_core.errors import InvalidInput, NotAuthenticated, ServiceError
+from wechat_core.realtime import hub, user_group
 
 
 def _query_int(request: HttpRequest, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -38,27 +38,38 @@ def _query_int(request: HttpRequest, name: str, default: int, minimum: int, maxi
     return int(raw)
 
 
-async def _read(ticket: VerifiedTicket, since: int, limit: int) -> SyncPage:
-    page: SyncPage = await database_sync_to_async(selectors.sync_read, thread_sensitive=False)(
-        ticket=ticket, user_id=ticket.user_id, since=since, limit=limit
-    )
+async def _read(ticket: VerifiedTicket, since: int, limit: int) -> WireSyncPage:
+    page: WireSyncPage = await database_sync_to_async(
+        selectors.sync_read_wire, thread_sensitive=False
+    )(ticket=ticket, user_id=ticket.user_id, since=since, limit=limit)
     return page
 
 
-async def _wait_for_notify(user_id: int, timeout: float, ready: asyncio.Event) -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(user_group(user_id), channel)
-    ready.set()
+async def _read_after_notify(
+    ticket: VerifiedTicket, key: int, limit: int, timeout: float
+) -> WireSyncPage:
+    """Wait for the user's next notify (or the timeout), then read again."""
+    notified = asyncio.Event()
+
+    def listener(message: dict[str, Any]) -> None:
+        if message.get("type") == "sync.notify":
+            notified.set()
+
+    group = user_group(ticket.user_id)
+    await hub().join(group, listener)
     try:
-        await asyncio.wait_for(layer.receive(channel), timeout)
-    except TimeoutError:
-        pass
+        # Listen first, then look again: an entry committed in between is not missed.
+        page = await _read(ticket, key, limit)
+        if page.key == key:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(notified.wait(), timeout)
+            page = await _read(ticket, key, limit)
+        return page
     finally:
-        await layer.group_discard(user_group(user_id), channel)
+        hub().leave(group, listener)
 
 
-async def sync_longpoll(request: HttpRequest) -> JsonResponse:
+async def sync_longpoll(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return JsonResponse(error_body("method_not_allowed", "Use GET."), status=405)
     try:
@@ -76,17 +87,8 @@ async def sync_longpoll(request: HttpRequest) -> JsonResponse:
         )
         timeout = _query_int(request, "timeout", 25, 0, settings.MESSAGING_LONGPOLL_MAX_SECONDS)
         page = await _read(ticket, key, limit)
-        if not page.entries and timeout:
-            # Subscribe first, then look again: a notify between the two reads is not lost.
-            ready = asyncio.Event()
-            waiter = asyncio.create_task(_wait_for_notify(ticket.user_id, timeout, ready))
-            await ready.wait()
-            page = await _read(ticket, key, limit)
-            if page.entries:
-                waiter.cancel()
-            else:
-                await waiter
-                page = await _read(ticket, key, limit)
+        if page.key == key and timeout:
+            page = await _read_after_notify(ticket, key, limit, timeout)
     except ServiceError as error:
         response = JsonResponse(
             error_body(error.code, error.message, error.details), status=error.status
@@ -94,5 +96,4 @@ async def sync_longpoll(request: HttpRequest) -> JsonResponse:
         for name, value in error.headers().items():
             response[name] = value
         return response
-    body: dict[str, Any] = protocol.sync_body(page)
-    return JsonResponse(body)
+    return HttpResponse(protocol.sync_json(page, frame=False), content_type="application/json")

@@ -16,12 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from messaging.models import EntryKind, SyncEntry, UserSequence
-from wechat_core.realtime import publish
-
-
-def user_group(user_id: int) -> str:
-    """The channel-layer group of a user's connected devices."""
-    return f"user.{user_id}"
+from wechat_core.realtime import publish, user_group
 
 
 def sequences_allocate(counts: Mapping[int, int]) -> dict[int, int]:

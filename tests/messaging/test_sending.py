@@ -350,4 +350,4 @@ def test_sync__own_messages_carry_their_client_msg_id_others_do_not(pair: Any) -
     send(a, chat, text("mine"), msg_id="outbox-7")
     laptop = login_session(a.user)
     assert messages_of(laptop)[0]["client_msg_id"] == "outbox-7"
-    assert "client_msg_id" not in messages_of(b)[0]
+    assert messages_of(b)[0]["client_msg_id"] is None

@@ -12,7 +12,7 @@ from websockets.typing import Subprotocol
 
 from messaging.services.conversations import direct_open
 from tests.factories import login_session, make_friends, make_user
-from tests.support.chat import client_for, drain_messages, run, ws_url
+from tests.support.chat import Raw, client_for, drain_messages, raw_connect, run, ws_url
 from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -57,33 +57,6 @@ def test_connect__without_a_ticket__gets_an_error_frame_and_close_4001(
 
     frame, code = run(scenario())
     assert (frame["type"], frame["code"], code) == ("error", "ticket_invalid", 4001)
-
-
-class Raw:
-    """A bare websocket speaking frames by hand, for protocol-level tests."""
-
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-
-    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
-        await self.ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
-
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        return frame
-
-    async def reply_to(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-        """Send a request and return the frame answering it (skipping notifies)."""
-        await self.send(frame)
-        while True:
-            reply = await self.recv(timeout)
-            if reply.get("id") == frame.get("id"):
-                return reply
-
-
-def raw_connect(server: ServerProcess, token: str) -> Any:
-    protocols = [Subprotocol("wechat.sync.v1"), Subprotocol(f"ticket.{token}")]
-    return websockets.connect(ws_url(server), subprotocols=protocols)
 
 
 @pytest.fixture
@@ -282,3 +255,74 @@ def test_throttle__too_many_sends_get_a_throttle_frame_and_nothing_is_stored(
     assert replies[3]["tier"] == 1
     assert 0 < replies[3]["retry_after"] <= 60
     assert Message.objects.filter(conversation_id=chat).count() == 3
+
+
+def test_idle_link__heartbeats_stopped__is_closed_4008_while_a_beating_link_stays(
+    live_env: dict[str, str], live_log_dir: Any, chat_pair: Any
+) -> None:
+    # given: a server asking for a heartbeat every second
+    from tests.support.processes import start_asgi_server
+
+    server = start_asgi_server(
+        log_dir=live_log_dir, env={**live_env, "MESSAGING_HEARTBEAT_SECONDS": "1"}, name="idle"
+    )
+    a, b, _ = chat_pair
+
+    async def scenario() -> tuple[int | None, dict[str, Any]]:
+        async with (
+            raw_connect(server, a.token) as silent_ws,
+            raw_connect(server, b.token) as beating_ws,
+        ):
+            silent, beating = Raw(silent_ws), Raw(beating_ws)
+            await silent.recv()
+            await beating.recv()
+            # when: one link beats every half second, the other says nothing
+            for beat in range(12):
+                await beating.reply_to({"type": "heartbeat", "id": beat})
+                await asyncio.sleep(0.5)
+                if silent_ws.close_code is not None:
+                    break
+            with pytest.raises(websockets.ConnectionClosed):
+                await silent.recv(timeout=10)
+            return silent_ws.close_code, await beating.reply_to({"type": "heartbeat", "id": "last"})
+
+    try:
+        silent_code, last_beat = run(scenario())
+    finally:
+        server.stop()
+    # then
+    assert silent_code == 4008
+    assert last_beat["type"] == "heartbeat.ack"
+
+
+@pytest.mark.parametrize(
+    ("path", "origin", "accepted"),
+    [
+        ("/ws/sync", None, True),  # apps and the Python client send no Origin
+        ("/ws/sync", "http://127.0.0.1:8000", True),  # a page served by us
+        ("/ws/sync", "https://evil.example.net", False),  # another site's page
+        ("/ws/sync", "null", False),  # a sandboxed page
+        ("/ws/elsewhere", None, False),  # no such endpoint
+    ],
+)
+def test_handshake__origin_and_path__decide_whether_the_websocket_opens(
+    asgi_servers: list[ServerProcess], chat_pair: Any, path: str, origin: str | None, accepted: bool
+) -> None:
+    a, _, _ = chat_pair
+    url = asgi_servers[0].url.replace("http://", "ws://") + path
+    protocols = [Subprotocol("wechat.sync.v1"), Subprotocol(f"ticket.{a.token}")]
+
+    async def scenario() -> dict[str, Any] | int:
+        try:
+            async with websockets.connect(url, subprotocols=protocols, origin=origin) as ws:  # type: ignore[arg-type]
+                frame: dict[str, Any] = json.loads(await ws.recv())
+                return frame
+        except websockets.InvalidStatus as refused:
+            return refused.response.status_code
+
+    outcome = run(scenario())
+    if accepted:
+        assert isinstance(outcome, dict)
+        assert outcome["type"] == "hello"
+    else:
+        assert outcome == 403

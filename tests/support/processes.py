@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from wechat_core.serve import command as serve_command
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -99,12 +101,12 @@ def start_asgi_server(
 ) -> ServerProcess:
     port = port or free_port()
     log_path = log_dir / f"{name}-{port}.log"
-    if server == "daphne":
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                "wechat_core.asgi:application"]  # fmt: skip
-    else:
-        argv = [sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]  # fmt: skip
+    # The production command line (wechat_core.serve), on a test port.
+    argv = serve_command(
+        server=server, host="127.0.0.1", port=port,
+        workers=int(env.get("WEB_CONCURRENCY", "1")),
+        compression=env.get("WEBSOCKET_COMPRESSION", "false").lower() in ("1", "true", "yes", "on"),
+    )  # fmt: skip
     process = spawn(argv, env=env, log_path=log_path)
     server_process = ServerProcess(name, process, log_path, url=f"http://127.0.0.1:{port}")
     _wait_until_healthy(server_process)

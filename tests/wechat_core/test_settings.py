@@ -97,7 +97,7 @@ def test_settings__production_environment__switches_every_backend() -> None:
     loaded = loaded_settings(PRODUCTION_ENV | {"DATACENTER": "hk", "FRIEND_LIMIT": "300"})
     assert loaded["db"] == "django.db.backends.postgresql"
     assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
-    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert loaded["CELERY_TASK_ALWAYS_EAGER"] is False
     assert loaded["CELERY_BROKER_URL"] == "redis://cache.internal:6379/0"
     assert (loaded["DATACENTER"], loaded["FRIEND_LIMIT"]) == ("hk", 300)
