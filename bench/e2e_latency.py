@@ -1,0 +1,113 @@
+"""End-to-end latency: send -> the recipient's websocket notify -> synced, at a
+given message rate; our server under daphne and uvicorn, and Synapse.
+
+    .venv/bin/python bench/e2e_latency.py [--rates 10,200] [--seconds 10] [--synapse]
+
+Senders (one per pair) share the rate; each receiver, on every notify, syncs
+from its key. A message carries its send time, so latency is measured from the
+moment the send frame leaves until the sync that returns it is read. Synapse
+gets the same load through PUT /send and long-poll /sync. Prints JSON: p50,
+p95, p99 per rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from _cluster import Cluster, make_pairs
+from _setup import configure, emit
+from _ws import open_link, percentiles, request
+
+PAIRS = 20
+
+
+async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    senders = [await open_link(url, s.ticket) for s, _, _ in pairs]
+    receivers = [await open_link(url, r.ticket) for _, r, _ in pairs]
+    stop = asyncio.Event()
+
+    async def receive(link: Any, hello: dict[str, Any]) -> None:
+        key = hello["max_seq"]
+        while not stop.is_set():
+            frame = json.loads(await link.recv())
+            if frame.get("type") != "notify" or frame["seq"] <= key:
+                continue
+            while True:
+                await link.send(json.dumps({"type": "sync", "id": "s", "key": key, "limit": 500}))
+                while (page := json.loads(await link.recv())).get("type") != "sync.result":
+                    pass
+                now = time.perf_counter_ns()
+                for entry in page["entries"]:
+                    text = (entry.get("message") or {}).get("body", {}).get("text", "")
+                    if text.endswith(" x"):
+                        latencies.append((now - int(text.split(" ", 1)[0])) / 1e9)
+                key = page["key"]
+                if not page["more"]:
+                    break
+
+    async def send(link: Any, conversation: int, offset: float) -> None:
+        interval = len(pairs) / rate
+        await asyncio.sleep(offset)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            tick = time.perf_counter()
+            await request(
+                link,
+                {"type": "send", "conversation": conversation,
+                 "client_msg_id": f"e{time.time_ns()}",
+                 "content": {"text": f"{time.perf_counter_ns()} x"}},
+            )  # fmt: skip
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+
+    tasks = [asyncio.create_task(receive(link, hello)) for link, hello in receivers]
+    await asyncio.gather(
+        *(
+            send(link, conv, i / rate)
+            for i, ((link, _), (_, _, conv)) in enumerate(zip(senders, pairs, strict=True))
+        )
+    )
+    await asyncio.sleep(1.0)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    for link, _ in senders + receivers:
+        await link.close()
+    return {"messages": len(latencies), **percentiles(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="10,200")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--servers", default="daphne,uvicorn")
+    parser.add_argument("--synapse", action="store_true")
+    args = parser.parse_args()
+    configure()
+    pairs = make_pairs(PAIRS)
+    rates = [float(r) for r in args.rates.split(",")]
+    results: dict[str, Any] = {}
+    for server in args.servers.split(","):
+        with Cluster(server) as cluster:
+            results[server] = {
+                f"{rate:g}_per_second": asyncio.run(
+                    measure(cluster.ws_url, pairs, rate, args.seconds)
+                )
+                for rate in rates
+            }
+    if args.synapse:
+        from _synapse_workloads import synapse_e2e_latency
+
+        results["synapse"] = {
+            f"{rate:g}_per_second": asyncio.run(synapse_e2e_latency(rate, args.seconds, PAIRS))
+            for rate in rates
+        }
+    emit({"benchmark": "e2e_latency", "pairs": PAIRS, "seconds": args.seconds, **results})
+
+
+if __name__ == "__main__":
+    main()

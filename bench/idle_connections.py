@@ -1,0 +1,99 @@
+"""Idle websockets one ASGI process holds, and the memory each costs.
+
+    .venv/bin/python bench/idle_connections.py [--connections 10000] [--servers daphne,uvicorn]
+                                               [--synapse --synapse-connections 2000]
+
+Opens `--connections` authenticated SYNC websockets to one server process, each
+for a different user (so the process listens to as many realtime groups), waits
+until every one has its `hello`, checks that a sample still answers heartbeats,
+and reads the server's resident memory before and after. Synapse: as many users
+each hold an idle long-poll /sync. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from typing import Any
+
+from _cluster import Cluster, make_idle_tickets
+from _setup import configure, emit
+from _ws import open_link, request
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def hold(url: str, tickets: list[str], pid: int) -> dict[str, Any]:
+    warm = [await open_link(url, ticket) for ticket in tickets[:WARM]]  # imports, pools, caches
+    await asyncio.sleep(2)
+    before = rss_kib(pid)
+    semaphore = asyncio.Semaphore(200)
+    links: list[Any] = []
+    failures = 0
+
+    async def one(ticket: str) -> None:
+        nonlocal failures
+        async with semaphore:
+            try:
+                links.append(await open_link(url, ticket))
+            except Exception:
+                failures += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(ticket) for ticket in tickets[WARM:]))
+    opened_in = time.perf_counter() - started
+    await asyncio.sleep(5)
+    after = rss_kib(pid)
+    sample = links[:: max(1, len(links) // 50)]
+    answered = 0
+    for link, _ in sample:
+        reply = await request(link, {"type": "heartbeat"})
+        answered += reply.get("type") == "heartbeat.ack"
+    for link, _ in links + warm:
+        await link.close()
+    return {
+        "connections": len(links),
+        "failed": failures,
+        "opened_in_seconds": round(opened_in, 1),
+        "heartbeats_answered": f"{answered}/{len(sample)}",
+        "rss_before_mib": round(before / 1024, 1),
+        "rss_after_mib": round(after / 1024, 1),
+        "kib_per_connection": round((after - before) / max(1, len(links)), 1),
+    }
+
+
+WARM = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--servers", default="daphne,uvicorn")
+    parser.add_argument("--synapse", action="store_true")
+    parser.add_argument("--synapse-connections", type=int, default=2000)
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # servers inherit it
+    configure()
+    tickets = make_idle_tickets(args.connections + WARM)
+    results: dict[str, Any] = {"fd_limit": hard}
+    for server in args.servers.split(","):
+        with Cluster(server, MESSAGING_HEARTBEAT_SECONDS="120") as cluster:
+            results[server] = asyncio.run(hold(cluster.ws_url, tickets, cluster.pid))
+    if args.synapse:
+        from _synapse_workloads import synapse_idle_connections
+
+        results["synapse"] = asyncio.run(synapse_idle_connections(args.synapse_connections))
+    emit({"benchmark": "idle_connections", **results})
+
+
+if __name__ == "__main__":
+    main()
