@@ -5,7 +5,8 @@
 The entries come from 32 friends' 1:1 chats (Synapse: 32 rooms). The device
 then connects and syncs page by page (1,000 entries a page) until it holds its
 whole log. Prints JSON: seconds from connecting to holding everything, and
-from the first sync request; pages; bytes received.
+from the first sync request; pages; bytes received; and the same catch-up through
+the project's Python client (`python_client_seconds`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,22 @@ async def catch_up(url: str, ticket: str, expected_last: int) -> dict[str, Any]:
     }
 
 
+async def catch_up_with_client(url: str, ticket: str, expected_last: int) -> float:
+    """The same catch-up through the project's client (messaging.client), which also
+    queues every entry for the application: what a Python app pays."""
+    from messaging.client import ChatClient
+
+    started = time.perf_counter()
+    client = ChatClient([url], ticket, sync_limit=1000)
+    await client.start()
+    while client.key < expected_last:
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await client.close()
+    assert client.entries.qsize() == expected_last
+    return round(elapsed, 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=5000)
@@ -107,6 +124,9 @@ def main() -> None:
             runs = [asyncio.run(catch_up(cluster.ws_url, ticket, last)) for _ in range(3)]
             runs.sort(key=lambda r: r["seconds_from_connect"])
             results[server] = {**runs[1], "runs": [r["seconds_from_connect"] for r in runs]}
+            results[server]["python_client_seconds"] = asyncio.run(
+                catch_up_with_client(cluster.ws_url, ticket, last)
+            )
     if args.synapse:
         from _synapse_workloads import synapse_catchup
 
