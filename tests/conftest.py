@@ -53,10 +53,11 @@ def live_env(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) ->
 
 @pytest.fixture(scope="session")
 def asgi_servers(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[ServerProcess]]:
-    """Two daphne processes: 'every process' in the tests means at least these two."""
+    """Two ASGI processes, daphne and uvicorn (the production default): 'every
+    process' in the tests means at least these two, and both servers are served."""
     servers = [
-        start_asgi_server(log_dir=live_log_dir, env=live_env, name=f"daphne-{index}")
-        for index in (1, 2)
+        start_asgi_server(log_dir=live_log_dir, env=live_env, server=kind, name=f"{kind}-{index}")
+        for index, kind in ((1, "daphne"), (2, "uvicorn"))
     ]
     yield servers
     for server in servers:

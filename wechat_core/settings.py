@@ -224,7 +224,8 @@ CAMPUS = env_str("CAMPUS", default="sh-a")
 SHARED_STATE_POLL_SECONDS = env_float("SHARED_STATE_POLL_SECONDS", default=0.2, minimum=0.01)
 
 # --- Serving ------------------------------------------------------------------
-ASGI_SERVER = env_choice("ASGI_SERVER", default="daphne", choices=("daphne", "uvicorn"))
+# uvicorn measured faster for websockets and HTTP here (docs/performance.md).
+ASGI_SERVER = env_choice("ASGI_SERVER", default="uvicorn", choices=("daphne", "uvicorn"))
 HOST = env_str("HOST", default="127.0.0.1")
 PORT = env_int("PORT", default=8000, minimum=1)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=1, minimum=1)

@@ -311,3 +311,18 @@ def test_multipart_with_too_many_fields__is_a_json_400(world: World) -> None:
         "/api/messaging/uploads", fields, format="multipart"
     )
     assert assert_json_4xx(response, status=400)["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize(
+    "query", ["page=", "page=abc", "page=0", "page=-1", "page_size=", "page_size=0", "page=%D9%A3"]
+)
+def test_list__page_or_page_size_not_a_positive_integer__is_refused_400(query: str) -> None:
+    # given: a user with devices (a paginated list)
+    alice = make_user(email="alice@example.com")
+    session = login_session(alice)
+    # when
+    response = APIClient().get(f"/api/accounts/devices?{query}", headers=session.headers)
+    # then: refused, naming the parameter, instead of silently serving page 1
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, "invalid")
+    assert list(body["details"]["fields"]) == [query.split("=")[0]]

@@ -89,7 +89,7 @@ def test_settings__embedded_defaults__need_no_database_server_nor_redis() -> Non
     assert (loaded["DATACENTER"], loaded["CAMPUS"], loaded["ASGI_SERVER"]) == (
         "sh",
         "sh-a",
-        "daphne",
+        "uvicorn",
     )
 
 

@@ -1,7 +1,8 @@
 """Page-number pagination with a client-chosen, bounded page size.
 
-A `page_size` that is not a positive integer is refused (400), not ignored;
-one above API_MAX_PAGE_SIZE is lowered to it.
+A `page` or `page_size` that is not a positive integer is refused (400), not
+ignored (DRF would read `page=` as the first page); a page size above
+API_MAX_PAGE_SIZE is lowered to it.
 """
 
 from __future__ import annotations
@@ -15,19 +16,27 @@ from rest_framework.request import Request
 from wechat_core.errors import InvalidInput
 
 
+def _positive_integer(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(
+            f"Invalid input: {name}: must be a positive integer.",
+            details={"fields": {name: ["Must be a positive integer."]}},
+        )
+    return int(raw)
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
 
     def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        _positive_integer(request, self.page_query_param)
+        size = _positive_integer(request, self.page_size_query_param)
+        if size is None:
             return int(settings.API_PAGE_SIZE)
-        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise InvalidInput(
-                "Invalid input: page_size: must be a positive integer.",
-                details={"fields": {"page_size": ["Must be a positive integer."]}},
-            )
-        return min(int(raw), int(settings.API_MAX_PAGE_SIZE))
+        return min(size, int(settings.API_MAX_PAGE_SIZE))
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
