@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts.tickets import ticket_cache_clear
+from monitoring.guard import guard_reset_local
 from tests.support.processes import (
     ServerProcess,
     collect_static,
@@ -35,6 +36,7 @@ def _fresh_shared_state() -> None:
     cache.clear()
     ticket_cache_clear()
     forget_local_copies()
+    guard_reset_local()
 
 
 @pytest.fixture(scope="session")
