@@ -32,8 +32,8 @@ from messaging import protocol, selectors
 from messaging.exceptions import Throttled
 from messaging.protocol import (
     ReadCommand,
-    ReceiptCommand,
     RecallCommand,
+    ReceiptCommand,
     SendCommand,
     SyncCommand,
 )

@@ -35,7 +35,11 @@ _BY_KIND = {
 class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = AlertRule
-        fields = "__all__"
+        fields = [
+            "name", "description", "enabled", "metric", "labels", "aggregation",
+            "numerator_labels", "bucket_bound", "window_seconds", "comparison", "threshold",
+            "history_offset", "min_volume", "for_seconds", "severity",
+        ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -123,5 +127,7 @@ class GuardBlockAdmin(ReadOnly, admin.ModelAdmin[GuardBlock]):
 
     @admin.action(description="End these blocks now")
     def unblock(self, request: HttpRequest, queryset: QuerySet[GuardBlock]) -> None:
-        ended = sum(guard_unblock(identity=i) for i in set(queryset.values_list("identity", flat=True)))
+        ended = sum(
+            guard_unblock(identity=i) for i in set(queryset.values_list("identity", flat=True))
+        )
         self.message_user(request, f"Ended {ended} block(s).", messages.SUCCESS)

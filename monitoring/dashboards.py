@@ -128,7 +128,9 @@ def _render(panel: Panel, since: dt.datetime, until: dt.datetime, step: int) -> 
     }  # fmt: skip
 
 
-def _breakdown(label: str, filters: dict[str, Any], since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+def _breakdown(
+    label: str, filters: dict[str, Any], since: dt.datetime, until: dt.datetime
+) -> list[dict[str, Any]]:
     rows = []
     for value in label_values(family=HTTP, label=label):
         where = {**filters, label: value}

@@ -50,7 +50,9 @@ def _load_blocks() -> dict[str, float]:
 
     now = timezone.now()
     blocks: dict[str, float] = {}
-    for identity, until in GuardBlock.objects.filter(until__gt=now).values_list("identity", "until"):
+    for identity, until in GuardBlock.objects.filter(until__gt=now).values_list(
+        "identity", "until"
+    ):
         blocks[identity] = max(blocks.get(identity, 0.0), until.timestamp())
     return blocks
 
@@ -64,9 +66,11 @@ def blocked_for(identity: str) -> float:
     if not settings.MONITORING_GUARD_ENABLED:
         return 0.0
     blocks = BLOCKS.get()
-    until = max(blocks.get(identity, 0.0), _local_blocks.get(identity, 0.0)) if (
-        blocks or _local_blocks
-    ) else 0.0
+    until = (
+        max(blocks.get(identity, 0.0), _local_blocks.get(identity, 0.0))
+        if (blocks or _local_blocks)
+        else 0.0
+    )
     return max(0.0, until - time.time())
 
 
@@ -78,7 +82,7 @@ class LoopDetector:
     """Per (client, endpoint): the last request's fingerprint and this minute's repeats."""
 
     def __init__(self) -> None:
-        self._state: OrderedDict[tuple[str, str], list[object]] = OrderedDict()
+        self._state: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def observe(self, identity: str, endpoint: str, fingerprint: int, *, failed: bool) -> int:
@@ -98,9 +102,9 @@ class LoopDetector:
             if state[0] != minute:
                 state[0], state[2] = minute, 0
             if failed or state[1] == fingerprint:
-                state[2] = int(state[2]) + 1  # type: ignore[call-overload]
+                state[2] += 1
             state[1] = fingerprint
-            return int(state[2])  # type: ignore[call-overload]
+            return state[2]
 
     def forget(self, identity: str) -> None:
         with self._lock:

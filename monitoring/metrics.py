@@ -37,7 +37,22 @@ OTHER = "other"
 Kind = Literal["counter", "gauge", "histogram"]
 PROCESS_LABELS = ("campus", "datacenter")
 # Seconds: 1 ms to 30 s, enough resolution around our 2-100 ms requests.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 _VERSION = re.compile(r"^(\d{1,4})\.(\d{1,4})(?:\.\d{1,6})?(?:[-+][0-9A-Za-z.-]{0,40})?$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -94,7 +109,7 @@ class Family:
         elif kind == "histogram":
             self.metric = Histogram(name, documentation, names, buckets=self.buckets)
         else:
-            self.metric = Gauge(name, documentation, names, multiprocess_mode=gauge_mode)
+            self.metric = Gauge(name, documentation, names, multiprocess_mode=gauge_mode)  # type: ignore[arg-type]
         FAMILIES[name] = self
 
     def child(self, values: Sequence[str]) -> Any:
@@ -149,13 +164,17 @@ class Family:
                 if self.kind != "histogram":
                     out.append(SeriesValue(self.name, self.kind, "value", None, key, sample.value))
                 elif sample.name.endswith("_count"):
-                    out.append(SeriesValue(self.name, "histogram", "count", None, key, sample.value))
+                    out.append(
+                        SeriesValue(self.name, "histogram", "count", None, key, sample.value)
+                    )
                 elif sample.name.endswith("_sum"):
                     out.append(SeriesValue(self.name, "histogram", "sum", None, key, sample.value))
                 else:
                     le = float(sample.labels["le"])
                     bound = None if le == float("inf") else le
-                    out.append(SeriesValue(self.name, "histogram", "bucket", bound, key, sample.value))
+                    out.append(
+                        SeriesValue(self.name, "histogram", "bucket", bound, key, sample.value)
+                    )
         return _decumulate(out)
 
 
@@ -171,7 +190,9 @@ def _decumulate(values: list[SeriesValue]) -> list[SeriesValue]:
         below = previous.get(value.labels, 0.0)
         previous[value.labels] = value.value
         out.append(
-            SeriesValue(value.family, value.kind, "bucket", value.le, value.labels, value.value - below)
+            SeriesValue(
+                value.family, value.kind, "bucket", value.le, value.labels, value.value - below
+            )
         )
     return [v for v in values if v.part != "bucket"] + out
 
@@ -210,7 +231,9 @@ def gauge(
 ) -> Family:
     """`livesum`: each process holds its part (open websockets), the total is their sum.
     `mostrecent`: one value for the whole deployment, whoever measured it last."""
-    return Family("gauge", name, documentation, labels, process_labels=process_labels, gauge_mode=mode)
+    return Family(
+        "gauge", name, documentation, labels, process_labels=process_labels, gauge_mode=mode
+    )
 
 
 def family(name: str) -> Family | None:

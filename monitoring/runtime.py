@@ -60,7 +60,9 @@ class Flusher:
             try:
                 values = metrics.snapshot()
                 deltas = self.tracker.deltas(values)
-                written = history_write(deltas=deltas, ended=timezone.now(), instance=instance_name())
+                written = history_write(
+                    deltas=deltas, ended=timezone.now(), instance=instance_name()
+                )
                 self.tracker.commit(values)
                 return written
             except Exception:
@@ -87,7 +89,9 @@ def process_start(*, role: str) -> None:
         return
     with _start_lock:
         _forget_dead_processes()
-        if settings.MONITORING_HISTORY_ENABLED and (_flusher is None or _flusher.pid != os.getpid()):
+        if settings.MONITORING_HISTORY_ENABLED and (
+            _flusher is None or _flusher.pid != os.getpid()
+        ):
             _flusher = Flusher()
             atexit.register(_final_flush, _flusher)
         if role == "asgi" and settings.MONITORING_INPROCESS_SCHEDULER and _scheduler is None:
@@ -103,7 +107,7 @@ def _final_flush(flusher: Flusher) -> None:
     if directory:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(os.getpid(), directory)
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
 
 
 def flush_now() -> int:
@@ -123,7 +127,7 @@ def _forget_dead_processes() -> None:
             pid = int(path.rsplit("_", 1)[1].removesuffix(".db"))
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, directory)
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
         except (ValueError, PermissionError):
             continue
 

@@ -55,7 +55,9 @@ def labels_match(labels: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
     return True
 
 
-def series_for(*, family: str, filters: Mapping[str, Any], parts: Iterable[str]) -> list[MetricSeries]:
+def series_for(
+    *, family: str, filters: Mapping[str, Any], parts: Iterable[str]
+) -> list[MetricSeries]:
     return [
         series
         for series in MetricSeries.objects.filter(family=family, part__in=list(parts))
@@ -112,7 +114,9 @@ def _step_of(start: dt.datetime, origin: dt.datetime, step: int) -> dt.datetime:
 
 def _collect(
     query: Query, resolution: int, since: dt.datetime, until: dt.datetime, step: int
-) -> tuple[dict[dt.datetime, float], dict[dt.datetime, float], dict[dt.datetime, dict[float | None, float]]]:
+) -> tuple[
+    dict[dt.datetime, float], dict[dt.datetime, float], dict[dt.datetime, dict[float | None, float]]
+]:
     """Per step: the (denominator) sum, the numerator sum, and histogram buckets."""
     declared = FAMILIES.get(query.family)
     kind = declared.kind if declared is not None else "counter"
@@ -134,7 +138,9 @@ def _collect(
         if query.numerator is not None
         else set()
     )
-    gauge_steps: dict[dt.datetime, dict[dt.datetime, float]] = defaultdict(lambda: defaultdict(float))
+    gauge_steps: dict[dt.datetime, dict[dt.datetime, float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
     for sid, start, value in _points(series, resolution, since, until):
         at = _step_of(start, since, step)
         part = by_id[sid].part
@@ -156,7 +162,11 @@ def _collect(
 
 
 def _combine(
-    query: Query, total: float, numerator: float, buckets: Mapping[float | None, float], seconds: float
+    query: Query,
+    total: float,
+    numerator: float,
+    buckets: Mapping[float | None, float],
+    seconds: float,
 ) -> WindowValue:
     aggregation = query.aggregation
     if aggregation in QUANTILES:
@@ -188,9 +198,9 @@ def window_value(*, query: Query, since: dt.datetime, until: dt.datetime) -> Win
     for per_step in buckets.values():
         for le, n in per_step.items():
             merged[le] += n
-    if FAMILIES.get(query.family) is not None and FAMILIES[query.family].kind == "gauge":
-        if not totals:
-            return WindowValue(None, 0.0)
+    declared = FAMILIES.get(query.family)
+    if declared is not None and declared.kind == "gauge" and not totals:
+        return WindowValue(None, 0.0)
     return _combine(query, sum(totals.values()), sum(numerators.values()), merged, seconds)
 
 
@@ -209,9 +219,15 @@ def timeseries(*, query: Query, since: dt.datetime, until: dt.datetime, step: in
     times, values = [], []
     at = since
     while at < until:
-        value = _combine(query, totals.get(at, 0.0), numerators.get(at, 0.0), buckets.get(at, {}), step)
+        value = _combine(
+            query, totals.get(at, 0.0), numerators.get(at, 0.0), buckets.get(at, {}), step
+        )
         missing = query.aggregation in ("last", "max") and at not in totals
         times.append(at.timestamp())
-        values.append(None if missing or (value.value is not None and math.isnan(value.value)) else value.value)
+        values.append(
+            None
+            if missing or (value.value is not None and math.isnan(value.value))
+            else value.value
+        )
         at += timedelta(seconds=step)
     return TimeSeries(times, values)

@@ -19,8 +19,10 @@ from wechat_core.api.errors import error_body
 def _token_ok(request: HttpRequest) -> bool:
     expected = settings.MONITORING_METRICS_TOKEN
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), expected.encode()
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
     )
 
 

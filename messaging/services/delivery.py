@@ -62,6 +62,8 @@ def deliveries_count_on_commit(path: str, recipients: list[int]) -> None:
 
     transaction.on_commit(count)
     entries_count_on_commit("message", sum(recipients))
+
+
 # A mark older than this is assumed lost with its task; the sweep covers the gap.
 PENDING_MARK_SECONDS = 30
 

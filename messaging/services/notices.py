@@ -36,7 +36,10 @@ def _system_chat(sender_id: int, recipient_id: int) -> Conversation:
             )
             DeliveryCursor.objects.create(conversation=conversation)
             Membership.objects.bulk_create(
-                [Membership(conversation=conversation, user_id=u) for u in (sender_id, recipient_id)]
+                [
+                    Membership(conversation=conversation, user_id=u)
+                    for u in (sender_id, recipient_id)
+                ]
             )
             sequences_ensure([sender_id, recipient_id])
     except IntegrityError:

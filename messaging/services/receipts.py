@@ -32,9 +32,7 @@ DELIVERY_DELAY = histogram(
 )
 
 
-def receipts_record(
-    *, ticket: VerifiedTicket, user_id: int, shown: list[tuple[int, int]]
-) -> int:
+def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[int, int]]) -> int:
     """`shown`: (message id, milliseconds since it was displayed). Returns how many counted."""
     ticket_require(ticket, user_id=user_id)
     if len(shown) > settings.MONITORING_RECEIPT_MAX_MESSAGES:
@@ -44,9 +42,11 @@ def receipts_record(
         )
     ago = {message_id: max(0, ms) for message_id, ms in shown}
     conversations = Membership.objects.filter(user_id=user_id).values("conversation_id")
-    created = Message.objects.filter(pk__in=list(ago), conversation_id__in=conversations).exclude(
-        sender_id=user_id
-    ).values_list("pk", "created_at")
+    created = (
+        Message.objects.filter(pk__in=list(ago), conversation_id__in=conversations)
+        .exclude(sender_id=user_id)
+        .values_list("pk", "created_at")
+    )
     now = timezone.now()
     limit = settings.MONITORING_RECEIPT_MAX_AGE_SECONDS
     platform, version = ticket.platform or "none", client_version_label(ticket.client_version)

@@ -33,8 +33,8 @@ class Aggregation(models.TextChoices):
 class Comparison(models.TextChoices):
     ABOVE = "above", "above the threshold"
     BELOW = "below", "below the threshold"
-    ABOVE_HISTORY = "above_history", "above threshold × the same window in the past"
-    BELOW_HISTORY = "below_history", "below threshold × the same window in the past"
+    ABOVE_HISTORY = "above_history", "above threshold x the same window in the past"
+    BELOW_HISTORY = "below_history", "below threshold x the same window in the past"
 
 
 class HistoryOffset(models.IntegerChoices):
@@ -57,23 +57,34 @@ class AlertRule(models.Model):
     enabled = models.BooleanField(default=True)
     metric = models.CharField(max_length=120, help_text="A metric family, e.g. http_requests_total")
     labels = models.JSONField(
-        default=dict, blank=True, help_text='Label filters, e.g. {"module": "messaging"}; a list '
+        default=dict,
+        blank=True,
+        help_text='Label filters, e.g. {"module": "messaging"}; a list '
         "matches any of its values, a value starting with ! excludes it.",
     )
     aggregation = models.CharField(max_length=12, choices=Aggregation.choices)
     numerator_labels = models.JSONField(
-        default=dict, blank=True, help_text='For ratio: the numerator\'s extra filters, e.g. {"outcome": "5xx"}'
+        default=dict,
+        blank=True,
+        help_text='For ratio: the numerator\'s extra filters, e.g. {"outcome": "5xx"}',
     )
-    bucket_bound = models.FloatField(null=True, blank=True, help_text="For share_above: a bucket bound")
+    bucket_bound = models.FloatField(
+        null=True, blank=True, help_text="For share_above: a bucket bound"
+    )
     window_seconds = models.PositiveIntegerField(default=300)
-    comparison = models.CharField(max_length=14, choices=Comparison.choices, default=Comparison.ABOVE)
+    comparison = models.CharField(
+        max_length=14, choices=Comparison.choices, default=Comparison.ABOVE
+    )
     threshold = models.FloatField()
     history_offset = models.PositiveIntegerField(
-        choices=HistoryOffset.choices, null=True, blank=True,
+        choices=HistoryOffset.choices,
+        null=True,
+        blank=True,
         help_text="For history comparisons: compare with this long ago",
     )
     min_volume = models.FloatField(
-        default=0, help_text="Fewer observations (requests, receipts…) in the window than this: "
+        default=0,
+        help_text="Fewer observations (requests, receipts…) in the window than this: "
         "no judgement. History comparisons apply it to the past window.",
     )
     for_seconds = models.PositiveIntegerField(default=0, help_text="How long it must hold to fire")
@@ -138,7 +149,11 @@ class Silence(models.Model):
     """No notifications for the rule (or every rule) between starts_at and ends_at."""
 
     rule = models.ForeignKey(
-        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="silences",
+        AlertRule,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="silences",
         help_text="Empty: every rule",
     )
     starts_at = models.DateTimeField()
@@ -165,7 +180,9 @@ class NotificationChannel(models.Model):
     name = models.CharField(max_length=80, unique=True)
     kind = models.CharField(max_length=8, choices=ChannelKind.choices)
     target = models.TextField(
-        blank=True, default="", help_text="E-mail: addresses, one per line (empty: every active "
+        blank=True,
+        default="",
+        help_text="E-mail: addresses, one per line (empty: every active "
         "operator's); webhook: the URL; chat: empty (every active operator)",
     )
     min_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.INFO)

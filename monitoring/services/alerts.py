@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -58,8 +59,10 @@ def rule_query(rule: AlertRule) -> Query:
 
 
 def _compare(value: float, comparison: str, threshold: float) -> bool:
-    return value > threshold if comparison in (Comparison.ABOVE, Comparison.ABOVE_HISTORY) else (
-        value < threshold
+    return (
+        value > threshold
+        if comparison in (Comparison.ABOVE, Comparison.ABOVE_HISTORY)
+        else (value < threshold)
     )
 
 
@@ -91,7 +94,8 @@ def _judge_history(rule: AlertRule, current: WindowValue, past: WindowValue) -> 
     return Verdict(
         _compare(ratio, rule.comparison, rule.threshold),
         now_value,
-        f"{now_value:.4g} is {ratio:.3g}× the past {past.value:.4g} (threshold {rule.threshold:g}×)",
+        f"{now_value:.4g} is {ratio:.3g}x the past {past.value:.4g} "
+        f"(threshold {rule.threshold:g}x)",
     )
 
 
@@ -130,7 +134,11 @@ def _evaluate(rule: AlertRule, now: dt.datetime) -> int:
     changed = 0
     if alert is None:
         alert = Alert.objects.create(
-            rule=rule, state=AlertState.PENDING, started_at=now, evaluated_at=now, value=verdict.value
+            rule=rule,
+            state=AlertState.PENDING,
+            started_at=now,
+            evaluated_at=now,
+            value=verdict.value,
         )
         _event(alert, "pending", now, verdict)
         changed = 1
@@ -177,7 +185,7 @@ def _notify(alert: Alert, kind: str) -> None:
             alert=alert, channel=channel, kind=kind
         )
         if created:
-            transaction.on_commit(lambda pk=notification.pk: _enqueue(pk))
+            transaction.on_commit(partial(_enqueue, notification.pk))
 
 
 def _enqueue(notification_id: int) -> None:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -136,7 +137,7 @@ def _upsert(rows: dict[tuple[int, int, dt.datetime], float], *, additive: bool) 
     for index in range(0, len(ordered), _CHUNK):
         chunk = ordered[index : index + _CHUNK]
         placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-        params: list[object] = []
+        params: list[Any] = []
         for (resolution, sid, start), value in chunk:
             params += [sid, resolution, adapt(start), value]
         with connection.cursor() as cursor:
@@ -153,7 +154,9 @@ def gauge_record(*, family: str, labels: dict[str, str], value: float, at: dt.da
     declared = FAMILIES[family]
     key = tuple(sorted(labels.items()))
     sample = SeriesValue(declared.name, "gauge", "value", None, key, value)
-    history_write(deltas=[Delta(sample, replace=True)], ended=at + timedelta(seconds=1), instance="")
+    history_write(
+        deltas=[Delta(sample, replace=True)], ended=at + timedelta(seconds=1), instance=""
+    )
 
 
 def history_purge(*, now: dt.datetime | None = None) -> int:
@@ -161,13 +164,15 @@ def history_purge(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     fine_cutoff = now - timedelta(seconds=settings.MONITORING_FINE_RETENTION_SECONDS)
     minute_cutoff = now - timedelta(days=settings.MONITORING_RETENTION_DAYS)
-    deleted, _ = MetricPoint.objects.filter(
-        resolution=settings.MONITORING_FLUSH_SECONDS, start__lt=fine_cutoff
-    ).exclude(resolution=MINUTE).delete()
+    deleted, _ = (
+        MetricPoint.objects.filter(
+            resolution=settings.MONITORING_FLUSH_SECONDS, start__lt=fine_cutoff
+        )
+        .exclude(resolution=MINUTE)
+        .delete()
+    )
     old, _ = MetricPoint.objects.filter(resolution=MINUTE, start__lt=minute_cutoff).delete()
-    MetricSeries.objects.exclude(
-        id__in=MetricPoint.objects.values("series_id").distinct()
-    ).delete()
+    MetricSeries.objects.exclude(id__in=MetricPoint.objects.values("series_id").distinct()).delete()
     history_cutoff = now - timedelta(days=settings.MONITORING_ALERT_HISTORY_DAYS)
     AlertEvent.objects.filter(at__lt=history_cutoff).delete()
     Alert.objects.filter(

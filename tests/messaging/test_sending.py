@@ -29,8 +29,8 @@ from messaging.services.conversations import direct_open, group_create
 from messaging.services.sending import conversation_read, message_recall, message_send
 from messaging.services.spam import SpamCandidate
 from messaging.types import OutgoingContent
-from tests.factories import Session, login_session, make_friends, make_user
 from monitoring.metrics import sample_value
+from tests.factories import Session, login_session, make_friends, make_user
 
 pytestmark = pytest.mark.django_db
 

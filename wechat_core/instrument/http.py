@@ -103,7 +103,9 @@ class MonitoringMiddleware:
             version, platform = client_version_label(ticket.client_version), ticket.platform
         else:
             ticket, version, platform = None, "none", "none"
-        HTTP_REQUESTS.inc(module, route, method, f"{response.status_code // 100}xx", version, platform)
+        HTTP_REQUESTS.inc(
+            module, route, method, f"{response.status_code // 100}xx", version, platform
+        )
         if route not in settings.MONITORING_LONG_POLL_ROUTES:
             HTTP_DURATION.observe(module, route, method, version, platform, value=elapsed)
         if refusal is None:
