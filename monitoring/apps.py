@@ -10,5 +10,11 @@ class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Celery tasks are measured through Celery's signals in every process.
-        import wechat_core.instrument.celery  # noqa: F401
+        # Celery tasks are measured through Celery's signals in every process; the
+        # other hooks are imported so every metric is declared before it is first
+        # moved (the admin's rule form and /metrics list them all).
+        import monitoring.services.queues  # noqa: F401
+        import wechat_core.http
+        import wechat_core.instrument.celery
+        import wechat_core.instrument.http
+        import wechat_core.instrument.websocket  # noqa: F401

@@ -69,7 +69,10 @@ def asgi_servers(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[
 def celery_worker(live_env: dict[str, str], live_log_dir: Path) -> Iterator[ServerProcess]:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     worker = start_celery_worker(
-        log_dir=live_log_dir, env=live_env, queues=",".join(settings.CELERY_QUEUE_NAMES)
+        log_dir=live_log_dir,
+        env=live_env,
+        queues=",".join(settings.CELERY_QUEUE_NAMES),
+        include="tests.monitoring.sample_tasks",  # a task with no monitoring code in it
     )
     yield worker
     worker.stop()
