@@ -38,9 +38,9 @@ def requests(ended: dt.datetime, ok: int, errors: int) -> None:
 
 
 def error_rule(**overrides) -> AlertRule:
-    values = dict(name="errors", metric=FAMILY, aggregation="ratio",
-                  numerator_labels={"outcome": "5xx"}, window_seconds=60, comparison="above",
-                  threshold=0.1, min_volume=10, for_seconds=60, severity="warning")  # fmt: skip
+    values = {"name": "errors", "metric": FAMILY, "aggregation": "ratio",
+                  "numerator_labels": {"outcome": "5xx"}, "window_seconds": 60, "comparison": "above",
+                  "threshold": 0.1, "min_volume": 10, "for_seconds": 60, "severity": "warning"}  # fmt: skip
     values.update(overrides)
     return AlertRule.objects.create(**values)
 

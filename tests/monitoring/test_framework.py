@@ -117,7 +117,7 @@ def test_metrics__several_servers_and_a_worker__one_scrape_sums_every_process(
     from tests.monitoring.sample_tasks import new_task
 
     # given: the metrics one server sees now
-    first, second = asgi_servers
+    first, _second = asgi_servers
     staff = make_user(nickname="Scraper")
     operator_grant(user=staff)
     with httpx.Client(base_url=first.url) as http:

@@ -85,9 +85,11 @@ def test_histogram_quantile__any_buckets__is_monotonic_in_q_and_within_the_bound
     low, high = sorted((q1, q2))
     a, b = histogram_quantile(low, buckets), histogram_quantile(high, buckets)
     if sum(buckets.values()) == 0:
-        assert a is None and b is None
+        assert a is None
+        assert b is None
         return
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     assert a <= b + 1e-9
     finite = [le for le in buckets if le is not None]
     assert 0 <= b <= (max(finite) if finite else math.inf)
