@@ -481,6 +481,7 @@ class App {
         busy: this.link.requests.size + this.api.inFlight, // requests awaiting an answer
       }),
       dropLink: () => this.link.drop(),
+      request: (frame) => this.link.request(frame), // a raw frame, as a buggy build might
       retryNow: () => this.link.retryNow(),
       loseNextAck: () => {
         this.link.loseAck = true;
