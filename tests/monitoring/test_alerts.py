@@ -38,9 +38,18 @@ def requests(ended: dt.datetime, ok: int, errors: int) -> None:
 
 
 def error_rule(**overrides) -> AlertRule:
-    values = {"name": "errors", "metric": FAMILY, "aggregation": "ratio",
-                  "numerator_labels": {"outcome": "5xx"}, "window_seconds": 60, "comparison": "above",
-                  "threshold": 0.1, "min_volume": 10, "for_seconds": 60, "severity": "warning"}  # fmt: skip
+    values = {
+        "name": "errors",
+        "metric": FAMILY,
+        "aggregation": "ratio",
+        "numerator_labels": {"outcome": "5xx"},
+        "window_seconds": 60,
+        "comparison": "above",
+        "threshold": 0.1,
+        "min_volume": 10,
+        "for_seconds": 60,
+        "severity": "warning",
+    }
     values.update(overrides)
     return AlertRule.objects.create(**values)
 
@@ -69,8 +78,9 @@ def test_lifecycle__errors_for_longer_than_for_seconds__pending_then_firing_then
     alert.refresh_from_db()
     assert alert.state == "resolved"
     assert sorted(Notification.objects.values_list("channel__name", "kind")) == [
-        ("chat", "firing"), ("chat", "resolved")
-    ]  # fmt: skip
+        ("chat", "firing"),
+        ("chat", "resolved"),
+    ]
     kinds = list(alert.events.order_by("at", "id").values_list("kind", flat=True))
     assert kinds == ["pending", "firing", "resolved"]
     assert Alert.objects.count() == 1
@@ -98,8 +108,12 @@ def test_threshold__below_min_volume__is_not_judged() -> None:
 def test_silence__while_firing__holds_the_notice_until_it_ends() -> None:
     rule = error_rule(for_seconds=0)
     t0 = timezone.now()
-    Silence.objects.create(rule=rule, starts_at=t0 - timedelta(minutes=1),
-                           ends_at=t0 + timedelta(seconds=30), comment="maintenance")  # fmt: skip
+    Silence.objects.create(
+        rule=rule,
+        starts_at=t0 - timedelta(minutes=1),
+        ends_at=t0 + timedelta(seconds=30),
+        comment="maintenance",
+    )
     requests(t0 - timedelta(seconds=20), ok=10, errors=10)
     alerts_evaluate(now=t0)
     alert = Alert.objects.get(rule=rule)
@@ -113,10 +127,16 @@ def test_silence__while_firing__holds_the_notice_until_it_ends() -> None:
 
 def test_history_comparison__traffic_halved_against_yesterday__fires() -> None:
     rule = AlertRule.objects.create(
-        name="drop", metric=FAMILY, aggregation="rate", window_seconds=120,
-        comparison="below_history", history_offset=86400, threshold=0.5, min_volume=50,
+        name="drop",
+        metric=FAMILY,
+        aggregation="rate",
+        window_seconds=120,
+        comparison="below_history",
+        history_offset=86400,
+        threshold=0.5,
+        min_volume=50,
         severity="critical",
-    )  # fmt: skip
+    )
     now = timezone.now()
     requests(now - timedelta(days=1, seconds=60), ok=200, errors=0)  # yesterday
     requests(now - timedelta(seconds=60), ok=60, errors=0)  # today: 30 %
@@ -130,18 +150,30 @@ def test_history_comparison__traffic_halved_against_yesterday__fires() -> None:
 
 def test_history_comparison__too_little_history__is_not_judged() -> None:
     rule = AlertRule.objects.create(
-        name="drop", metric=FAMILY, aggregation="rate", window_seconds=120,
-        comparison="below_history", history_offset=7 * 86400, threshold=0.5, min_volume=50,
-    )  # fmt: skip
+        name="drop",
+        metric=FAMILY,
+        aggregation="rate",
+        window_seconds=120,
+        comparison="below_history",
+        history_offset=7 * 86400,
+        threshold=0.5,
+        min_volume=50,
+    )
     requests(timezone.now() - timedelta(seconds=60), ok=1, errors=0)
     assert rule_judge(rule=rule).holds is None
 
 
 def test_traffic_stopped__below_history_on_a_rate__counts_as_zero_and_fires() -> None:
     rule = AlertRule.objects.create(
-        name="silent", metric=FAMILY, aggregation="rate", window_seconds=120,
-        comparison="below_history", history_offset=86400, threshold=0.5, min_volume=50,
-    )  # fmt: skip
+        name="silent",
+        metric=FAMILY,
+        aggregation="rate",
+        window_seconds=120,
+        comparison="below_history",
+        history_offset=86400,
+        threshold=0.5,
+        min_volume=50,
+    )
     requests(timezone.now() - timedelta(days=1, seconds=60), ok=500, errors=0)
     assert rule_judge(rule=rule).holds is True
 
@@ -150,13 +182,25 @@ def test_admin_form__unknown_metric_or_wrong_aggregation__is_refused(client) -> 
     operator = make_user(nickname="Ops")
     operator_grant(user=operator, superuser=True)
     client.force_login(operator)
-    base = {"name": "x", "metric": "no_such_metric", "aggregation": "rate", "window_seconds": 60,
-            "comparison": "above", "threshold": 1, "min_volume": 0, "for_seconds": 0,
-            "severity": "warning", "labels": "{}", "numerator_labels": "{}", "enabled": "on"}  # fmt: skip
+    base = {
+        "name": "x",
+        "metric": "no_such_metric",
+        "aggregation": "rate",
+        "window_seconds": 60,
+        "comparison": "above",
+        "threshold": 1,
+        "min_volume": 0,
+        "for_seconds": 0,
+        "severity": "warning",
+        "labels": "{}",
+        "numerator_labels": "{}",
+        "enabled": "on",
+    }
     refused = client.post("/admin/monitoring/alertrule/add/", base)
     assert b"Unknown metric" in refused.content
-    wrong = client.post("/admin/monitoring/alertrule/add/", {**base, "metric": FAMILY,
-                                                             "aggregation": "p99"})  # fmt: skip
+    wrong = client.post(
+        "/admin/monitoring/alertrule/add/", {**base, "metric": FAMILY, "aggregation": "p99"}
+    )
     assert b"Not for a counter" in wrong.content
     accepted = client.post("/admin/monitoring/alertrule/add/", {**base, "metric": FAMILY})
     assert accepted.status_code == 302
@@ -168,5 +212,9 @@ def test_default_rules__shipped_by_migration__cover_errors_latency_queues_and_de
 
     rules = import_module("monitoring.migrations.0002_default_rules").RULES
     metrics = {rule["metric"] for rule in rules}
-    assert {"http_requests_total", "http_request_duration_seconds", "celery_queue_length",
-            "messaging_delivery_delay_seconds"} <= metrics  # fmt: skip
+    assert {
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "celery_queue_length",
+        "messaging_delivery_delay_seconds",
+    } <= metrics

@@ -75,12 +75,19 @@ def monitored(live_env: dict[str, str], tmp_path: Path, outside: Any) -> Iterato
     on a private broker (no other worker may take their tasks)."""
     _, smtp_port, _ = outside
     broker = start_redis(log_dir=tmp_path)
-    env = {**live_env, "MONITORING_FLUSH_SECONDS": "1", "MONITORING_EVALUATE_SECONDS": "1",
-           "CELERY_BROKER_URL": f"{broker.url}/0", "CELERY_RESULT_BACKEND": f"{broker.url}/0",
-           "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_port)}  # fmt: skip
+    env = {
+        **live_env,
+        "MONITORING_FLUSH_SECONDS": "1",
+        "MONITORING_EVALUATE_SECONDS": "1",
+        "CELERY_BROKER_URL": f"{broker.url}/0",
+        "CELERY_RESULT_BACKEND": f"{broker.url}/0",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+    }
     server = start_asgi_server(log_dir=tmp_path, env=env, name="monitored")
-    worker = start_celery_worker(log_dir=tmp_path, env=env, queues="monitoring,default,delivery",
-                                 beat=True, name="monitored")  # fmt: skip
+    worker = start_celery_worker(
+        log_dir=tmp_path, env=env, queues="monitoring,default,delivery", beat=True, name="monitored"
+    )
     yield server
     worker.stop()
     server.stop()
@@ -106,11 +113,19 @@ def test_alert__errors_then_none__every_channel_gets_one_firing_and_one_resolved
     AlertRule.objects.all().delete()  # only this rule and these channels (not the defaults)
     NotificationChannel.objects.all().delete()
     AlertRule.objects.create(
-        name="Refused at /me", metric="http_requests_total", aggregation="ratio",
-        labels={"route": "api/accounts/me"}, numerator_labels={"outcome": "4xx"},
-        window_seconds=8, comparison="above", threshold=0.5, min_volume=5, for_seconds=0,
-        severity="critical", description="Clients are being refused.",
-    )  # fmt: skip
+        name="Refused at /me",
+        metric="http_requests_total",
+        aggregation="ratio",
+        labels={"route": "api/accounts/me"},
+        numerator_labels={"outcome": "4xx"},
+        window_seconds=8,
+        comparison="above",
+        threshold=0.5,
+        min_volume=5,
+        for_seconds=0,
+        severity="critical",
+        description="Clients are being refused.",
+    )
     NotificationChannel.objects.create(name="ops mail", kind="email")
     NotificationChannel.objects.create(name="am", kind="webhook", target=hook_url)
     NotificationChannel.objects.create(name="ops chat", kind="chat")
@@ -118,25 +133,27 @@ def test_alert__errors_then_none__every_channel_gets_one_firing_and_one_resolved
 
     async def scenario() -> list[str]:
         texts: list[str] = []
-        async with client_for(session, [monitored]) as chat:
-            # when: errors are injected (requests with a bad ticket) for a few seconds
-            async with httpx.AsyncClient(base_url=monitored.url) as http:
-                for _ in range(40):
-                    await http.get("/api/accounts/me", headers={"Authorization": "Ticket t1.1.x"})
-                    await asyncio.sleep(0.1)
-                entry = await chat.wait_for(lambda e: e["kind"] == "message", 40)
-                texts.append(entry["message"]["body"]["text"])
-                # and then stop: only good requests
-                for _ in range(60):
-                    await http.get("/api/accounts/me", headers=session.headers)
-                    await asyncio.sleep(0.1)
-                entry = await chat.wait_for(lambda e: e["kind"] == "message", 40)
-                texts.append(entry["message"]["body"]["text"])
-                await asyncio.sleep(3)  # a duplicate would arrive by now
-                while not chat.entries.empty():
-                    extra = chat.entries.get_nowait()
-                    if extra["kind"] == "message":
-                        texts.append(extra["message"]["body"]["text"])
+        # when: errors are injected (requests with a bad ticket) for a few seconds
+        async with (
+            client_for(session, [monitored]) as chat,
+            httpx.AsyncClient(base_url=monitored.url) as http,
+        ):
+            for _ in range(40):
+                await http.get("/api/accounts/me", headers={"Authorization": "Ticket t1.1.x"})
+                await asyncio.sleep(0.1)
+            entry = await chat.wait_for(lambda e: e["kind"] == "message", 40)
+            texts.append(entry["message"]["body"]["text"])
+            # and then stop: only good requests
+            for _ in range(60):
+                await http.get("/api/accounts/me", headers=session.headers)
+                await asyncio.sleep(0.1)
+            entry = await chat.wait_for(lambda e: e["kind"] == "message", 40)
+            texts.append(entry["message"]["body"]["text"])
+            await asyncio.sleep(3)  # a duplicate would arrive by now
+            while not chat.entries.empty():
+                extra = chat.entries.get_nowait()
+                if extra["kind"] == "message":
+                    texts.append(extra["message"]["body"]["text"])
         return texts
 
     texts = run(scenario(), timeout=150)

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from tests.support.processes import ServerProcess, wait_until_idle
 from wechat_core.http import outbound_client
 
 
-def staff_client(client):
+def staff_client(client: Any) -> Any:
     operator = make_user(nickname="Ops")
     operator_grant(user=operator)
     client.force_login(operator)
@@ -34,8 +35,12 @@ def test_new_view__without_monitoring_code__is_counted_and_timed_by_route(client
     for n in (1, 2, 3):
         assert client.get(f"/api/brand-new/{n}").status_code == 200
     # then: one series for the route (ids are not labels), counted and timed
-    assert sample_value("http_requests_total", route="api/brand-new/<int:n>", outcome="2xx",
-                        module="tests") == before + 3  # fmt: skip
+    assert (
+        sample_value(
+            "http_requests_total", route="api/brand-new/<int:n>", outcome="2xx", module="tests"
+        )
+        == before + 3
+    )
     assert sample_value("http_request_duration_seconds", route="api/brand-new/<int:n>") >= 3
     text = staff_client(client).get("/metrics").content.decode()
     assert 'route="api/brand-new/<int:n>"' in text
@@ -45,8 +50,12 @@ def test_new_view__without_monitoring_code__is_counted_and_timed_by_route(client
 def test_http_metrics__with_a_ticket__are_labelled_by_client_version_and_platform(client) -> None:
     session = login_session(make_user(), platform="ios", client_version="4.2.7")
     client.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Ticket {session.token}")
-    assert sample_value("http_requests_total", route="api/accounts/me", client_version="4.2",
-                        platform="ios") >= 1  # fmt: skip
+    assert (
+        sample_value(
+            "http_requests_total", route="api/accounts/me", client_version="4.2", platform="ios"
+        )
+        >= 1
+    )
 
 
 @pytest.mark.django_db
@@ -86,8 +95,10 @@ def test_outbound_client__calls__counted_by_service_and_outcome() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    before = {o: sample_value("outbound_requests_total", service="test.dev", outcome=o)
-              for o in ("2xx", "5xx", "error")}  # fmt: skip
+    before = {
+        o: sample_value("outbound_requests_total", service="test.dev", outcome=o)
+        for o in ("2xx", "5xx", "error")
+    }
     try:
         with outbound_client(service="test.dev", timeout=2) as http:
             http.get(f"{base}/ok")
@@ -96,8 +107,9 @@ def test_outbound_client__calls__counted_by_service_and_outcome() -> None:
                 http.get("http://127.0.0.1:1/")
     finally:
         server.shutdown()
-    after = {o: sample_value("outbound_requests_total", service="test.dev", outcome=o)
-             for o in before}  # fmt: skip
+    after = {
+        o: sample_value("outbound_requests_total", service="test.dev", outcome=o) for o in before
+    }
     assert {o: after[o] - before[o] for o in before} == {"2xx": 1, "5xx": 1, "error": 1}
 
 
@@ -122,9 +134,17 @@ def test_metrics__several_servers_and_a_worker__one_scrape_sums_every_process(
     operator_grant(user=staff)
     with httpx.Client(base_url=first.url) as http:
         login = http.get("/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)[1]
-        http.post("/admin/login/", data={"username": staff.email, "password": "correct-horse-battery",
-                                          "csrfmiddlewaretoken": token})  # fmt: skip
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        assert found is not None
+        token = found[1]
+        http.post(
+            "/admin/login/",
+            data={
+                "username": staff.email,
+                "password": "correct-horse-battery",
+                "csrfmiddlewaretoken": token,
+            },
+        )
         before = http.get("/metrics").text
         # when: each server answers 5 requests, and the worker runs a brand-new task
         for server in asgi_servers:
@@ -154,12 +174,16 @@ def test_metrics__several_servers_and_a_worker__one_scrape_sums_every_process(
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        seen = window_value(query=Query("http_requests_total", "increase", health),
-                            since=timezone.now() - timedelta(minutes=5),
-                            until=timezone.now() + timedelta(seconds=10))  # fmt: skip
-        tasks = window_value(query=Query("celery_tasks_total", "increase", task),
-                             since=timezone.now() - timedelta(minutes=5),
-                             until=timezone.now() + timedelta(seconds=10))  # fmt: skip
+        seen = window_value(
+            query=Query("http_requests_total", "increase", health),
+            since=timezone.now() - timedelta(minutes=5),
+            until=timezone.now() + timedelta(seconds=10),
+        )
+        tasks = window_value(
+            query=Query("celery_tasks_total", "increase", task),
+            since=timezone.now() - timedelta(minutes=5),
+            until=timezone.now() + timedelta(seconds=10),
+        )
         if (seen.value or 0) >= 10 and (tasks.value or 0) >= 1:
             break
         time.sleep(0.5)

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
@@ -39,12 +40,16 @@ def test_http__same_answer_past_the_limit__429_with_retry_after_then_blocked(
     assert 25 <= int(refused["Retry-After"]) <= 30
     assert refused.json()["code"] == "throttled"
     assert refused.json()["details"] | {"retry_after": 0} == {
-        "retry_after": 0, "tier": 2, "reason": "traffic_guard"
-    }  # fmt: skip
+        "retry_after": 0,
+        "tier": 2,
+        "reason": "traffic_guard",
+    }
     assert sample_value("monitoring_traffic_guard_blocks_total") == before + 1
     block = GuardBlock.objects.get()
-    assert (block.identity, block.endpoint) == (f"device:{session.device_id}",
-                                                "GET api/contacts/friends")  # fmt: skip
+    assert (block.identity, block.endpoint) == (
+        f"device:{session.device_id}",
+        "GET api/contacts/friends",
+    )
     # and: another client is not affected
     other = login_session(make_user())
     assert (
@@ -60,8 +65,10 @@ def test_http__requests_that_make_progress__are_never_blocked(client, settings) 
     session = login_session(make_user())
     headers = {"HTTP_AUTHORIZATION": f"Ticket {session.token}"}
     # different pages, different answers: progress
-    statuses = [client.get(f"/api/contacts/friends?page_size={n}", **headers).status_code
-                for n in range(1, 12)]  # fmt: skip
+    statuses = [
+        client.get(f"/api/contacts/friends?page_size={n}", **headers).status_code
+        for n in range(1, 12)
+    ]
     assert set(statuses) == {200}
     assert not GuardBlock.objects.exists()
 
@@ -69,10 +76,14 @@ def test_http__requests_that_make_progress__are_never_blocked(client, settings) 
 @pytest.fixture(scope="module")
 def guarded_server(live_env: dict[str, str], live_log_dir: Path) -> Iterator[ServerProcess]:
     server = start_asgi_server(
-        log_dir=live_log_dir, name="daphne-guard",
-        env={**live_env, "MONITORING_GUARD_REPEATS_PER_MINUTE": "10",
-             "MONITORING_GUARD_BLOCK_SECONDS": "3"},
-    )  # fmt: skip
+        log_dir=live_log_dir,
+        name="daphne-guard",
+        env={
+            **live_env,
+            "MONITORING_GUARD_REPEATS_PER_MINUTE": "10",
+            "MONITORING_GUARD_BLOCK_SECONDS": "3",
+        },
+    )
     yield server
     server.stop()
 
@@ -84,7 +95,7 @@ def test_websocket__looping_sync_frames__throttle_frame_close_4029_and_refused_o
 ) -> None:
     session = login_session(make_user())
 
-    async def scenario() -> tuple[dict, int, dict, int]:
+    async def scenario() -> tuple[dict[str, Any], int, dict[str, Any], int]:
         async with raw_connect(guarded_server, session.token) as ws:
             json.loads(await ws.recv())  # hello
             frames = []
@@ -99,7 +110,8 @@ def test_websocket__looping_sync_frames__throttle_frame_close_4029_and_refused_o
             refused_frame = json.loads(await asyncio.wait_for(again.recv(), 5))
             with pytest.raises(websockets.ConnectionClosed) as closed_again:
                 await asyncio.wait_for(again.recv(), 5)
-        return throttle, code, refused_frame, closed_again.value.rcvd.code
+        rcvd = closed_again.value.rcvd
+        return throttle, code, refused_frame, rcvd.code if rcvd else 0
 
     throttle, code, refused, code_again = run(scenario())
     assert (throttle["tier"], throttle["reason"], code) == (2, "traffic_guard", 4029)

@@ -27,8 +27,15 @@ LATENCY = histogram("test_history_latency_seconds", "t", buckets=(0.1, 1.0))
 OPEN = gauge("test_history_open", "t")
 
 
-def value(family: str, kind: str, amount: float, *, part: str = "value", le: float | None = None,
-          **labels: str) -> SeriesValue:  # fmt: skip
+def value(
+    family: str,
+    kind: str,
+    amount: float,
+    *,
+    part: str = "value",
+    le: float | None = None,
+    **labels: str,
+) -> SeriesValue:
     return SeriesValue(family, kind, part, le, tuple(sorted(labels.items())), amount)  # type: ignore[arg-type]
 
 
@@ -49,8 +56,9 @@ def test_history_write__two_processes_same_bucket__their_increases_add_up() -> N
     # then: one point per resolution with the sum
     sid = series_id(family=REQUESTS.name, part="value", le=None, labels=(("outcome", "2xx"),))
     assert sorted(MetricPoint.objects.filter(series_id=sid).values_list("resolution", "value")) == [
-        (5, 7.0), (60, 7.0)
-    ]  # fmt: skip
+        (5, 7.0),
+        (60, 7.0),
+    ]
 
 
 def test_delta_tracker__second_snapshot__writes_only_the_increase_and_survives_reset() -> None:
@@ -76,38 +84,56 @@ def test_history_write__failed_write_not_committed__is_written_by_the_next_flush
 
 def test_gauges__per_process__are_summed_per_bucket_and_replaced_within_it() -> None:
     ended = at(30)
-    history_write(deltas=[Delta(value(OPEN.name, "gauge", 5), replace=True)], ended=ended,
-                  instance="h:1")  # fmt: skip
-    history_write(deltas=[Delta(value(OPEN.name, "gauge", 7), replace=True)], ended=ended,
-                  instance="h:1")  # fmt: skip
-    history_write(deltas=[Delta(value(OPEN.name, "gauge", 2), replace=True)], ended=ended,
-                  instance="h:2")  # fmt: skip
+    history_write(
+        deltas=[Delta(value(OPEN.name, "gauge", 5), replace=True)], ended=ended, instance="h:1"
+    )
+    history_write(
+        deltas=[Delta(value(OPEN.name, "gauge", 7), replace=True)], ended=ended, instance="h:1"
+    )
+    history_write(
+        deltas=[Delta(value(OPEN.name, "gauge", 2), replace=True)], ended=ended, instance="h:2"
+    )
     result = window_value(query=Query(OPEN.name, "last", {}), since=at(60), until=at(0))
     assert result.value == 9  # 7 (h:1's latest) + 2
 
 
 def test_window_value__ratio_and_quantile__from_the_written_history() -> None:
     ended = at(20)
-    write([value(REQUESTS.name, "counter", 90, outcome="2xx"),
-           value(REQUESTS.name, "counter", 10, outcome="5xx")], ended)  # fmt: skip
-    write([value(LATENCY.name, "histogram", 8, part="bucket", le=0.1),
-           value(LATENCY.name, "histogram", 2, part="bucket", le=1.0),
-           value(LATENCY.name, "histogram", 0, part="bucket", le=None)], ended)  # fmt: skip
-    ratio = window_value(query=Query(REQUESTS.name, "ratio", {}, numerator={"outcome": "5xx"}),
-                         since=at(60), until=at(0))  # fmt: skip
+    write(
+        [
+            value(REQUESTS.name, "counter", 90, outcome="2xx"),
+            value(REQUESTS.name, "counter", 10, outcome="5xx"),
+        ],
+        ended,
+    )
+    write(
+        [
+            value(LATENCY.name, "histogram", 8, part="bucket", le=0.1),
+            value(LATENCY.name, "histogram", 2, part="bucket", le=1.0),
+            value(LATENCY.name, "histogram", 0, part="bucket", le=None),
+        ],
+        ended,
+    )
+    ratio = window_value(
+        query=Query(REQUESTS.name, "ratio", {}, numerator={"outcome": "5xx"}),
+        since=at(60),
+        until=at(0),
+    )
     p50 = window_value(query=Query(LATENCY.name, "p50", {}), since=at(60), until=at(0))
     assert (ratio.value, ratio.volume) == (0.1, 100)
     assert p50.value == pytest.approx(0.0625)
-    excluded = window_value(query=Query(REQUESTS.name, "rate", {"outcome": "!5xx"}),
-                            since=at(60), until=at(0))  # fmt: skip
+    excluded = window_value(
+        query=Query(REQUESTS.name, "rate", {"outcome": "!5xx"}), since=at(60), until=at(0)
+    )
     assert excluded.volume == 90
 
 
 def test_timeseries__steps__place_each_increase_in_its_bucket() -> None:
     write([value(REQUESTS.name, "counter", 10, outcome="2xx")], at(40))
     write([value(REQUESTS.name, "counter", 20, outcome="2xx")], at(10))
-    series = timeseries(query=Query(REQUESTS.name, "increase", {}), since=at(60), until=at(0),
-                        step=5)  # fmt: skip
+    series = timeseries(
+        query=Query(REQUESTS.name, "increase", {}), since=at(60), until=at(0), step=5
+    )
     assert sorted(v for v in series.values if v) == [10, 20]
 
 

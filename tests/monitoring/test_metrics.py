@@ -47,8 +47,11 @@ def test_family__process_labels__carry_this_process_campus_and_datacenter(settin
     family = counter("test_placed_total", "t", ["what"], process_labels=True)
     family.inc("x")
     (value,) = family.snapshot()
-    assert dict(value.labels) == {"what": "x", "campus": settings.CAMPUS,
-                                  "datacenter": settings.DATACENTER}  # fmt: skip
+    assert dict(value.labels) == {
+        "what": "x",
+        "campus": settings.CAMPUS,
+        "datacenter": settings.DATACENTER,
+    }
 
 
 def test_family__monitoring_disabled__records_nothing(settings) -> None:
