@@ -6,9 +6,12 @@ that moves them (Synapse style), with full names and fixed label names.
 
 What this adds to prometheus-client:
 
-- **Bounded labels.** Each label of a family takes at most
-  MONITORING_LABEL_VALUES_MAX distinct values in a process; later newcomers are
-  counted under "other", so a bad client cannot explode the series count.
+- **Bounded labels.** A label whose values come from clients (CLIENT_LABELS:
+  client version, platform, websocket frame type) takes at most
+  MONITORING_LABEL_VALUES_MAX distinct values per family in a process; later
+  newcomers are counted under "other", so a bad client cannot explode the series
+  count. Labels whose values come from our code (routes, modules, task names)
+  are bounded by the code, with a safety cap of CODE_LABEL_VALUES_MAX.
   `client_version_label` folds versions to major.minor first.
 - **Process labels.** Families declared with `process_labels=True` carry the
   `campus` and `datacenter` this process runs in (settings), filled in here.
@@ -55,6 +58,8 @@ LATENCY_BUCKETS = (
 )
 _VERSION = re.compile(r"^(\d{1,4})\.(\d{1,4})(?:\.\d{1,6})?(?:[-+][0-9A-Za-z.-]{0,40})?$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+CLIENT_LABELS = frozenset({"client_version", "platform", "frame"})
+CODE_LABEL_VALUES_MAX = 2000
 
 
 def client_version_label(version: str | None) -> str:
@@ -101,6 +106,7 @@ class Family:
         self.gauge_mode = gauge_mode
         self.buckets = tuple(buckets or LATENCY_BUCKETS)
         self._seen: list[set[str]] = [set() for _ in self.own_labels]
+        self._client = [label in CLIENT_LABELS for label in self.own_labels]
         self._children: dict[tuple[str, ...], Any] = {}
         self._lock = threading.Lock()
         names = list(self.label_names)
@@ -123,7 +129,7 @@ class Family:
             if self.process_labels:
                 guarded += (settings.CAMPUS, settings.DATACENTER)
             found = self.metric.labels(*guarded) if self.label_names else self.metric
-            if len(self._children) < 64 * settings.MONITORING_LABEL_VALUES_MAX:
+            if len(self._children) < 100_000:
                 self._children[key] = found
             return found
 
@@ -131,7 +137,10 @@ class Family:
         seen = self._seen[index]
         if value in seen:
             return value
-        if len(seen) >= settings.MONITORING_LABEL_VALUES_MAX or len(value) > 120:
+        limit = (
+            settings.MONITORING_LABEL_VALUES_MAX if self._client[index] else CODE_LABEL_VALUES_MAX
+        )
+        if len(seen) >= limit or len(value) > 120:
             return OTHER
         seen.add(value)
         return value
