@@ -60,7 +60,9 @@ serve: $(VENV)/.installed .env
 	@$(SERVE_ENV) $(BIN)/python -m wechat_core.servicecheck
 	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput -v0
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
+	rm -rf var/prometheus && mkdir -p var/prometheus  # metrics of the processes started below
+	$(SERVE_ENV) PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(abspath var/prometheus)} \
+		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
 
 migrate: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate

@@ -38,9 +38,16 @@ from django.utils import timezone
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRefused, TicketRevoked
 from accounts.models import Device, RevocationReason, Ticket, User
 from accounts.types import VerifiedTicket
+from monitoring.metrics import counter
 from wechat_core.realtime import publish, user_group
 from wechat_core.sharedstate import SharedVersion
 
+TICKET_REFUSALS = counter(
+    "accounts_ticket_refusals_total",
+    "Tickets refused at the edge or in the data layer, by reason.",
+    ["reason"],
+    process_labels=True,
+)
 TICKET_VERSION = "t1"
 _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # url-safe base64 of 32 bytes, unpadded
@@ -52,6 +59,8 @@ class _Entry:
     user_id: int
     device_id: int
     expires_at: float
+    platform: str = ""
+    client_version: str = ""
 
 
 class _TicketCache:
@@ -121,6 +130,8 @@ def _verified(ticket_id: int, entry: _Entry) -> VerifiedTicket:
         device_id=entry.device_id,
         expires_at=entry.expires_at,
         seal=_seal(ticket_id, entry.user_id, entry.device_id, entry.expires_at),
+        platform=entry.platform,
+        client_version=entry.client_version,
     )
 
 
@@ -134,6 +145,7 @@ def _parse(token: str) -> tuple[int, str]:
         or len(parts[1]) > 18
         or len(parts[2]) != _SECRET_LENGTH
     ):
+        TICKET_REFUSALS.inc("malformed")
         raise TicketInvalid()
     return int(parts[1]), parts[2]
 
@@ -165,20 +177,28 @@ def ticket_verify(*, token: str) -> VerifiedTicket:
         version = _cache.observe()
         row = (
             Ticket.objects.filter(pk=ticket_id)
-            .values_list("secret_hash", "user_id", "device_id", "expires_at", "revoked_at")
+            .values_list(
+                "secret_hash", "user_id", "device_id", "expires_at", "revoked_at",
+                "device__platform", "device__client_version",
+            )
             .first()
-        )
+        )  # fmt: skip
         if row is None or not hmac.compare_digest(row[0], secret_hash):
+            TICKET_REFUSALS.inc("invalid")
             raise TicketInvalid()
         if row[4] is not None:
+            TICKET_REFUSALS.inc("revoked")
             raise TicketRevoked()
         entry = _Entry(
-            secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp()
-        )
+            secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp(),
+            platform=row[5], client_version=row[6],
+        )  # fmt: skip
         _cache.put(ticket_id, entry, loaded_under=version)
     elif not hmac.compare_digest(entry.secret_hash, secret_hash):
+        TICKET_REFUSALS.inc("invalid")
         raise TicketInvalid()
     if entry.expires_at <= time.time():
+        TICKET_REFUSALS.inc("expired")
         raise TicketExpired()
     return _verified(ticket_id, entry)
 
@@ -193,29 +213,40 @@ def ticket_require(ticket: VerifiedTicket, *, user_id: int) -> None:
     first, with the id of the user whose data it is about to touch.
     """
     if not isinstance(ticket, VerifiedTicket):
+        TICKET_REFUSALS.inc("not_verified")
         raise TicketRefused("A verified ticket is required.")
     expected = _seal(ticket.ticket_id, ticket.user_id, ticket.device_id, ticket.expires_at)
     if not hmac.compare_digest(ticket.seal, expected):
+        TICKET_REFUSALS.inc("forged")
         raise TicketRefused("The ticket was not issued by this service.")
     if ticket.user_id != user_id:
+        TICKET_REFUSALS.inc("other_user")
         raise TicketRefused()
     if ticket.expires_at <= time.time():
+        TICKET_REFUSALS.inc("expired")
         raise TicketExpired()
     if _cache.get(ticket.ticket_id) is not None:
         return
     version = _cache.observe()
     row = (
         Ticket.objects.filter(pk=ticket.ticket_id, revoked_at__isnull=True)
-        .values_list("secret_hash", "user_id", "device_id", "expires_at")
+        .values_list(
+            "secret_hash", "user_id", "device_id", "expires_at", "device__platform",
+            "device__client_version",
+        )
         .first()
-    )
+    )  # fmt: skip
     if row is None:
+        TICKET_REFUSALS.inc("revoked")
         raise TicketRevoked()
     _cache.put(
         ticket.ticket_id,
-        _Entry(secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp()),
+        _Entry(
+            secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp(),
+            platform=row[4], client_version=row[5],
+        ),
         loaded_under=version,
-    )
+    )  # fmt: skip
 
 
 # --- Revoke ------------------------------------------------------------------------

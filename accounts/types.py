@@ -23,6 +23,10 @@ class VerifiedTicket:
     device_id: int
     expires_at: float
     seal: str
+    # The device's platform and client version at login (a device that logs in
+    # again gets a new ticket): labels for monitoring, not sealed, not authority.
+    platform: str = ""
+    client_version: str = ""
 
     def __repr__(self) -> str:  # the seal is not secret, but keep reprs short
         return f"VerifiedTicket(ticket_id={self.ticket_id}, user_id={self.user_id})"

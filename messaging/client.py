@@ -13,7 +13,12 @@ What it does, as docs/protocol.md asks of every client:
 - sends through an outbox: each message keeps its client_msg_id until acked,
   and is resent on every reconnect (the server answers a repeat with the
   original ack);
-- obeys throttle frames: no send leaves before `retry_after` has passed.
+- obeys throttle frames: no send leaves before `retry_after` has passed, and after
+  a tier-2 throttle (the traffic guard; the link closes with 4029) it does not
+  reconnect before then;
+- reports delivery receipts: every message from someone else is reported once,
+  within a second, with how long ago it was shown (`receipt` frame), so the
+  server can measure end-to-end delay.
 
 Used by the tests, the benchmarks and the `chat` management command.
 """
@@ -103,6 +108,9 @@ class ChatClient:
         self.user_id: int | None = None
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
+        self.stopped_until = 0.0  # a tier-2 throttle: no reconnect before this
+        self.receipts = True
+        self._shown: list[tuple[int, float]] = []  # (message id, when queued), to report
         self.connects = 0
         self._endpoint_index = 0
         self._link: ClientConnection | None = None
@@ -122,7 +130,11 @@ class ChatClient:
         await self.close()
 
     async def start(self, *, wait: bool = True, timeout: float = 10.0) -> None:
-        self._tasks = [asyncio.create_task(self._run_link()), asyncio.create_task(self._run_sync())]
+        self._tasks = [
+            asyncio.create_task(self._run_link()),
+            asyncio.create_task(self._run_sync()),
+            asyncio.create_task(self._run_receipts()),
+        ]
         if wait:
             await asyncio.wait_for(self.connected.wait(), timeout)
 
@@ -218,6 +230,9 @@ class ChatClient:
     async def _run_link(self) -> None:
         failures_this_round = 0
         while not self._closed:
+            stopped = self.stopped_until - time.monotonic()
+            if stopped > 0:  # the server told us to stay away (traffic guard)
+                await asyncio.sleep(stopped)
             endpoint = self._next_endpoint()
             try:
                 async with connect(
@@ -277,7 +292,10 @@ class ChatClient:
         if kind == "error" and frame.get("code") in ("ticket_revoked", "ticket_expired"):
             self.fatal = TicketRejected(frame)
         if kind == "throttle" and frame.get("id") is None:
-            self.throttled_until = time.monotonic() + float(frame.get("retry_after", 1))
+            until = time.monotonic() + float(frame.get("retry_after", 1))
+            self.throttled_until = until
+            if int(frame.get("tier", 1)) >= 2:
+                self.stopped_until = until
             return
         future = self._requests.get(str(frame.get("id")))
         if future is not None and not future.done():
@@ -321,11 +339,30 @@ class ChatClient:
                 if entry["seq"] > self.key:  # never apply an entry twice
                     self.key = entry["seq"]
                     self.entries.put_nowait(entry)
+                    message = entry.get("message")
+                    if message and message.get("sender") not in (None, self.user_id):
+                        self._shown.append((int(message["id"]), time.monotonic()))
             self.key = max(self.key, int(page["key"]))
             if self.on_key is not None:
                 self.on_key(self.key)
             if not page["more"]:
                 return
+
+    async def _run_receipts(self) -> None:
+        """Report the messages handed to the application, about once a second."""
+        while not self._closed:
+            await asyncio.sleep(1.0)
+            if not self._shown or not self.receipts or not self.connected.is_set():
+                continue
+            batch, self._shown = self._shown[:100], self._shown[100:]
+            now = time.monotonic()
+            shown = [{"id": mid, "shown_ago_ms": int((now - at) * 1000)} for mid, at in batch]
+            try:
+                await self.request({"type": "receipt", "messages": shown}, timeout=10)
+            except (TimeoutError, ConnectionError, websockets.ConnectionClosed):
+                self._shown = batch + self._shown  # report them on the next link
+            except ServerError as error:
+                logger.debug("receipt refused: %s", error)
 
     async def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float

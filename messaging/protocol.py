@@ -77,7 +77,15 @@ class HeartbeatCommand:
     request_id: str | int | None
 
 
-Command = SyncCommand | SendCommand | RecallCommand | ReadCommand | HeartbeatCommand
+@dataclass(frozen=True, slots=True)
+class ReceiptCommand:
+    request_id: str | int | None
+    shown: list[tuple[int, int]]  # (message id, milliseconds since it was displayed)
+
+
+Command = (
+    SyncCommand | SendCommand | RecallCommand | ReadCommand | HeartbeatCommand | ReceiptCommand
+)
 
 
 def _int(data: dict[str, Any], name: str, *, minimum: int = 0, default: int | None = None) -> int:
@@ -176,6 +184,18 @@ def parse_read(data: Any, request_id: str | int | None = None) -> ReadCommand:
     return ReadCommand(request_id, _int(data, "conversation", minimum=1), _int(data, "seq"))
 
 
+def parse_receipt(data: Any, request_id: str | int | None = None) -> ReceiptCommand:
+    messages = _object(data).get("messages")
+    if not isinstance(messages, list):
+        raise InvalidField("messages must be a list.", details={"field": "messages"})
+    shown = []
+    for item in messages:
+        if not isinstance(item, dict):
+            raise InvalidField("each message is an object.", details={"field": "messages"})
+        shown.append((_int(item, "id", minimum=1), _int(item, "shown_ago_ms", default=0)))
+    return ReceiptCommand(request_id, shown)
+
+
 def parse_frame(raw: str | bytes | None) -> Command:
     """A client frame as a typed command, or FrameError."""
     if raw is None:
@@ -203,9 +223,11 @@ def parse_frame(raw: str | bytes | None) -> Command:
         return parse_read(data, request_id)
     if frame_type == "heartbeat":
         return HeartbeatCommand(request_id)
+    if frame_type == "receipt":
+        return parse_receipt(data, request_id)
     raise UnknownFrameType(
         f"Unknown frame type {frame_type!r}.",
-        details={"known": ["sync", "send", "recall", "read", "heartbeat"]},
+        details={"known": ["sync", "send", "recall", "read", "heartbeat", "receipt"]},
     )
 
 

@@ -30,7 +30,14 @@ from accounts.tickets import ticket_verify
 from accounts.types import VerifiedTicket
 from messaging import protocol, selectors
 from messaging.exceptions import Throttled
-from messaging.protocol import ReadCommand, RecallCommand, SendCommand, SyncCommand
+from messaging.protocol import (
+    ReadCommand,
+    RecallCommand,
+    ReceiptCommand,
+    SendCommand,
+    SyncCommand,
+)
+from messaging.services.receipts import receipts_record
 from messaging.services.sending import conversation_read, message_recall, message_send
 from wechat_core.errors import ServiceError
 from wechat_core.realtime import hub, user_group
@@ -145,6 +152,7 @@ class SyncLink:
             await send({"type": "websocket.send", "text": _dumps(protocol.error_frame(error))})
             await send({"type": "websocket.close", "code": CLOSE_TICKET})
             return None
+        scope["auth"] = ticket  # as request.auth: who this is, for the framework's metrics
         link = cls(send, ticket)
         try:
             return await link._start(accept)
@@ -302,6 +310,11 @@ class SyncLink:
             )  # fmt: skip
             frame = {"type": "read.ack", "id": command.request_id,
                      "conversation": command.conversation_id, "read_seq": read_seq}  # fmt: skip
+        elif isinstance(command, ReceiptCommand):
+            counted = await _in_thread(receipts_record)(
+                ticket=ticket, user_id=user_id, shown=command.shown
+            )
+            frame = {"type": "receipt.ack", "id": command.request_id, "counted": counted}
         else:  # HeartbeatCommand
             max_seq = await _in_thread(selectors.sync_max_seq)(ticket=ticket, user_id=user_id)
             frame = {

@@ -1,6 +1,5 @@
-"""Metrics built into the framework, rollups, dashboards, alert rules and notifications (DESIGN.md
-§7).
-"""
+"""Metrics built into the framework, history, dashboards, alert rules and notifications
+(DESIGN.md §7)."""
 
 from django.apps import AppConfig
 
@@ -9,3 +8,13 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Celery tasks are measured through Celery's signals in every process; the
+        # other hooks are imported so every metric is declared before it is first
+        # moved (the admin's rule form and /metrics list them all).
+        import monitoring.services.queues  # noqa: F401
+        import wechat_core.http
+        import wechat_core.instrument.celery
+        import wechat_core.instrument.http
+        import wechat_core.instrument.websocket  # noqa: F401

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts.tickets import ticket_cache_clear
+from monitoring.guard import guard_reset_local
 from tests.support.processes import (
     ServerProcess,
     collect_static,
@@ -35,6 +36,7 @@ def _fresh_shared_state() -> None:
     cache.clear()
     ticket_cache_clear()
     forget_local_copies()
+    guard_reset_local()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +70,10 @@ def asgi_servers(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[
 def celery_worker(live_env: dict[str, str], live_log_dir: Path) -> Iterator[ServerProcess]:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     worker = start_celery_worker(
-        log_dir=live_log_dir, env=live_env, queues=",".join(settings.CELERY_QUEUE_NAMES)
+        log_dir=live_log_dir,
+        env=live_env,
+        queues=",".join(settings.CELERY_QUEUE_NAMES),
+        include="tests.monitoring.sample_tasks",  # a task with no monitoring code in it
     )
     yield worker
     worker.stop()

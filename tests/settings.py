@@ -20,6 +20,12 @@ TEST_ENVIRONMENT = {
     "DATABASE_POOL_MAX_SIZE": "60",
     "MEDIA_ROOT": tempfile.mkdtemp(prefix="wechat-test-media-"),
     "STATIC_ROOT": tempfile.mkdtemp(prefix="wechat-test-static-"),
+    # The test process and every server it starts share one fresh multiprocess
+    # directory, as the processes of one host do (monitoring.exposition).
+    "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="wechat-test-metrics-"),
+    # Tests poll live servers for the same answer many times a minute (propagation,
+    # logs); the guard's own tests start servers with a low limit.
+    "MONITORING_GUARD_REPEATS_PER_MINUTE": "1000000",
 }
 for _name, _value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
@@ -34,3 +40,8 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The test process itself drives many identical requests (schemathesis, lockout
+# tests); the traffic guard is tested where it is enabled on purpose. Live
+# servers read the environment and keep it on.
+MONITORING_GUARD_ENABLED = False

@@ -25,6 +25,10 @@ from channels.security.websocket import (  # type: ignore[import-untyped]  # noq
 from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_routes  # noqa: E402
+from monitoring.runtime import process_start  # noqa: E402
+from wechat_core.instrument.websocket import watched  # noqa: E402
+
+process_start(role="asgi")  # metric history, and the embedded mode's scheduler
 
 
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
@@ -65,6 +69,6 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if route is None or not _origins.allows(scope):
             await WebsocketDenier()(scope, receive, send)  # the handshake gets a 403
             return
-        await route(scope, receive, send)
+        await watched(route, scope, receive, send)  # counted: wechat_core.instrument
         return
     await django_asgi_app(scope, receive, send)

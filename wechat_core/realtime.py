@@ -35,11 +35,19 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.conf import settings
 
-from wechat_core.counters import counter_incr
+from monitoring.metrics import counter
 
 logger = logging.getLogger(__name__)
-DROPPED_COUNTER = "realtime.publish_failures"
-JOIN_FAILED_COUNTER = "realtime.join_failures"
+PUBLISH_FAILURES = counter(
+    "realtime_publish_failures_total",
+    "Channel-layer messages (notifies, revocations) that could not be published.",
+    process_labels=True,
+)
+JOIN_FAILURES = counter(
+    "realtime_join_failures_total",
+    "Group joins of a process hub that failed (retried by housekeeping).",
+    process_labels=True,
+)
 
 
 class _Publisher:
@@ -91,7 +99,7 @@ class _Publisher:
                     try:
                         await layer.group_send(group, message)
                     except Exception:
-                        counter_incr(DROPPED_COUNTER)
+                        PUBLISH_FAILURES.inc()
                         logger.warning(
                             "could not publish to %s; clients will sync on their own", group
                         )
@@ -121,7 +129,7 @@ def publish(group: str, message: dict[str, Any]) -> None:
         try:
             async_to_sync(layer.group_send)(group, message)
         except Exception:
-            counter_incr(DROPPED_COUNTER)
+            PUBLISH_FAILURES.inc()
             logger.warning("could not publish to %s", group)
         return
     _background_publisher().publish(group, message)
@@ -208,7 +216,7 @@ class ProcessHub:
         except Exception:
             if self._joins.get(group) is this:
                 del self._joins[group]  # housekeeping tries again
-            counter_incr(JOIN_FAILED_COUNTER)
+            JOIN_FAILURES.inc()
             logger.warning("could not join %s; its clients will rely on heartbeats", group)
         else:
             if self._joins.get(group) is this:

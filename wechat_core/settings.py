@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so it times and counts everything below it, static files included.
+    "wechat_core.instrument.http.MonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -417,3 +419,99 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Monitoring (DESIGN.md §7; monitoring/README.md) ------------------------------------
+# Collection by the framework hooks (HTTP, websockets, Celery, outbound HTTP) and the
+# business metrics; off only to measure the instrumentation's own cost.
+MONITORING_ENABLED = env_bool("MONITORING_ENABLED", default=True)
+# prometheus-client's multiprocess directory: every process on a host writes its
+# metrics there and /metrics sums them. Wipe it before starting the processes.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Scrapers send `Authorization: Bearer <token>`; staff sessions may read /metrics too.
+MONITORING_METRICS_TOKEN = env_str("MONITORING_METRICS_TOKEN", default="")
+# Each server process writes its metrics into the database this often; also the
+# resolution of the fine history. Must divide 60.
+MONITORING_FLUSH_SECONDS = env_int("MONITORING_FLUSH_SECONDS", default=5, minimum=1, maximum=60)
+if 60 % MONITORING_FLUSH_SECONDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MONITORING_FLUSH_SECONDS must divide 60.")
+MONITORING_HISTORY_ENABLED = env_bool("MONITORING_HISTORY_ENABLED", default=True)
+MONITORING_FINE_RETENTION_SECONDS = env_int(
+    "MONITORING_FINE_RETENTION_SECONDS", default=3600, minimum=60
+)
+# Minute points; at least 8 days so that rules can compare with last week.
+MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", default=35, minimum=8)
+MONITORING_ALERT_HISTORY_DAYS = env_int("MONITORING_ALERT_HISTORY_DAYS", default=180, minimum=1)
+# Distinct values one label may take in one process; later ones are counted as "other".
+MONITORING_LABEL_VALUES_MAX = env_int("MONITORING_LABEL_VALUES_MAX", default=32, minimum=2)
+# Routes that wait by design (long-poll): counted, but kept out of the latency histogram.
+MONITORING_LONG_POLL_ROUTES = frozenset(
+    env_list("MONITORING_LONG_POLL_ROUTES", default=["api/messaging/sync"])
+)
+MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", default=60, minimum=1)
+# Without Celery beat (the embedded mode) a thread in the ASGI process runs the schedule.
+MONITORING_INPROCESS_SCHEDULER = env_bool("MONITORING_INPROCESS_SCHEDULER", default=EMBEDDED)
+MONITORING_DASHBOARD_REFRESH_SECONDS = env_int(
+    "MONITORING_DASHBOARD_REFRESH_SECONDS", default=5, minimum=1
+)
+MONITORING_WEBHOOK_TIMEOUT_SECONDS = env_float(
+    "MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5.0, minimum=0.1
+)
+# Where operators reach the dashboards (links in notifications), e.g. https://ops.example.com
+MONITORING_EXTERNAL_URL = env_str("MONITORING_EXTERNAL_URL", default="")
+MONITORING_NOTIFY_MAX_ATTEMPTS = env_int("MONITORING_NOTIFY_MAX_ATTEMPTS", default=5, minimum=1)
+# The system account that writes alerts to operators' chats (a reserved WeChat ID).
+MONITORING_SYSTEM_WECHAT_ID = env_str("MONITORING_SYSTEM_WECHAT_ID", default="monitoring")
+if MONITORING_SYSTEM_WECHAT_ID.lower() not in WECHAT_ID_RESERVED:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MONITORING_SYSTEM_WECHAT_ID must be listed in WECHAT_ID_RESERVED.")
+# System accounts may write to anyone's chat without being their friend (messaging).
+MESSAGING_SYSTEM_ACCOUNTS = frozenset({MONITORING_SYSTEM_WECHAT_ID.lower()})
+# Delivery receipts: how old a message may be to count (older: catch-up, not delay),
+# and how many one receipt may carry.
+MONITORING_RECEIPT_MAX_AGE_SECONDS = env_int(
+    "MONITORING_RECEIPT_MAX_AGE_SECONDS", default=600, minimum=1
+)
+MONITORING_RECEIPT_MAX_MESSAGES = env_int("MONITORING_RECEIPT_MAX_MESSAGES", default=100, minimum=1)
+# Traffic guard (seed 001 §11): a client repeating one request without progress more
+# than this many times a minute is told to stop connecting for GUARD_BLOCK_SECONDS.
+MONITORING_GUARD_ENABLED = env_bool("MONITORING_GUARD_ENABLED", default=True)
+MONITORING_GUARD_REPEATS_PER_MINUTE = env_int(
+    "MONITORING_GUARD_REPEATS_PER_MINUTE", default=60, minimum=2
+)
+MONITORING_GUARD_BLOCK_SECONDS = env_int("MONITORING_GUARD_BLOCK_SECONDS", default=120, minimum=1)
+MONITORING_GUARD_TRACKED_CLIENTS = env_int(
+    "MONITORING_GUARD_TRACKED_CLIENTS", default=20_000, minimum=100
+)
+CELERY_BEAT_SCHEDULE["monitoring-evaluate-alerts"] = {
+    "task": "monitoring.tasks.evaluate_alerts",
+    "schedule": float(MONITORING_EVALUATE_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["monitoring-sample-queues"] = {
+    "task": "monitoring.tasks.sample_queues",
+    "schedule": float(MONITORING_FLUSH_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["monitoring-purge-history"] = {
+    "task": "monitoring.tasks.purge_history",
+    "schedule": crontab(minute="*/10"),
+}
+
+# --- E-mail (alert notifications) ---------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST", default="")
+EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = 10
+# Without an SMTP host (the embedded mode), mail is written to the console.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="monitoring@localhost")

@@ -6,6 +6,7 @@ from django.urls import include, path, re_path, register_converter
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from monitoring.views import metrics
 from wechat_core import views
 from wechat_core.api.converters import IdConverter
 from wechat_core.api.views import HealthView, TopologyView
@@ -18,6 +19,8 @@ admin.site.site_title = "Operations"
 urlpatterns = [
     path("", views.index, name="index"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
+    path("monitoring/", include("monitoring.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/messaging/", include("messaging.api.urls")),
     path("api/topology", TopologyView.as_view(), name="topology"),

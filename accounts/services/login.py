@@ -14,13 +14,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.exceptions import AccountDisabled, InvalidCredentials, LoginLocked
-from accounts.models import User
+from accounts.models import Platform, User
 from accounts.services.devices import device_register_login
 from accounts.tickets import ticket_issue
 from accounts.types import DeviceInfo, LoginResult
 from accounts.validators import normalize_email, normalize_phone
+from monitoring.metrics import counter
+from wechat_core.errors import ServiceError
 from wechat_core.ratelimit import lock_remaining, lock_set, window_hit, window_reset
 
+LOGINS = counter(
+    "accounts_logins_total",
+    "Login attempts by outcome (ok or the error code) and platform.",
+    ["outcome", "platform"],
+    process_labels=True,
+)
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
 
@@ -96,7 +104,13 @@ def credentials_check(*, identifier: str, password: str, ip: str | None) -> User
 
 def login(*, identifier: str, password: str, device: DeviceInfo, ip: str | None) -> LoginResult:
     """Check credentials, register the device and issue its ticket."""
-    user = credentials_check(identifier=identifier, password=password, ip=ip)
+    platform = device.platform if device.platform in Platform.values else "other"
+    try:
+        user = credentials_check(identifier=identifier, password=password, ip=ip)
+    except ServiceError as error:
+        LOGINS.inc(error.code, platform)
+        raise
+    LOGINS.inc("ok", platform)
     with transaction.atomic():
         device_row = device_register_login(user=user, info=device, ip=ip)
         token, ticket = ticket_issue(user=user, device=device_row)

@@ -47,6 +47,21 @@ class ReadInput(serializers.Serializer[Any]):
     seq = serializers.IntegerField(min_value=0, help_text="The conversation seq read up to.")
 
 
+class ShownInput(serializers.Serializer[Any]):
+    id = IdField()
+    shown_ago_ms = serializers.IntegerField(
+        min_value=0, help_text="Milliseconds since the message was displayed."
+    )
+
+
+class ReceiptInput(serializers.Serializer[Any]):
+    messages = ShownInput(many=True)
+
+
+class ReceiptOutput(serializers.Serializer[Any]):
+    counted = serializers.IntegerField()
+
+
 class DirectInput(serializers.Serializer[Any]):
     user_id = IdField()
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("sync", longpoll.sync_longpoll, name="messaging-sync"),
     path("recall", views.RecallView.as_view(), name="messaging-recall"),
     path("read", views.ReadView.as_view(), name="messaging-read"),
+    path("receipts", views.ReceiptView.as_view(), name="messaging-receipts"),
     path("conversations", views.ConversationListView.as_view(), name="conversations"),
     path("conversations/direct", views.DirectView.as_view(), name="conversation-direct"),
     path(

@@ -18,7 +18,7 @@ from accounts.types import VerifiedTicket
 from messaging import protocol, selectors
 from messaging.api import serializers as s
 from messaging.models import Conversation, Membership
-from messaging.services import attachments, conversations, sending
+from messaging.services import attachments, conversations, receipts, sending
 from wechat_core.api.pagination import PageNumberPagination
 
 
@@ -90,6 +90,22 @@ class ReadView(APIView):
             seq=command.seq,
         )
         return Response({"conversation": command.conversation_id, "read_seq": read_seq})
+
+
+class ReceiptView(APIView):
+    @extend_schema(
+        request=s.ReceiptInput,
+        responses={200: s.ReceiptOutput},
+        tags=["messaging"],
+        description="Report when messages from others were displayed (end-to-end delay).",
+    )
+    def post(self, request: Request) -> Response:
+        ticket = _ticket(request)
+        command = protocol.parse_receipt(request.data)
+        counted = receipts.receipts_record(
+            ticket=ticket, user_id=ticket.user_id, shown=command.shown
+        )
+        return Response({"counted": counted})
 
 
 class ConversationListView(APIView):

@@ -27,9 +27,43 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import DeliveryCursor, EntryKind, Membership, Message, SyncEntry
-from messaging.services.synclog import notify_on_commit, sequences_allocate
+from messaging.services.synclog import (
+    entries_count_on_commit,
+    notify_on_commit,
+    sequences_allocate,
+)
+from monitoring.metrics import counter, histogram
 
 logger = logging.getLogger(__name__)
+MESSAGES_DELIVERED = counter(
+    "messaging_messages_delivered_total",
+    "Conversation events written into a recipient's sync log, by delivery path.",
+    ["path"],
+    process_labels=True,
+)
+FANOUT = histogram(
+    "messaging_fanout_recipients",
+    "Recipients each conversation event is delivered to, by delivery path.",
+    ["path"],
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000),
+    process_labels=True,
+)
+
+
+def deliveries_count_on_commit(path: str, recipients: list[int]) -> None:
+    """Count delivered events (one per recipient list) once the transaction commits."""
+    if not recipients:
+        return
+
+    def count() -> None:
+        MESSAGES_DELIVERED.inc(path, amount=sum(recipients))
+        for size in recipients:
+            FANOUT.observe(path, value=size)
+
+    transaction.on_commit(count)
+    entries_count_on_commit("message", sum(recipients))
+
+
 # A mark older than this is assumed lost with its task; the sweep covers the gap.
 PENDING_MARK_SECONDS = 30
 
@@ -85,6 +119,8 @@ def conversation_deliver(*, conversation_id: int) -> int:
             )
             next_seq[user] += 1
     SyncEntry.objects.bulk_create(entries, batch_size=1000)
+    path = "inline" if delivery_is_inline(len(counts)) else "celery"
+    deliveries_count_on_commit(path, [len(users) for _, users in recipients if users])
     DeliveryCursor.objects.filter(pk=conversation_id).update(
         delivered_seq=last_seq, updated_at=timezone.now()
     )

@@ -38,17 +38,28 @@ from messaging.models import (
     Message,
     MessageKind,
 )
-from messaging.services.delivery import delivery_is_inline, delivery_schedule
+from messaging.services.delivery import (
+    deliveries_count_on_commit,
+    delivery_is_inline,
+    delivery_schedule,
+)
 from messaging.services.events import conversation_lock, event_append, membership_require
 from messaging.services.spam import SpamCandidate, SpamVerdict, spam_check
 from messaging.services.synclog import entry_append, notify_on_commit
 from messaging.storage import ConversationHead
 from messaging.types import OutgoingContent, SendAck
+from monitoring.metrics import counter
 from wechat_core.ratelimit import window_hit
 
 CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 CONTENT_KINDS = {MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE}
 SEND_SCOPE = "message-send"
+MESSAGES_SENT = counter(
+    "messaging_messages_sent_total",
+    "Messages people sent (not repeats of a client_msg_id), by kind and conversation kind.",
+    ["kind", "conversation"],
+    process_labels=True,
+)
 
 
 def _ack(message: Message, *, duplicate: bool) -> SendAck:
@@ -193,6 +204,7 @@ def _append(
             # them); anything else would silently skip someone, so stop loudly.
             raise RuntimeError(f"conversation {conversation_id}: members without sequences")
         notify_on_commit(appended.last_seqs)
+        deliveries_count_on_commit("inline", [len(appended.last_seqs)])
     else:
         delivery_schedule(conversation_id=conversation_id, member_count=head.member_count)
     return appended.id, appended.seq, appended.created_at
@@ -227,6 +239,7 @@ def message_send(
             message_id, seq, created_at = _append(
                 conversation_id, head, user_id, content.kind, body, client_msg_id
             )
+            transaction.on_commit(lambda: MESSAGES_SENT.inc(content.kind, head.kind))
     except IntegrityError:
         # The same client_msg_id raced in on another connection; that one won.
         previous = _previous_send(user_id, client_msg_id, conversation_id)

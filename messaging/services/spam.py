@@ -3,7 +3,7 @@
 MESSAGING_SPAM_FILTER names a callable taking a `SpamCandidate` and returning
 True for spam. It runs in a small thread pool under a time budget
 (MESSAGING_SPAM_FILTER_BUDGET_MS). If it raises or overruns, the message is
-delivered anyway and the skip is counted (`messaging.spam_filter_skips`):
+delivered anyway and the skip is counted (`messaging_spam_filter_skips_total`):
 a broken filter must never stop people talking.
 """
 
@@ -20,10 +20,15 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from wechat_core.counters import counter_incr
+from monitoring.metrics import counter
 
 logger = logging.getLogger(__name__)
-SKIPS_COUNTER = "messaging.spam_filter_skips"
+SPAM_FILTER_SKIPS = counter(
+    "messaging_spam_filter_skips_total",
+    "Messages delivered without the spam filter because it failed or overran.",
+    ["reason"],
+    process_labels=True,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +68,11 @@ def spam_check(candidate: SpamCandidate) -> SpamVerdict:
     try:
         is_spam = future.result(timeout=settings.MESSAGING_SPAM_FILTER_BUDGET_MS / 1000)
     except FutureTimeout:
-        reason = "overran its budget"
+        reason, label = "overran its budget", "timeout"
     except Exception as error:
-        reason = f"raised {type(error).__name__}"
+        reason, label = f"raised {type(error).__name__}", "error"
     else:
         return SpamVerdict.SPAM if is_spam else SpamVerdict.CLEAN
-    counter_incr(SKIPS_COUNTER)
+    SPAM_FILTER_SKIPS.inc(label)
     logger.warning("spam filter %s; delivering without it", reason)
     return SpamVerdict.SKIPPED

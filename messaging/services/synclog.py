@@ -16,7 +16,21 @@ from typing import Any
 from django.db import connection, transaction
 
 from messaging.models import EntryKind, SyncEntry, UserSequence
+from monitoring.metrics import counter
 from wechat_core.realtime import publish, user_group
+
+SYNC_ENTRIES = counter(
+    "messaging_sync_entries_written_total",
+    "Entries written into users' sync logs, by entry kind.",
+    ["kind"],
+    process_labels=True,
+)
+
+
+def entries_count_on_commit(kind: str, count: int) -> None:
+    """Count entries once their transaction commits (a rollback wrote nothing)."""
+    if count:
+        transaction.on_commit(lambda: SYNC_ENTRIES.inc(kind, amount=count))
 
 
 def sequences_allocate(counts: Mapping[int, int]) -> dict[int, int]:
@@ -82,6 +96,8 @@ def entries_append(entries: Iterable[SyncEntry]) -> dict[int, int]:
         entry.seq = next_seq[entry.user_id]
         next_seq[entry.user_id] += 1
     SyncEntry.objects.bulk_create(pending)
+    for kind, count in Counter(str(entry.kind) for entry in pending).items():
+        entries_count_on_commit(kind, count)
     notify_on_commit(last)
     return last
 

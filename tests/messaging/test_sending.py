@@ -27,10 +27,10 @@ from messaging.models import Message, SyncEntry
 from messaging.selectors import sync_read
 from messaging.services.conversations import direct_open, group_create
 from messaging.services.sending import conversation_read, message_recall, message_send
-from messaging.services.spam import SKIPS_COUNTER, SpamCandidate
+from messaging.services.spam import SpamCandidate
 from messaging.types import OutgoingContent
+from monitoring.metrics import sample_value
 from tests.factories import Session, login_session, make_friends, make_user
-from wechat_core.counters import counter_get
 
 pytestmark = pytest.mark.django_db
 
@@ -202,10 +202,10 @@ def test_spam_filter__that_raises__is_skipped_the_message_delivered_and_the_skip
 ) -> None:
     settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.raising_filter"
     a, b, chat = pair
-    before = counter_get(SKIPS_COUNTER)
+    before = sample_value("messaging_spam_filter_skips_total", reason="error")
     send(a, chat, text("delivered anyway"))
     assert [m["body"]["text"] for m in messages_of(b)] == ["delivered anyway"]
-    assert counter_get(SKIPS_COUNTER) == before + 1
+    assert sample_value("messaging_spam_filter_skips_total", reason="error") == before + 1
 
 
 def test_spam_filter__that_overruns_its_budget__is_skipped_and_counted(
@@ -215,12 +215,12 @@ def test_spam_filter__that_overruns_its_budget__is_skipped_and_counted(
     settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.slow_filter"
     settings.MESSAGING_SPAM_FILTER_BUDGET_MS = 50
     a, b, chat = pair
-    before = counter_get(SKIPS_COUNTER)
+    before = sample_value("messaging_spam_filter_skips_total", reason="timeout")
     started = time.monotonic()
     send(a, chat, text("on time"))
     assert time.monotonic() - started < 0.9  # the send did not wait for the filter
     assert [m["body"]["text"] for m in messages_of(b)] == ["on time"]
-    assert counter_get(SKIPS_COUNTER) == before + 1
+    assert sample_value("messaging_spam_filter_skips_total", reason="timeout") == before + 1
 
 
 def test_spam_filter__that_answers_spam__rejects_the_message(pair: Any, settings: Any) -> None:

@@ -129,7 +129,13 @@ def _wait_until_healthy(server: ServerProcess, timeout: float = 30.0) -> None:
 
 
 def start_celery_worker(
-    *, log_dir: Path, env: dict[str, str], queues: str, beat: bool = False, name: str = "worker"
+    *,
+    log_dir: Path,
+    env: dict[str, str],
+    queues: str,
+    beat: bool = False,
+    name: str = "worker",
+    include: str = "",
 ) -> ServerProcess:
     log_path = log_dir / f"celery-{name}.log"
     hostname = f"test-{name}-{os.getpid()}@localhost"
@@ -138,6 +144,8 @@ def start_celery_worker(
             "--without-mingle", "--without-gossip"]  # fmt: skip
     if beat:
         argv += ["--beat", f"--schedule={log_dir / f'beat-{name}'}"]
+    if include:  # task modules outside the apps (tests' own tasks)
+        argv += [f"--include={include}"]
     process = spawn(argv, env=env, log_path=log_path)
     worker = ServerProcess("celery", process, log_path, extra={"hostname": hostname})
     # The worker logs "<hostname> ready." once it consumes (asking it over the broker

@@ -142,6 +142,11 @@ class App {
       .filter((m) => m && m.sender === this.store.me.id && m.kind === "text")
       .filter((m) => !(this.store.conversation(m.conversation)?.messages.has(m.id)));
     const effects = this.store.applyEntries(entries, conversations);
+    // Delivery receipts (end-to-end delay): others' messages, now in the lists.
+    this.link.reportShown(entries
+      .map((entry) => entry.kind === "message" && entry.message)
+      .filter((m) => m && m.sender !== null && m.sender !== this.store.me.id)
+      .map((m) => m.id));
     for (const message of own) this.matchOutbox(message);
     if (effects.contacts) this.refreshContacts().catch(() => {});
     if (effects.conversations) this.refreshConversationsSoon();
@@ -424,6 +429,9 @@ class App {
     if (s.state === "online") {
       state = "online";
       text = "Online";
+    } else if (s.state === "waiting" && s.stoppedUntil > now) {
+      state = "paused";
+      text = `Paused by the server · reconnecting in ${countdown(s.stoppedUntil - now)}`;
     } else if (s.state === "waiting") {
       state = "offline";
       text = `Offline · reconnecting in ${countdown(s.waitUntil - now)}`;
@@ -473,6 +481,7 @@ class App {
         busy: this.link.requests.size + this.api.inFlight, // requests awaiting an answer
       }),
       dropLink: () => this.link.drop(),
+      request: (frame) => this.link.request(frame), // a raw frame, as a buggy build might
       retryNow: () => this.link.retryNow(),
       loseNextAck: () => {
         this.link.loseAck = true;

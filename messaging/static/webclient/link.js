@@ -10,12 +10,18 @@
 //   seq > key are ever applied, in seq order, so each arrives once and in order;
 // - send through the outbox, one message at a time in send order, resending
 //   everything unacknowledged (same client_msg_id) on every reconnect;
-// - obey throttle frames: nothing is sent before `retry_after` has passed.
+// - obey throttle frames: nothing is sent before `retry_after` has passed; a
+//   tier-2 throttle (the traffic guard, closing the link with 4029) also means no
+//   reconnecting before then, whatever the network or the user says;
+// - report delivery receipts: each message from someone else, once, about a
+//   second after it was shown, with how long ago (`receipt` frame).
 //
 // This mirrors messaging/client.py.
 
 export const SUBPROTOCOL = "wechat.sync.v1";
 const CLOSE_TICKET = 4001;
+const CLOSE_GUARD = 4029; // the traffic guard: stay away for the throttle's retry_after
+const RECEIPT_EVERY_MS = 1000;
 const OPEN_TIMEOUT_MS = 5000;
 const HELLO_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 15000;
@@ -86,6 +92,9 @@ export class Link {
     this.failures = 0;
     this.waitUntil = 0;
     this.throttledUntil = 0;
+    this.stoppedUntil = 0; // a tier-2 throttle: no reconnect before this
+    this.shown = []; // [message id, performance.now()] not reported yet
+    this.receiptsSent = 0;
     this.heartbeatSeconds = 30;
     this.requests = new Map();
     this.requestSeq = 0;
@@ -108,10 +117,32 @@ export class Link {
   start() {
     if (this.running) return;
     this.running = this.run();
+    this.receiptTimer = setInterval(() => this.sendReceipts(), RECEIPT_EVERY_MS);
+  }
+
+  /** The app showed these messages (from others): report them in the next receipt. */
+  reportShown(ids) {
+    const now = performance.now();
+    for (const id of ids) this.shown.push([id, now]);
+  }
+
+  sendReceipts() {
+    if (!this.shown.length || !this.isUp()) return;
+    const batch = this.shown.splice(0, 100);
+    const now = performance.now();
+    const messages = batch.map(([id, at]) => ({ id, shown_ago_ms: Math.round(now - at) }));
+    this.request({ type: "receipt", messages })
+      .then(() => {
+        this.receiptsSent += messages.length;
+      })
+      .catch((error) => {
+        if (!(error instanceof ServerError)) this.shown.unshift(...batch); // the next link reports them
+      });
   }
 
   stop() {
     this.stopped = true;
+    clearInterval(this.receiptTimer);
     this.setState("stopped");
     if (this.wake) this.wake();
     if (this.ws) this.ws.close(1000, "bye");
@@ -128,6 +159,7 @@ export class Link {
 
   /** Skip the current backoff wait (the network came back, or the user asked). */
   retryNow() {
+    if (this.stoppedUntil > Date.now()) return; // the server said to stay away
     this.backoff.reset();
     if (this.wake) this.wake();
   }
@@ -174,6 +206,8 @@ export class Link {
       endpoints: [...this.endpoints],
       waitUntil: this.waitUntil,
       throttledUntil: this.throttledUntil,
+      stoppedUntil: this.stoppedUntil,
+      receiptsSent: this.receiptsSent,
       duplicates: this.duplicates,
       notifiesIgnored: this.notifiesIgnored,
       heartbeat: this.heartbeatSeconds,
@@ -217,6 +251,14 @@ export class Link {
         this.setState("fatal");
         this.options.onFatal(outcome.fatal);
         return;
+      }
+      const stopped = this.stoppedUntil - Date.now();
+      if (stopped > 0) {
+        // The traffic guard: wait out retry_after before connecting anywhere.
+        this.setState("waiting", { waitUntil: this.stoppedUntil });
+        await this.sleep(stopped);
+        this.waitUntil = 0;
+        continue;
       }
       // Failover: the next endpoint at once; back off after a full round failed.
       this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
@@ -322,6 +364,9 @@ export class Link {
         clearTimeout(helloTimer);
         clearTimeout(heartbeatTimer);
         clearTimeout(stableTimer);
+        if (code === CLOSE_GUARD && this.stoppedUntil <= Date.now()) {
+          this.stoppedUntil = Date.now() + 60000; // its throttle frame was lost: a minute
+        }
         if (code === CLOSE_TICKET && !fatal) {
           fatal = new ServerError({ code: "ticket_refused", message: "The server refused the ticket." });
         }
@@ -413,6 +458,7 @@ export class Link {
   throttle(frame) {
     const until = Date.now() + Math.max(0, Number(frame.retry_after) || 1) * 1000;
     this.throttledUntil = Math.max(this.throttledUntil, until);
+    if (Number(frame.tier) >= 2) this.stoppedUntil = Math.max(this.stoppedUntil, until);
     this.setState(this.state);
   }
 

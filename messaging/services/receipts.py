@@ -1,0 +1,60 @@
+"""Delivery receipts: when a client displayed messages, so the end-to-end delay can be
+measured in buckets (0-1 s, 1-2 s, 2-5 s, 5-10 s, > 10 s; seed 001 §12).
+
+A client reports each message from someone else once, with how many
+milliseconds ago it displayed it (`shown_ago_ms`): relative times need no
+agreement between the client's clock and ours. The delay is the display time in
+our clock minus the message's `created_at`. Only messages of the reporter's
+conversations count, never their own, and none older than
+MONITORING_RECEIPT_MAX_AGE_SECONDS at display (a device catching up after a day
+offline measures its absence, not our delay).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.tickets import ticket_require
+from accounts.types import VerifiedTicket
+from messaging.models import Membership, Message
+from monitoring.metrics import client_version_label, histogram
+from wechat_core.errors import InvalidInput
+
+DELIVERY_DELAY = histogram(
+    "messaging_delivery_delay_seconds",
+    "Send to display of messages, from the receipts clients report.",
+    ["platform", "client_version"],
+    buckets=(1.0, 2.0, 5.0, 10.0),
+    process_labels=True,
+)
+
+
+def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[int, int]]) -> int:
+    """`shown`: (message id, milliseconds since it was displayed). Returns how many counted."""
+    ticket_require(ticket, user_id=user_id)
+    if len(shown) > settings.MONITORING_RECEIPT_MAX_MESSAGES:
+        raise InvalidInput(
+            f"At most {settings.MONITORING_RECEIPT_MAX_MESSAGES} messages per receipt.",
+            details={"limit": settings.MONITORING_RECEIPT_MAX_MESSAGES},
+        )
+    ago = {message_id: max(0, ms) for message_id, ms in shown}
+    conversations = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    created = (
+        Message.objects.filter(pk__in=list(ago), conversation_id__in=conversations)
+        .exclude(sender_id=user_id)
+        .values_list("pk", "created_at")
+    )
+    now = timezone.now()
+    limit = settings.MONITORING_RECEIPT_MAX_AGE_SECONDS
+    platform, version = ticket.platform or "none", client_version_label(ticket.client_version)
+    counted = 0
+    for message_id, created_at in created:
+        delay = (now - timedelta(milliseconds=ago[message_id]) - created_at).total_seconds()
+        if delay > limit:
+            continue
+        DELIVERY_DELAY.observe(platform, version, value=max(0.0, delay))
+        counted += 1
+    return counted

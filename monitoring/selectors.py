@@ -1,0 +1,233 @@
+"""Reading metric history: series by labels, time series and window values.
+
+Both the dashboards and alert evaluation read through `window_value` and
+`timeseries`, so what an operator sees is what a rule judges. Only buckets that
+every process has had time to flush are read (`settled_until`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring.metrics import FAMILIES
+from monitoring.models import MetricPoint, MetricSeries
+from monitoring.quantiles import histogram_quantile, share_above
+from monitoring.services.history import MINUTE, bucket_start
+
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+# A flush lands within about a second of its bucket's end; allow for slow ones.
+SETTLE_SECONDS = 2.0
+
+
+def settled_until(now: dt.datetime | None = None) -> dt.datetime:
+    """The end of the newest fine bucket every process has flushed."""
+    now = now or timezone.now()
+    return bucket_start(now - timedelta(seconds=SETTLE_SECONDS), settings.MONITORING_FLUSH_SECONDS)
+
+
+def resolution_for(since: dt.datetime, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    fine_from = now - timedelta(seconds=settings.MONITORING_FINE_RETENTION_SECONDS - 60)
+    return settings.MONITORING_FLUSH_SECONDS if since >= fine_from else MINUTE
+
+
+def labels_match(labels: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """A filter value matches equal values; a list, any of them; "!x", anything but x."""
+    for name, wanted in filters.items():
+        have = labels.get(name)
+        if isinstance(wanted, list):
+            if have not in [str(w) for w in wanted]:
+                return False
+        elif isinstance(wanted, str) and wanted.startswith("!"):
+            if have == wanted[1:]:
+                return False
+        elif have != str(wanted):
+            return False
+    return True
+
+
+def series_for(
+    *, family: str, filters: Mapping[str, Any], parts: Iterable[str]
+) -> list[MetricSeries]:
+    return [
+        series
+        for series in MetricSeries.objects.filter(family=family, part__in=list(parts))
+        if labels_match(series.labels, filters)
+    ]
+
+
+def label_values(*, family: str, label: str) -> list[str]:
+    """Values a label has taken in the history (for the per-module / per-version pages)."""
+    values = {
+        str(s.labels[label])
+        for s in MetricSeries.objects.filter(family=family).only("labels")
+        if label in s.labels
+    }
+    return sorted(values)
+
+
+def _points(
+    series: list[MetricSeries], resolution: int, since: dt.datetime, until: dt.datetime
+) -> list[tuple[int, dt.datetime, float]]:
+    if not series:
+        return []
+    return list(
+        MetricPoint.objects.filter(
+            resolution=resolution,
+            series_id__in=[s.id for s in series],
+            start__gte=since,
+            start__lt=until,
+        ).values_list("series_id", "start", "value")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What to compute from a family: see monitoring.models.Aggregation."""
+
+    family: str
+    aggregation: str
+    filters: Mapping[str, Any]
+    numerator: Mapping[str, Any] | None = None
+    bound: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowValue:
+    value: float | None  # None: no data to judge
+    volume: float  # observations behind it (requests, receipts, …)
+
+
+def _step_of(start: dt.datetime, origin: dt.datetime, step: int) -> dt.datetime:
+    offset = int((start - origin).total_seconds()) // step * step
+    return origin + timedelta(seconds=offset)
+
+
+def _collect(
+    query: Query, resolution: int, since: dt.datetime, until: dt.datetime, step: int
+) -> tuple[
+    dict[dt.datetime, float], dict[dt.datetime, float], dict[dt.datetime, dict[float | None, float]]
+]:
+    """Per step: the (denominator) sum, the numerator sum, and histogram buckets."""
+    declared = FAMILIES.get(query.family)
+    kind = declared.kind if declared is not None else "counter"
+    totals: dict[dt.datetime, float] = defaultdict(float)
+    numerators: dict[dt.datetime, float] = defaultdict(float)
+    buckets: dict[dt.datetime, dict[float | None, float]] = defaultdict(lambda: defaultdict(float))
+    if kind == "histogram":
+        parts = (
+            ["bucket"]
+            if query.aggregation in (*QUANTILES, "share_above", "bucket")
+            else ["count", "sum"]
+        )
+    else:
+        parts = ["value"]
+    series = series_for(family=query.family, filters=query.filters, parts=parts)
+    by_id = {s.id: s for s in series}
+    numerator_ids = (
+        {s.id for s in series if labels_match(s.labels, query.numerator)}
+        if query.numerator is not None
+        else set()
+    )
+    gauge_steps: dict[dt.datetime, dict[dt.datetime, float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
+    for sid, start, value in _points(series, resolution, since, until):
+        at = _step_of(start, since, step)
+        part = by_id[sid].part
+        if kind == "gauge":
+            gauge_steps[at][start] += value  # summed over instances per bucket
+        elif part == "bucket":
+            buckets[at][by_id[sid].le] += value
+        elif part == "sum":
+            numerators[at] += value
+        else:
+            totals[at] += value
+            if sid in numerator_ids:
+                numerators[at] += value
+    for at, per_bucket in gauge_steps.items():
+        newest = max(per_bucket)
+        totals[at] = max(per_bucket.values()) if query.aggregation == "max" else per_bucket[newest]
+        numerators[at] = totals[at]
+    return totals, numerators, buckets
+
+
+def _combine(
+    query: Query,
+    total: float,
+    numerator: float,
+    buckets: Mapping[float | None, float],
+    seconds: float,
+) -> WindowValue:
+    aggregation = query.aggregation
+    if aggregation in QUANTILES:
+        volume = sum(buckets.values())
+        return WindowValue(histogram_quantile(QUANTILES[aggregation], buckets), volume)
+    if aggregation == "share_above":
+        return WindowValue(share_above(query.bound or 0.0, buckets), sum(buckets.values()))
+    if aggregation == "bucket":  # observations in the one bucket ending at `bound`
+        le = None if query.bound is None or math.isinf(query.bound) else query.bound
+        return WindowValue(buckets.get(le, 0.0), sum(buckets.values()))
+    if aggregation == "rate":
+        return WindowValue(total / seconds if seconds else None, total)
+    if aggregation == "increase":
+        return WindowValue(total, total)
+    if aggregation == "ratio":
+        return WindowValue(numerator / total if total else None, total)
+    if aggregation == "mean":  # histogram: sum / count
+        return WindowValue(numerator / total if total else None, total)
+    return WindowValue(total, 1.0)  # gauges: last / max
+
+
+def window_value(*, query: Query, since: dt.datetime, until: dt.datetime) -> WindowValue:
+    """The query's value over [since, until)."""
+    resolution = resolution_for(since)
+    since, until = bucket_start(since, resolution), bucket_start(until, resolution)
+    seconds = max(1, int((until - since).total_seconds()))
+    totals, numerators, buckets = _collect(query, resolution, since, until, seconds)
+    merged: dict[float | None, float] = defaultdict(float)
+    for per_step in buckets.values():
+        for le, n in per_step.items():
+            merged[le] += n
+    declared = FAMILIES.get(query.family)
+    if declared is not None and declared.kind == "gauge" and not totals:
+        return WindowValue(None, 0.0)
+    return _combine(query, sum(totals.values()), sum(numerators.values()), merged, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    times: list[float]  # unix seconds of each step's start
+    values: list[float | None]
+
+
+def timeseries(*, query: Query, since: dt.datetime, until: dt.datetime, step: int) -> TimeSeries:
+    """The query's value per `step` seconds from `since` until `until`."""
+    resolution = resolution_for(since)
+    step = max(step, resolution)
+    since = bucket_start(since, step)
+    totals, numerators, buckets = _collect(query, resolution, since, until, step)
+    times, values = [], []
+    at = since
+    while at < until:
+        value = _combine(
+            query, totals.get(at, 0.0), numerators.get(at, 0.0), buckets.get(at, {}), step
+        )
+        missing = query.aggregation in ("last", "max") and at not in totals
+        times.append(at.timestamp())
+        values.append(
+            None
+            if missing or (value.value is not None and math.isnan(value.value))
+            else value.value
+        )
+        at += timedelta(seconds=step)
+    return TimeSeries(times, values)

@@ -1,0 +1,1 @@
+"""Monitoring's writes: history, alert lifecycle, notifications, the traffic guard."""

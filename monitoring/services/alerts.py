@@ -1,0 +1,194 @@
+"""Alert evaluation and lifecycle: pending → firing → resolved, deduplicated, silenced.
+
+`alerts_evaluate` runs every MONITORING_EVALUATE_SECONDS (Celery beat, queue
+`monitoring`; the in-process scheduler in the embedded mode). Each enabled rule
+is judged on the settled history (selectors.window_value) in its own
+transaction with the rule's row locked, so two evaluators never open two alerts
+for one rule (a partial unique constraint backs that up). A transition creates
+one `Notification` per matching channel, unique per (alert, channel, kind), and
+enqueues its delivery after commit: each channel hears of a firing and of its
+resolution exactly once, whatever the number of evaluations in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.models import (
+    Aggregation,
+    Alert,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    Comparison,
+    Notification,
+    NotificationChannel,
+    Silence,
+)
+from monitoring.models.alerts import SEVERITY_RANK
+from monitoring.selectors import Query, WindowValue, settled_until, window_value
+
+logger = logging.getLogger(__name__)
+# Aggregations for which "no data" means zero (traffic stopped), not "unknown".
+_COUNTING = {Aggregation.RATE, Aggregation.INCREASE}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    holds: bool | None  # None: not enough data to judge
+    value: float | None
+    explanation: str
+
+
+def rule_query(rule: AlertRule) -> Query:
+    return Query(
+        family=rule.metric,
+        aggregation=rule.aggregation,
+        filters=rule.labels or {},
+        numerator=(rule.numerator_labels or {}) if rule.aggregation == Aggregation.RATIO else None,
+        bound=rule.bucket_bound,
+    )
+
+
+def _compare(value: float, comparison: str, threshold: float) -> bool:
+    return (
+        value > threshold
+        if comparison in (Comparison.ABOVE, Comparison.ABOVE_HISTORY)
+        else (value < threshold)
+    )
+
+
+def rule_judge(*, rule: AlertRule, now: dt.datetime | None = None) -> Verdict:
+    """Whether the rule's condition holds over its window ending at the settled edge."""
+    end = settled_until(now)
+    start = end - timedelta(seconds=rule.window_seconds)
+    query = rule_query(rule)
+    current = window_value(query=query, since=start, until=end)
+    if rule.comparison in (Comparison.ABOVE, Comparison.BELOW):
+        if current.value is None or current.volume < rule.min_volume:
+            return Verdict(None, current.value, f"not enough data (volume {current.volume:g})")
+        holds = _compare(current.value, rule.comparison, rule.threshold)
+        return Verdict(holds, current.value, f"{current.value:.4g} vs threshold {rule.threshold:g}")
+    offset = timedelta(seconds=rule.history_offset or 86400)
+    past = window_value(query=query, since=start - offset, until=end - offset)
+    return _judge_history(rule, current, past)
+
+
+def _judge_history(rule: AlertRule, current: WindowValue, past: WindowValue) -> Verdict:
+    if past.value is None or past.volume < rule.min_volume or past.value == 0:
+        return Verdict(None, current.value, f"not enough history (volume {past.volume:g})")
+    now_value = current.value
+    if now_value is None and rule.aggregation in _COUNTING:
+        now_value = 0.0
+    if now_value is None:
+        return Verdict(None, None, "no data now")
+    ratio = now_value / past.value
+    return Verdict(
+        _compare(ratio, rule.comparison, rule.threshold),
+        now_value,
+        f"{now_value:.4g} is {ratio:.3g}x the past {past.value:.4g} "
+        f"(threshold {rule.threshold:g}x)",
+    )
+
+
+def rule_silenced(*, rule: AlertRule, now: dt.datetime) -> bool:
+    return Silence.objects.filter(
+        Q(rule=rule) | Q(rule__isnull=True), starts_at__lte=now, ends_at__gt=now
+    ).exists()
+
+
+def alerts_evaluate(*, now: dt.datetime | None = None) -> int:
+    """Judge every enabled rule once; returns how many alerts changed state."""
+    now = now or timezone.now()
+    changed = 0
+    for rule_id in AlertRule.objects.filter(enabled=True).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                rule = AlertRule.objects.select_for_update().get(pk=rule_id)
+                changed += _evaluate(rule, now)
+        except Exception:
+            logger.exception("evaluating alert rule %s failed", rule_id)
+    return changed
+
+
+def _evaluate(rule: AlertRule, now: dt.datetime) -> int:
+    verdict = rule_judge(rule=rule, now=now)
+    alert = (
+        Alert.objects.select_for_update()
+        .filter(rule=rule, state__in=[AlertState.PENDING, AlertState.FIRING])
+        .first()
+    )
+    if not verdict.holds:
+        if alert is None:
+            return 0
+        _close(alert, now, verdict)
+        return 1
+    changed = 0
+    if alert is None:
+        alert = Alert.objects.create(
+            rule=rule,
+            state=AlertState.PENDING,
+            started_at=now,
+            evaluated_at=now,
+            value=verdict.value,
+        )
+        _event(alert, "pending", now, verdict)
+        changed = 1
+    if alert.state == AlertState.PENDING and now - alert.started_at >= timedelta(
+        seconds=rule.for_seconds
+    ):
+        alert.state, alert.fired_at = AlertState.FIRING, now
+        _event(alert, "firing", now, verdict)
+        changed = 1
+    alert.value, alert.evaluated_at = verdict.value, now
+    if alert.state == AlertState.FIRING and not alert.notified:
+        if rule_silenced(rule=rule, now=now):
+            if not alert.events.filter(kind="silenced").exists():
+                _event(alert, "silenced", now, verdict)
+        else:
+            alert.notified = True
+            _notify(alert, "firing")
+    alert.save()
+    return changed
+
+
+def _close(alert: Alert, now: dt.datetime, verdict: Verdict) -> None:
+    firing = alert.state == AlertState.FIRING
+    alert.state = AlertState.RESOLVED if firing else AlertState.CANCELLED
+    alert.ended_at, alert.evaluated_at = now, now
+    alert.save(update_fields=["state", "ended_at", "evaluated_at"])
+    _event(alert, "resolved" if firing else "cancelled", now, verdict)
+    if firing and alert.notified:
+        _notify(alert, "resolved")
+
+
+def _event(alert: Alert, kind: str, now: dt.datetime, verdict: Verdict) -> None:
+    AlertEvent.objects.create(
+        alert=alert, kind=kind, at=now, value=verdict.value, message=verdict.explanation
+    )
+
+
+def _notify(alert: Alert, kind: str) -> None:
+    rank = SEVERITY_RANK[alert.rule.severity]  # type: ignore[index]
+    for channel in NotificationChannel.objects.filter(enabled=True):
+        if SEVERITY_RANK[channel.min_severity] > rank:  # type: ignore[index]
+            continue
+        notification, created = Notification.objects.get_or_create(
+            alert=alert, channel=channel, kind=kind
+        )
+        if created:
+            transaction.on_commit(partial(_enqueue, notification.pk))
+
+
+def _enqueue(notification_id: int) -> None:
+    from monitoring.tasks import deliver_notification
+
+    deliver_notification.delay(notification_id)

@@ -1,0 +1,93 @@
+"""Operator pages (staff only) and the /metrics endpoint: parse, call a selector, render."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from monitoring.dashboards import RANGES, dashboard_data
+from monitoring.exposition import metrics_text
+from monitoring.models import Alert, AlertEvent, AlertState
+from wechat_core.api.errors import error_body
+
+
+def _token_ok(request: HttpRequest) -> bool:
+    expected = settings.MONITORING_METRICS_TOKEN
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
+    )
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrapes with `Authorization: Bearer <MONITORING_METRICS_TOKEN>`;
+    operators may look with their staff session."""
+    user = getattr(request, "user", None)
+    if not (_token_ok(request) or (user is not None and user.is_active and user.is_staff)):
+        response = JsonResponse(
+            error_body("forbidden", "Send the metrics bearer token, or log in as staff."),
+            status=403,
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _page(request: HttpRequest, page: str, name: str = "") -> HttpResponse:
+    return render(request, "monitoring/dashboard.html", {
+        "page": page, "name": name, "ranges": list(RANGES),
+        "refresh_seconds": settings.MONITORING_DASHBOARD_REFRESH_SECONDS,
+    })  # fmt: skip
+
+
+@staff_member_required
+def overview(request: HttpRequest) -> HttpResponse:
+    return _page(request, "overview")
+
+
+@staff_member_required
+def module_page(request: HttpRequest, module: str) -> HttpResponse:
+    return _page(request, "module", module)
+
+
+@staff_member_required
+def version_page(request: HttpRequest, version: str) -> HttpResponse:
+    return _page(request, "version", version)
+
+
+def data(request: HttpRequest) -> HttpResponse:
+    user = getattr(request, "user", None)
+    if user is None or not (user.is_active and user.is_staff):
+        return JsonResponse(error_body("forbidden", "Operators only."), status=403)
+    page = request.GET.get("page", "overview")
+    if page not in ("overview", "module", "version"):
+        return JsonResponse(error_body("invalid", "page: overview, module or version."), status=400)
+    return JsonResponse(
+        dashboard_data(page=page, name=request.GET.get("name", "")[:120],
+                       range_name=request.GET.get("range", "1h"))
+    )  # fmt: skip
+
+
+@staff_member_required
+def alerts(request: HttpRequest) -> HttpResponse:
+    return render(request, "monitoring/alerts.html", {
+        "open": Alert.objects.filter(state__in=[AlertState.PENDING, AlertState.FIRING])
+        .select_related("rule"),
+        "events": AlertEvent.objects.select_related("alert__rule")[:200],
+    })  # fmt: skip
+
+
+@staff_member_required
+def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.select_related("rule"), pk=alert_id)
+    return render(request, "monitoring/alert.html", {
+        "alert": alert, "events": alert.events.all(),
+        "notifications": alert.notifications.select_related("channel"),
+    })  # fmt: skip
