@@ -309,7 +309,7 @@ class FeatureAdmin(admin.ModelAdmin[Feature]):
             ),
         )
 
-    @admin.action(description="Use the standard schedule: 1 → 5 → 20 → 50 → 100 %")
+    @admin.action(description="Use the standard schedule: 1 → 5 → 20 → 50 → 100 %%")
     def standard_schedule(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
         actor = _operator(request)
         self._each(

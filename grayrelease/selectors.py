@@ -85,6 +85,12 @@ def subject_at_login(*, user: User, device: Device) -> Subject:
     )
 
 
+def signed_in_devices_of(*, user_id: int) -> list[Subject]:
+    """The user on each device they are signed in on (operators' diagnosis)."""
+    profiles = accounts.device_profiles_signed_in(after_user_id=user_id - 1, users=1)
+    return [subject_of(p) for p in profiles if p.user_id == user_id]
+
+
 def login_flags(*, user: User, device: Device) -> dict[str, ClientFlag]:
     """The flags a device receives in its login answer."""
     return client_flags(subject=subject_at_login(user=user, device=device))

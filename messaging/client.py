@@ -13,7 +13,10 @@ What it does, as docs/protocol.md asks of every client:
 - sends through an outbox: each message keeps its client_msg_id until acked,
   and is resent on every reconnect (the server answers a repeat with the
   original ack);
-- obeys throttle frames: no send leaves before `retry_after` has passed.
+- obeys throttle frames: no send leaves before `retry_after` has passed;
+- keeps the device's feature flags (gray release): the snapshot of every hello,
+  then `flag` entries, the highest revision of each feature winning
+  (`client.flag_enabled("web.chat_search")`).
 
 Used by the tests, the benchmarks and the `chat` management command.
 """
@@ -88,6 +91,7 @@ class ChatClient:
         sync_limit: int = 500,
         on_key: Callable[[int], None] | None = None,
         backoff: Backoff | None = None,
+        flags: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("At least one endpoint is needed.")
@@ -101,6 +105,9 @@ class ChatClient:
         self.conversations: dict[int, dict[str, Any]] = {}
         self.connected = asyncio.Event()
         self.user_id: int | None = None
+        self.device_id: int | None = None
+        # Feature key → {"enabled", "revision"} (the login answer's, then the server's).
+        self.flags: dict[str, dict[str, Any]] = dict(flags or {})
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
         self.connects = 0
@@ -252,6 +259,9 @@ class ChatClient:
             raise TicketRejected(hello)
         self._link = link
         self.user_id = hello["user"]
+        self.device_id = hello.get("device")
+        if "flags" in hello:
+            self.apply_flags(hello["flags"])
         self.heartbeat_interval = float(hello.get("heartbeat", 30))
         self.connects += 1
         self.backoff.reset()
@@ -320,12 +330,37 @@ class ChatClient:
             for entry in page["entries"]:
                 if entry["seq"] > self.key:  # never apply an entry twice
                     self.key = entry["seq"]
+                    if entry["kind"] == "flag":
+                        self.apply_flag_entry(entry.get("payload") or {})
                     self.entries.put_nowait(entry)
             self.key = max(self.key, int(page["key"]))
             if self.on_key is not None:
                 self.on_key(self.key)
             if not page["more"]:
                 return
+
+    # --- Feature flags ---------------------------------------------------------------------
+
+    def flag_enabled(self, key: str) -> bool:
+        return bool(self.flags.get(key, {}).get("enabled", False))
+
+    def _put_flag(self, key: str, enabled: bool, revision: int) -> None:
+        known = self.flags.get(key)
+        if known is None or int(known["revision"]) <= revision:
+            self.flags[key] = {"enabled": enabled, "revision": revision}
+
+    def apply_flags(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """A full snapshot (hello, login, GET /api/flags): features it omits are gone."""
+        for key, value in snapshot.items():
+            self._put_flag(key, bool(value["enabled"]), int(value["revision"]))
+        for key in set(self.flags) - set(snapshot):
+            del self.flags[key]
+
+    def apply_flag_entry(self, payload: dict[str, Any]) -> None:
+        """A `flag` entry: {"feature", "revision", "devices": {"<device id>": bool}}."""
+        value = payload.get("devices", {}).get(str(self.device_id))
+        if value is not None and isinstance(payload.get("feature"), str):
+            self._put_flag(payload["feature"], bool(value), int(payload.get("revision", 0)))
 
     async def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float
@@ -349,6 +384,7 @@ class Session:
     ticket: str
     user_id: int
     device_id: int
+    flags: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -379,4 +415,6 @@ async def login(
     )
     response.raise_for_status()
     body = response.json()
-    return Session(base_url, body["ticket"], body["user"]["id"], body["device"]["id"])
+    return Session(
+        base_url, body["ticket"], body["user"]["id"], body["device"]["id"], body.get("flags", {})
+    )

@@ -61,7 +61,7 @@ class IsOperator(BasePermission):
 
 
 class OperatorView(APIView):
-    authentication_classes = [SessionAuthentication, TicketAuthentication]
+    authentication_classes = [TicketAuthentication, SessionAuthentication]
     permission_classes = [IsOperator]
 
     def actor(self) -> AbstractBaseUser:
