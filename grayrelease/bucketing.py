@@ -13,7 +13,7 @@ in a rollout of P basis points when their bucket is below P. Hence:
 
 The hash: the salt's SHA-1 gives a 64-bit seed (once per feature); a user's
 bucket is SplitMix64 (the generator of Java's SplittableRandom, which passes
-BigCrush) of seed + user id × the golden-ratio increment. A SHA-1 per check,
+BigCrush) of seed + user id * the golden-ratio increment. A SHA-1 per check,
 as Sentry and PostHog do, cost 0.8 µs on our machine, most of the 2 µs a whole
 check may take; the mixer costs 0.3-0.4 µs and spreads sequential ids as well
 (tests/grayrelease/test_bucketing.py). Not a security measure.

@@ -7,7 +7,7 @@
 Each process keeps every feature compiled in memory (wechat_core.sharedstate):
 a check costs no database or cache call, only a version-stamp read at most
 every SHARED_STATE_POLL_SECONDS, so a change saved anywhere is in effect in
-every ASGI process and Celery worker within a second. bench/grayrelease.py
+every ASGI process and Celery worker within a second. bench/flag_checks.py
 measures a check (docs/performance.md).
 """
 

@@ -65,9 +65,14 @@ def test_admin__operator__creates_a_feature_through_the_service_and_it_is_audite
 ) -> None:
     # given: the add form, filled in
     data = page_form(ops, ADD)
-    data |= {"key": ["web.admin_made"], "description": ["Made in the admin"], "percentage": ["5"],
-             "platforms": ["ios", "android"], "client_visible": ["on"],
-             "comment": ["first cohort"]}  # fmt: skip
+    data |= {
+        "key": ["web.admin_made"],
+        "description": ["Made in the admin"],
+        "percentage": ["5"],
+        "platforms": ["ios", "android"],
+        "client_visible": ["on"],
+        "comment": ["first cohort"],
+    }
     add_inline_row(data, "version_ranges", min_version="2.0.0", max_version="")
     # when
     response = post(ops, ADD, data)
@@ -75,11 +80,17 @@ def test_admin__operator__creates_a_feature_through_the_service_and_it_is_audite
     assert response.status_code == 302, response.content.decode()[-3000:]
     feature = Feature.objects.get(key="web.admin_made")
     assert (feature.percentage_bp, feature.platforms, feature.client_visible) == (
-        500, ["ios", "android"], True)  # fmt: skip
+        500,
+        ["ios", "android"],
+        True,
+    )
     assert list(feature.version_ranges.values_list("min_version", "max_version")) == [("2.0.0", "")]
     change = FeatureChange.objects.get(feature_key="web.admin_made")
     assert (change.action, change.actor_label.split(" ")[0], change.comment) == (
-        ChangeAction.CREATED, "Olga", "first cohort")  # fmt: skip
+        ChangeAction.CREATED,
+        "Olga",
+        "first cohort",
+    )
 
 
 def test_admin__change_page__shows_the_audit_trail_before_to_after(ops: Client) -> None:
@@ -113,25 +124,51 @@ def test_admin__preview__counts_what_the_form_would_cover_without_saving(ops: Cl
     html = post(ops, preview_url(feature), data).content.decode()
     # then
     cells = dict(re.findall(r'data-rule="([a-z_]+)" data-users="(\d+)"', html))
-    assert cells == {"population": "6", "platforms": "4", "percentage": "6", "enabled": "4",
-                     "current": "0"}  # fmt: skip
+    assert cells == {
+        "population": "6",
+        "platforms": "4",
+        "percentage": "6",
+        "enabled": "4",
+        "current": "0",
+    }
     assert 'data-gained="4"' in html
     feature.refresh_from_db()
     assert (feature.percentage_bp, feature.revision) == (0, 1)
 
 
 BAD_FORMS = [
-    ("overlapping version ranges", [("version_ranges", {"min_version": "1.0.0", "max_version": "3.0.0"}),
-                                    ("version_ranges", {"min_version": "2.0.0", "max_version": ""})],
-     {}, "overlap; merge them into one"),
-    ("invalid version", [("version_ranges", {"min_version": "1.x", "max_version": ""})], {},
-     "is not a semantic version"),
-    ("percentage out of range", [], {"percentage": ["150"]},
-     "Ensure this value is less than or equal to 100"),
-    ("stages that narrow", [("stages", {"percentage": "20", "soak_minutes": "60"}),
-                            ("stages", {"percentage": "5", "soak_minutes": "60"})], {}, "must widen"),
+    (
+        "overlapping version ranges",
+        [
+            ("version_ranges", {"min_version": "1.0.0", "max_version": "3.0.0"}),
+            ("version_ranges", {"min_version": "2.0.0", "max_version": ""}),
+        ],
+        {},
+        "overlap; merge them into one",
+    ),
+    (
+        "invalid version",
+        [("version_ranges", {"min_version": "1.x", "max_version": ""})],
+        {},
+        "is not a semantic version",
+    ),
+    (
+        "percentage out of range",
+        [],
+        {"percentage": ["150"]},
+        "Ensure this value is less than or equal to 100",
+    ),
+    (
+        "stages that narrow",
+        [
+            ("stages", {"percentage": "20", "soak_minutes": "60"}),
+            ("stages", {"percentage": "5", "soak_minutes": "60"}),
+        ],
+        {},
+        "must widen",
+    ),
     ("unknown user", [], {"allow": ["424242424"]}, "no such user: 424242424"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "rows", "fields", "message"), BAD_FORMS)

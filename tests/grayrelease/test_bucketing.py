@@ -24,8 +24,9 @@ def test_bucket__10000_users_at_5_percent__hold_between_4_5_and_5_5_percent() ->
     for salt in REALISTIC_SALTS:
         # given: users 1..10000, as ids are handed out
         # when
-        inside = sum(in_rollout(salt=salt, subject_id=user, percentage_bp=500)
-                     for user in range(1, 10_001))  # fmt: skip
+        inside = sum(
+            in_rollout(salt=salt, subject_id=user, percentage_bp=500) for user in range(1, 10_001)
+        )
         # then: 5 % ± 0.5 %
         assert 450 <= inside <= 550, (salt, inside)
 
@@ -47,7 +48,7 @@ def test_bucket__two_features__pick_unrelated_first_percents() -> None:
     second = {
         u for u in range(1, 100_001) if in_rollout(salt="b", subject_id=u, percentage_bp=1000)
     }
-    # then: they share about 10 % of their users, as independent draws would (1,000 ± 3σ)
+    # then: they share about 10 % of their users, as independent draws would (1,000 ± 3 sd)
     assert 900 <= len(first & second) <= 1100
 
 
@@ -69,8 +70,11 @@ def test_in_rollout__raising_the_percentage__never_removes_a_user(
         assert in_rollout(salt=salt, subject_id=user, percentage_bp=high)
 
 
-@given(salt=salts, users=st.sets(st.integers(1, 10**9), min_size=1, max_size=300),
-       steps=st.lists(percentages, min_size=2, max_size=6))  # fmt: skip
+@given(
+    salt=salts,
+    users=st.sets(st.integers(1, 10**9), min_size=1, max_size=300),
+    steps=st.lists(percentages, min_size=2, max_size=6),
+)
 def test_in_rollout__lowering__removes_the_last_added_first(
     salt: str, users: set[int], steps: list[int]
 ) -> None:
@@ -97,10 +101,19 @@ def test_bucket__another_process_with_another_hash_seed__gives_the_same_buckets(
     # given: buckets computed here
     here = [bucket(salt="3f9c2a7b1d8e4f60", subject_id=u) for u in range(1, 200)]
     # when: a fresh interpreter with different string hashing computes them
-    code = ("from grayrelease.bucketing import bucket; "
-            "print([bucket(salt='3f9c2a7b1d8e4f60', subject_id=u) for u in range(1, 200)])")  # fmt: skip
+    code = (
+        "from grayrelease.bucketing import bucket; "
+        "print([bucket(salt='3f9c2a7b1d8e4f60', subject_id=u) for u in range(1, 200)])"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     # then
     assert result.stdout.strip() == str(here)

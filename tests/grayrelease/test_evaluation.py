@@ -27,7 +27,10 @@ def device_subject(user=None, **device) -> Subject:
 def test_evaluate__unknown_feature__is_off_with_its_reason() -> None:
     decision = evaluate(key="no.such.feature", subject=Subject(user_id=1))
     assert (decision.enabled, decision.reason, decision.variant) == (
-        False, Reason.UNKNOWN_FEATURE, "off")  # fmt: skip
+        False,
+        Reason.UNKNOWN_FEATURE,
+        "off",
+    )
 
 
 def test_evaluate__hundred_percent_without_targeting__is_on_for_anyone() -> None:
@@ -43,8 +46,11 @@ def test_evaluate__kill_switch__wins_over_allow_list_and_full_rollout() -> None:
     subject = device_subject(alice)
     assert evaluate(key="chat.kill", subject=subject).reason == Reason.ALLOWED
     # when: an operator pulls the kill switch
-    feature_update(key="chat.kill", spec=FeatureSpec(key="chat.kill", percentage_bp=10_000,
-                   allow=("alice_kill",), killed=True), actor=None)  # fmt: skip
+    feature_update(
+        key="chat.kill",
+        spec=FeatureSpec(key="chat.kill", percentage_bp=10_000, allow=("alice_kill",), killed=True),
+        actor=None,
+    )
     # then: off for her too, and for everyone
     assert evaluate(key="chat.kill", subject=subject).reason == Reason.KILLED
     assert not is_enabled(key="chat.kill", subject=device_subject())
@@ -79,10 +85,21 @@ def test_evaluate__platforms__target_the_device_platform() -> None:
 
 
 def test_evaluate__version_ranges__are_half_open_semver_ranges() -> None:
-    make_feature("chat.versions", percentage_bp=10_000, version_ranges=(
-        VersionRangeSpec("2.0.0", "2.5.0"), VersionRangeSpec("3.0.0-beta.1", None)))  # fmt: skip
-    expected = {"1.9.9": False, "2.0.0": True, "2.4.10": True, "2.5.0": False,
-                "3.0.0-alpha.1": False, "3.0.0-beta.2": True, "3.0.0": True, "12.0.1": True}  # fmt: skip
+    make_feature(
+        "chat.versions",
+        percentage_bp=10_000,
+        version_ranges=(VersionRangeSpec("2.0.0", "2.5.0"), VersionRangeSpec("3.0.0-beta.1", None)),
+    )
+    expected = {
+        "1.9.9": False,
+        "2.0.0": True,
+        "2.4.10": True,
+        "2.5.0": False,
+        "3.0.0-alpha.1": False,
+        "3.0.0-beta.2": True,
+        "3.0.0": True,
+        "12.0.1": True,
+    }
     for version, on in expected.items():
         decision = evaluate(key="chat.versions", subject=device_subject(client_version=version))
         assert decision.enabled is on, version
@@ -112,11 +129,22 @@ def test_evaluate__datacenters_and_campuses__target_the_users_home() -> None:
 def test_evaluate__time_windows__open_and_close_on_time() -> None:
     start = dt.datetime(2027, 1, 28, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
-    make_feature("chat.spring", percentage_bp=10_000,
-                 time_windows=(TimeWindowSpec(start, end), TimeWindowSpec(end + dt.timedelta(days=30), None)))  # fmt: skip
+    make_feature(
+        "chat.spring",
+        percentage_bp=10_000,
+        time_windows=(
+            TimeWindowSpec(start, end),
+            TimeWindowSpec(end + dt.timedelta(days=30), None),
+        ),
+    )
     subject = device_subject()
-    at = {start - dt.timedelta(seconds=1): False, start: True, end - dt.timedelta(seconds=1): True,
-          end: False, end + dt.timedelta(days=31): True}  # fmt: skip
+    at = {
+        start - dt.timedelta(seconds=1): False,
+        start: True,
+        end - dt.timedelta(seconds=1): True,
+        end: False,
+        end + dt.timedelta(days=31): True,
+    }
     for moment, on in at.items():
         decision = evaluate(key="chat.spring", subject=subject, now=moment.timestamp())
         assert decision.enabled is on, moment
@@ -138,8 +166,12 @@ def test_evaluate__percentage__applies_to_the_targeted_users_only() -> None:
 
 
 def test_evaluate__once_loaded__makes_no_database_query(django_assert_num_queries) -> None:
-    make_feature("chat.fast", percentage_bp=5000, platforms=("web",),
-                 version_ranges=(VersionRangeSpec("1.0.0", None),))  # fmt: skip
+    make_feature(
+        "chat.fast",
+        percentage_bp=5000,
+        platforms=("web",),
+        version_ranges=(VersionRangeSpec("1.0.0", None),),
+    )
     subject = device_subject()
     evaluate(key="chat.fast", subject=subject)  # the process loads its copy once
     with django_assert_num_queries(0):

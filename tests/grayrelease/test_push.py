@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -25,10 +25,13 @@ from tests.support.processes import ServerProcess
 
 
 def flag_entries(user_id: int) -> list[dict[str, Any]]:
-    return list(
-        SyncEntry.objects.filter(user_id=user_id, kind=EntryKind.FLAG)
-        .order_by("seq")
-        .values_list("payload", flat=True)
+    return cast(
+        list[dict[str, Any]],
+        list(
+            SyncEntry.objects.filter(user_id=user_id, kind=EntryKind.FLAG)
+            .order_by("seq")
+            .values_list("payload", flat=True)
+        ),
     )
 
 
@@ -53,14 +56,24 @@ def test_push__percentage_raised__writes_entries_only_for_users_whose_decision_c
     from grayrelease.evaluation import evaluate
     from grayrelease.selectors import subject_for_ticket
 
-    inside = {s.user.pk for s in sessions if evaluate(
-        key="web.pushed", subject=subject_for_ticket(ticket=s.ticket, user_id=s.user.pk)).enabled}  # fmt: skip
+    inside = {
+        s.user.pk
+        for s in sessions
+        if evaluate(
+            key="web.pushed", subject=subject_for_ticket(ticket=s.ticket, user_id=s.user.pk)
+        ).enabled
+    }
     assert 0 < len(inside) < 40
     for session in sessions:
         entries = flag_entries(session.user.pk)
         if session.user.pk in inside:
-            assert entries == [{"feature": "web.pushed", "revision": change.revision,
-                                "devices": {str(session.device_id): True}}]  # fmt: skip
+            assert entries == [
+                {
+                    "feature": "web.pushed",
+                    "revision": change.revision,
+                    "devices": {str(session.device_id): True},
+                }
+            ]
         else:
             assert entries == []
     assert pushed == len(inside)
@@ -79,8 +92,13 @@ def test_push__platform_rule__names_only_the_devices_it_changed() -> None:
         {"feature": "web.devices", "revision": 1, "devices": {str(browser.device_id): True}}
     ]
     # when: widened to iOS
-    feature_update(key="web.devices", spec=FeatureSpec(key="web.devices", client_visible=True,
-                   percentage_bp=10_000, platforms=("web", "ios")), actor=None)  # fmt: skip
+    feature_update(
+        key="web.devices",
+        spec=FeatureSpec(
+            key="web.devices", client_visible=True, percentage_bp=10_000, platforms=("web", "ios")
+        ),
+        actor=None,
+    )
     flag_push_run(change_id=last_change("web.devices").pk)
     # then: the second entry is for the phone alone
     assert flag_entries(gina.pk)[1]["devices"] == {str(phone.device_id): True}
@@ -172,8 +190,10 @@ def test_flag_change__through_the_api__reaches_the_connected_client_without_a_re
             connects = judy_client.connects
             # when: the operator widens it to 100 % through server 1's API
             async with httpx.AsyncClient(base_url=asgi_servers[0].url, headers=ops) as http:
-                answer = await http.patch("/api/grayrelease/features/web.live",
-                                          json={"percentage_bp": 10_000, "comment": "go"})  # fmt: skip
+                answer = await http.patch(
+                    "/api/grayrelease/features/web.live",
+                    json={"percentage_bp": 10_000, "comment": "go"},
+                )
                 assert answer.status_code == 200, answer.text
             entry = await judy_client.wait_for(lambda e: e["kind"] == "flag", timeout=20)
             await asyncio.sleep(0.5)  # Ken would have had his by now too
@@ -188,8 +208,11 @@ def test_flag_change__through_the_api__reaches_the_connected_client_without_a_re
     before, after, entry, reconnects = run(scenario())
     # then: Judy's client applied it live; Ken (iOS) got nothing
     assert (before, after, reconnects) == (False, True, 0)
-    assert entry["payload"] == {"feature": "web.live", "revision": 2,
-                                "devices": {str(judy_session.device_id): True}}  # fmt: skip
+    assert entry["payload"] == {
+        "feature": "web.live",
+        "revision": 2,
+        "devices": {str(judy_session.device_id): True},
+    }
     assert flag_entries(ken.pk) == []
     assert last_change("web.live").push_status == PushStatus.DONE
 

@@ -4,6 +4,7 @@ operators who stay in charge (pause, resume, hand-set percentages, kill switch).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -28,8 +29,13 @@ from grayrelease.types import StageSpec
 from tests.factories import make_feature
 from tests.support.processes import ServerProcess
 
-STANDARD = (StageSpec(100, 60), StageSpec(500, 60), StageSpec(2000, 120), StageSpec(5000, 240),
-            StageSpec(10_000, 0))  # fmt: skip
+STANDARD = (
+    StageSpec(100, 60),
+    StageSpec(500, 60),
+    StageSpec(2000, 120),
+    StageSpec(5000, 240),
+    StageSpec(10_000, 0),
+)
 
 
 def minutes(start: dt.datetime, n: float) -> dt.datetime:
@@ -55,12 +61,13 @@ def test_schedule__runs_1_5_20_50_100_percent__each_stage_after_its_soak() -> No
         now = minutes(now, soak)
     assert rollout_stages_advance(now=now) == ["chat.staged"]
     feature = feature_get(key="chat.staged")
-    assert seen + [feature.percentage_bp] == [500, 2000, 5000, 10_000]
+    assert [*seen, feature.percentage_bp] == [500, 2000, 5000, 10_000]
     assert feature.schedule_status == ScheduleStatus.COMPLETED
     assert rollout_stages_advance(now=minutes(now, 10_000)) == []
     # and every step is audited, by the schedule
-    advanced = [c for c in feature_changes(key="chat.staged")
-                if c.action == ChangeAction.STAGE_ADVANCED]  # fmt: skip
+    advanced = [
+        c for c in feature_changes(key="chat.staged") if c.action == ChangeAction.STAGE_ADVANCED
+    ]
     assert len(advanced) == 4
     assert {c.actor_label for c in advanced} == {"rollout schedule"}
     assert advanced[-1].comment == "soaked 60 min at 1.00 %"
@@ -110,10 +117,13 @@ def test_schedule__start__begins_at_the_first_stage_that_does_not_narrow() -> No
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [({}, "no stages"), ({"stages": STANDARD, "killed": True}, "kill switch"),
-     ({"stages": STANDARD, "percentage_bp": 10_000}, "last stage")],
-)  # fmt: skip
-def test_schedule__start_that_cannot_work__is_refused(spec: dict, message: str) -> None:
+    [
+        ({}, "no stages"),
+        ({"stages": STANDARD, "killed": True}, "kill switch"),
+        ({"stages": STANDARD, "percentage_bp": 10_000}, "last stage"),
+    ],
+)
+def test_schedule__start_that_cannot_work__is_refused(spec: dict[str, Any], message: str) -> None:
     make_feature("chat.nostart", **spec)
     with pytest.raises(ScheduleRefused, match=message):
         feature_schedule_start(key="chat.nostart", actor=None)

@@ -30,9 +30,14 @@ WRONG_OWNER_CALLS: dict[str, Callable[[VerifiedTicket, int], Any]] = {
 
 def test_every_ticketed_function__is_covered_by_the_wrong_owner_cases() -> None:
     found = set()
-    for module_name in ("grayrelease.selectors", "grayrelease.evaluation",
-                        "grayrelease.services.features", "grayrelease.services.schedule",
-                        "grayrelease.services.push", "grayrelease.services.changes"):  # fmt: skip
+    for module_name in (
+        "grayrelease.selectors",
+        "grayrelease.evaluation",
+        "grayrelease.services.features",
+        "grayrelease.services.schedule",
+        "grayrelease.services.push",
+        "grayrelease.services.changes",
+    ):
         module = importlib.import_module(module_name)
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if (

@@ -19,7 +19,7 @@ class _FormReader(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             self.inside = a.get("id") == self.form_id
-        if not self.inside or "name" not in a and tag != "option":
+        if not self.inside or ("name" not in a and tag != "option"):
             return
         name = a.get("name", "")
         if tag == "input":

@@ -28,14 +28,16 @@ def test_chat_search_flag__turned_on_then_killed__comes_and_goes_without_a_reloa
     make_feature("web.chat_search", client_visible=True, percentage_bp=0)
     operator = make_user()
     operator_grant(user=operator)
-    ops = {"headers": login_session(operator).headers, "timeout": 10}
+    ops = login_session(operator).headers
     page = ChatPage.login(browser, asgi_servers[0], alice)
     expect(page.by_id("chat-item")).to_have_count(2)
     expect(page.by_id("chat-search")).to_be_hidden()
     page.page.evaluate("window.__sameDocument = true")
     # when: an operator adds Alice to the feature's allow list (through the other server)
     url = f"{asgi_servers[1].url}/api/grayrelease/features/web.chat_search"
-    answer = httpx.patch(url, json={"allow": [str(alice.pk)], "comment": "try it"}, **ops)
+    answer = httpx.patch(
+        url, json={"allow": [str(alice.pk)], "comment": "try it"}, headers=ops, timeout=10
+    )
     assert answer.status_code == 200, answer.text
     # then: the search box appears in the open page, and it works
     expect(page.by_id("chat-search")).to_be_visible(timeout=20_000)
@@ -46,7 +48,9 @@ def test_chat_search_flag__turned_on_then_killed__comes_and_goes_without_a_reloa
     page.by_id("chat-search-input").fill("nobody")
     expect(page.by_id("chat-search-empty")).to_be_visible()
     # when: the kill switch is pulled
-    kill = httpx.post(f"{url}/kill-switch", json={"killed": True, "comment": "bug"}, **ops)
+    kill = httpx.post(
+        f"{url}/kill-switch", json={"killed": True, "comment": "bug"}, headers=ops, timeout=10
+    )
     assert kill.status_code == 200, kill.text
     # then: the box goes, and the whole list is back
     expect(page.by_id("chat-search")).to_be_hidden(timeout=20_000)

@@ -1,6 +1,6 @@
 """Cost of a gray-release check in this process (the issue's target: ≤ 2 µs).
 
-    .venv/bin/python bench/grayrelease.py [--iterations 200000]
+    .venv/bin/python bench/flag_checks.py [--iterations 200000]
 
 Creates features with different rules on the benchmark database, then times
 `evaluate(key=..., subject=...)`, the one call views, consumers, tasks and
@@ -16,14 +16,13 @@ Prints JSON: microseconds per call, the best of five runs (the machine is shared
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import Callable
 
 from _setup import configure, emit
-
 
 REPEATS = 5
 
@@ -103,10 +102,12 @@ def main() -> None:
     for spec in specs.values():
         feature_create(spec=spec, actor=None)
     subject = subject_for_ticket(ticket=ticket, user_id=ticket.user_id)
+
+    def check(key: str) -> Callable[[], object]:
+        return lambda: evaluate(key=key, subject=subject)
+
     results = {
-        f"evaluate_{name}_us": per_call_us(
-            lambda key=spec.key: evaluate(key=key, subject=subject), args.iterations
-        )
+        f"evaluate_{name}_us": per_call_us(check(spec.key), args.iterations)
         for name, spec in specs.items()
     }
     results["evaluate_unknown_key_us"] = per_call_us(
