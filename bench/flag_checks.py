@@ -8,7 +8,8 @@ commands make, for a subject built once (as a request or a connection does).
 The compiled features come from the process snapshot: no database or cache
 call is made per check (the snapshot re-reads a version stamp from Redis at
 most every SHARED_STATE_POLL_SECONDS; that poll is included). Also times the
-pieces: bucketing alone (with and without hashing the salt), client_flags for a login, and building the subject.
+pieces: bucketing alone (with and without hashing the salt), client_flags for
+a login, and building the subject.
 
 Prints JSON: microseconds per call, the best of five runs (the machine is shared).
 """
