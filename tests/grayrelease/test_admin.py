@@ -224,3 +224,23 @@ def test_admin__delete_action__goes_through_the_service_and_keeps_the_trail(ops:
     assert not Feature.objects.filter(key="web.del").exists()
     assert FeatureChange.objects.filter(feature_key="web.del", action=ChangeAction.DELETED).exists()
     assert ops.get("/admin/grayrelease/featurechange/").status_code == 200
+
+
+def test_admin__schedule_actions__set_standard_stages_then_start(ops: Client) -> None:
+    feature = make_feature("web.sched")
+    ops.post(LIST, {"action": "standard_schedule", "_selected_action": [feature.pk]})
+    ops.post(LIST, {"action": "start_schedule", "_selected_action": [feature.pk]})
+    feature.refresh_from_db()
+    assert list(feature.stages.values_list("percentage_bp", flat=True)) == [
+        100,
+        500,
+        2000,
+        5000,
+        10_000,
+    ]
+    assert (feature.schedule_status, feature.percentage_bp) == ("running", 100)
+    # and starting again is refused with a message, not an error page
+    page = ops.post(
+        LIST, {"action": "start_schedule", "_selected_action": [feature.pk]}, follow=True
+    ).content.decode()
+    assert "is running already" in page
