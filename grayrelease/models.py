@@ -64,6 +64,8 @@ class Feature(models.Model):
     )
     stage_position = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     stage_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Up to when clients were told of time windows opening and closing (beat).
+    windows_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -139,6 +141,8 @@ class ChangeAction(models.TextChoices):
     SCHEDULE_PAUSED = "schedule_paused", "Schedule paused"
     SCHEDULE_RESUMED = "schedule_resumed", "Schedule resumed"
     STAGE_ADVANCED = "stage_advanced", "Stage advanced"
+    WINDOW_OPENED = "window_opened", "Time window opened"
+    WINDOW_CLOSED = "window_closed", "Time window closed"
 
 
 class PushStatus(models.TextChoices):

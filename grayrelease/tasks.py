@@ -6,6 +6,7 @@ from django.db import OperationalError
 
 from grayrelease.services.push import flag_push_run, flag_pushes_resume
 from grayrelease.services.schedule import rollout_stages_advance
+from grayrelease.services.windows import time_windows_announce
 
 
 @shared_task(
@@ -27,3 +28,8 @@ def advance_rollout_stages() -> list[str]:
 @shared_task(name="grayrelease.tasks.resume_flag_pushes")
 def resume_flag_pushes() -> list[int]:
     return flag_pushes_resume(older_than_seconds=settings.GRAYRELEASE_PUSH_RESUME_SECONDS)
+
+
+@shared_task(name="grayrelease.tasks.announce_time_windows")
+def announce_time_windows() -> list[str]:
+    return time_windows_announce()

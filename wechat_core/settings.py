@@ -349,12 +349,17 @@ GRAYRELEASE_PUSH_BATCH = env_int("GRAYRELEASE_PUSH_BATCH", default=500, minimum=
 GRAYRELEASE_PUSH_RESUME_SECONDS = env_int(
     "GRAYRELEASE_PUSH_RESUME_SECONDS", default=300, minimum=10
 )
-# How often Celery beat widens rollouts whose stage has soaked long enough.
+# How often Celery beat widens rollouts whose stage has soaked long enough, and
+# tells clients of time windows that opened or closed.
 GRAYRELEASE_SCHEDULE_TICK_SECONDS = env_int(
     "GRAYRELEASE_SCHEDULE_TICK_SECONDS", default=60, minimum=1
 )
 CELERY_BEAT_SCHEDULE["grayrelease-advance-stages"] = {
     "task": "grayrelease.tasks.advance_rollout_stages",
+    "schedule": float(GRAYRELEASE_SCHEDULE_TICK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["grayrelease-announce-time-windows"] = {
+    "task": "grayrelease.tasks.announce_time_windows",
     "schedule": float(GRAYRELEASE_SCHEDULE_TICK_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["grayrelease-resume-pushes"] = {

@@ -9,6 +9,7 @@ when the feature is, or was, visible to clients.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -70,8 +71,11 @@ def feature_commit(
     actor: AbstractBaseUser | None,
     comment: str,
     update_fields: list[str] | None = None,
+    evaluated_at: dt.datetime | None = None,
 ) -> FeatureChange:
-    """Save a locked, modified feature as its next revision and audit the change."""
+    """Save a locked, modified feature as its next revision and audit the change.
+    `evaluated_at`: the moment its push evaluates the new state at (default: the
+    change's own time)."""
     feature.revision += 1
     if update_fields is None:
         feature.save()
@@ -85,7 +89,8 @@ def feature_commit(
         actor=actor,
         comment=comment,
         before=before,
-        after=feature_state(feature),
+        after=feature_state(feature)
+        | ({"evaluated_at": evaluated_at.isoformat()} if evaluated_at else {}),
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.selectors import users_existing
 from grayrelease.exceptions import FeatureChanged, FeatureExists, FeatureNotFound, InvalidRule
@@ -96,7 +97,7 @@ def feature_create(
     *, spec: FeatureSpec, actor: AbstractBaseUser | None, comment: str = ""
 ) -> Feature:
     spec = feature_spec_validate(spec)
-    feature = Feature(key=spec.key)
+    feature = Feature(key=spec.key, windows_checked_at=timezone.now())
     _apply(feature, spec)
     try:
         with transaction.atomic():
@@ -158,6 +159,7 @@ def feature_update(
     before = feature_state(feature)
     _schedule_after_edit(feature, current, spec)
     _apply(feature, spec)
+    feature.windows_checked_at = timezone.now()  # this change is pushed as of now
     _write_children(feature, spec)
     if spec.killed != current.killed:
         action = ChangeAction.KILLED if spec.killed else ChangeAction.REVIVED

@@ -20,6 +20,7 @@ Devices signed in later get their flags at login and in the websocket hello.
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 from typing import Any
 
@@ -44,13 +45,21 @@ def _shows(feature: CompiledFeature | None, subject: Subject, now: float) -> boo
     return feature is not None and feature.client_visible and decide(feature, subject, now).enabled
 
 
+def _moment(change: FeatureChange, state: dict[str, Any] | None) -> float:
+    evaluated_at = (state or {}).get("evaluated_at")
+    moment = dt.datetime.fromisoformat(evaluated_at) if evaluated_at else change.created_at
+    return moment.timestamp()
+
+
 def _payloads(change: FeatureChange, subjects: list[Subject]) -> dict[int, dict[str, Any]]:
     before, after = compile_state(change.before), compile_state(change.after)
-    now = change.created_at.timestamp()
+    # Both as of the change, except a window opening on its own (services.windows),
+    # which compares the last tick with this one.
+    then, now = _moment(change, change.before), _moment(change, change.after)
     payloads: dict[int, dict[str, Any]] = {}
     for subject in subjects:
         shown = _shows(after, subject, now)
-        if shown == _shows(before, subject, now):
+        if shown == _shows(before, subject, then):
             continue
         payload = payloads.setdefault(
             subject.user_id,
