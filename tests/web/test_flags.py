@@ -10,7 +10,14 @@ from playwright.sync_api import Browser, expect
 
 from accounts.services.operators import operator_grant
 from messaging.services.conversations import direct_open
-from tests.factories import login_session, login_ticket, make_feature, make_friends, make_user
+from tests.factories import (
+    PASSWORD,
+    login_session,
+    login_ticket,
+    make_feature,
+    make_friends,
+    make_user,
+)
 from tests.support.browser import ChatPage
 from tests.support.processes import ServerProcess
 
@@ -58,3 +65,32 @@ def test_chat_search_flag__turned_on_then_killed__comes_and_goes_without_a_reloa
     assert page.page.evaluate("window.__sameDocument") is True
     assert page.state()["flags"]["web.chat_search"] == {"enabled": False, "revision": 3}
     assert page.errors == []
+
+
+def test_admin_preview_button__shows_coverage_of_the_unsaved_form(
+    browser: Browser, asgi_servers: list[ServerProcess]
+) -> None:
+    # given: three users signed in on iOS, an operator on the feature's admin page
+    for _ in range(3):
+        login_session(make_user(), platform="ios")
+    feature = make_feature("web.admin_preview", percentage_bp=0)
+    operator = make_user(email="ops.preview@example.com")
+    operator_grant(user=operator)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(
+        f"{asgi_servers[0].url}/admin/login/?next=/admin/grayrelease/feature/{feature.pk}/change/"
+    )
+    page.fill("#id_username", "ops.preview@example.com")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    # when: she sets 100 % of iOS in the form, without saving, and asks for a preview
+    page.fill("#id_percentage", "100")
+    page.check("input[name=platforms][value=ios]")
+    page.click("#coverage-preview-button")
+    # then: the counts show under the form; nothing was saved
+    result = page.locator("#coverage-preview-result")
+    expect(result.locator("[data-rule=enabled]")).to_have_attribute("data-users", "3")
+    expect(result.locator("[data-rule=platforms]")).to_have_attribute("data-users", "3")
+    feature.refresh_from_db()
+    assert feature.percentage_bp == 0
