@@ -37,34 +37,13 @@ from grayrelease.rules import percent
 from grayrelease.selectors import feature_preview
 from grayrelease.services import features, schedule
 from grayrelease.services.features import feature_spec_validate
-from grayrelease.types import FeatureSpec, StageSpec
+from grayrelease.specs import STANDARD_STAGES, change_summary
+from grayrelease.types import FeatureSpec
 from wechat_core.errors import ServiceError
-
-STANDARD_STAGES = tuple(
-    StageSpec(bp, minutes)
-    for bp, minutes in ((100, 60), (500, 60), (2000, 120), (5000, 240), (10_000, 0))
-)
 
 
 def _operator(request: HttpRequest) -> AbstractBaseUser | None:
     return request.user if isinstance(request.user, AbstractBaseUser) else None
-
-
-def change_summary(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    """What a change moved, one line per field ("percentage_bp: 100 → 500")."""
-    if before is None or after is None:
-        return ["created"] if before is None else ["deleted"]
-    lines = []
-    for part in ("spec", "schedule"):
-        old, new = before.get(part, {}), after.get(part, {})
-        for name in sorted(set(old) | set(new)):
-            if old.get(name) != new.get(name) and name != "stage_started_at":
-                shown = [json.dumps(v, ensure_ascii=False) for v in (old.get(name), new.get(name))]
-                if name == "percentage_bp":
-                    shown = [percent(int(old.get(name) or 0)), percent(int(new.get(name) or 0))]
-                label = name if part == "spec" else f"schedule {name}"
-                lines.append(f"{label}: {shown[0]} → {shown[1]}")
-    return lines
 
 
 class VersionRangeInline(admin.TabularInline[VersionRange, Feature]):

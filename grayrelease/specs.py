@@ -1,12 +1,13 @@
-"""Between feature rows and specs: read a feature's spec, and its whole state as
-the audit trail records it."""
+"""Between feature rows and specs: read a feature's spec, its whole state as the
+audit trail records it, and what a recorded change moved."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from grayrelease.models import Feature
-from grayrelease.rules import spec_to_json
+from grayrelease.rules import percent, spec_to_json
 from grayrelease.types import FeatureSpec, StageSpec, TimeWindowSpec, VersionRangeSpec
 
 
@@ -52,3 +53,27 @@ def feature_state(feature: Feature) -> dict[str, Any]:
             ),
         },
     }
+
+
+# The schedule operators start from: 1 % → 5 % → 20 % → 50 % → 100 %.
+STANDARD_STAGES = tuple(
+    StageSpec(bp, minutes)
+    for bp, minutes in ((100, 60), (500, 60), (2000, 120), (5000, 240), (10_000, 0))
+)
+
+
+def change_summary(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """What a change moved, one line per field ("percentage_bp: 100 → 500")."""
+    if before is None or after is None:
+        return ["created"] if before is None else ["deleted"]
+    lines = []
+    for part in ("spec", "schedule"):
+        old, new = before.get(part, {}), after.get(part, {})
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name) and name != "stage_started_at":
+                shown = [json.dumps(v, ensure_ascii=False) for v in (old.get(name), new.get(name))]
+                if name == "percentage_bp":
+                    shown = [percent(int(old.get(name) or 0)), percent(int(new.get(name) or 0))]
+                label = name if part == "spec" else f"schedule {name}"
+                lines.append(f"{label}: {shown[0]} → {shown[1]}")
+    return lines or ["rules unchanged"]
