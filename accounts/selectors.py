@@ -3,12 +3,14 @@ whose data it reads, and calls ticket_require before touching anything."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.exceptions import NotAFriend, UserNotFound
@@ -22,7 +24,7 @@ from accounts.models import (
     User,
 )
 from accounts.tickets import ticket_require
-from accounts.types import ContactRelation, VerifiedTicket
+from accounts.types import ContactRelation, DeviceProfile, VerifiedTicket
 from accounts.validators import looks_like_phone, normalize_phone
 from wechat_core.errors import RateLimited
 from wechat_core.ratelimit import window_hit
@@ -154,3 +156,88 @@ def contacts_are_mutual(*, ticket: VerifiedTicket, user_id: int, other_id: int) 
     """Both have each other in their contacts and neither blocks the other
     (what messaging requires of a 1:1 chat)."""
     return contact_relation(ticket=ticket, user_id=user_id, other_id=other_id).mutual
+
+
+# --- Profiles for other apps (gray-release targeting) --------------------------------
+
+_PROFILE_FIELDS = (
+    "user_id",
+    "user__wechat_id",
+    "user__home_datacenter_id",
+    "user__home_campus_id",
+    "id",
+    "platform",
+    "client_version",
+)
+
+
+def _profile(row: tuple[Any, ...]) -> DeviceProfile:
+    user_id, wechat_id, datacenter, campus, device_id, platform, version = row
+    return DeviceProfile(user_id, wechat_id, datacenter, campus, device_id, platform, version)
+
+
+def device_profile_get(*, ticket: VerifiedTicket, user_id: int) -> DeviceProfile:
+    """The user and the device this ticket belongs to."""
+    ticket_require(ticket, user_id=user_id)
+    row = (
+        Device.objects.filter(pk=ticket.device_id, user_id=user_id)
+        .values_list(*_PROFILE_FIELDS)
+        .first()
+    )
+    if row is None:
+        raise UserNotFound()
+    return _profile(row)
+
+
+# Operators and system tasks read these without a ticket: they act on behalf of
+# no user, and see no user's messages or contacts.
+
+
+def user_profile_get(*, user_id: int) -> DeviceProfile:
+    """The user outside any device (a task acting for them)."""
+    row = (
+        User.objects.filter(pk=user_id)
+        .values_list("pk", "wechat_id", "home_datacenter_id", "home_campus_id")
+        .first()
+    )
+    if row is None:
+        raise UserNotFound()
+    return DeviceProfile(*row)
+
+
+def device_profiles_signed_in(*, after_user_id: int, users: int) -> list[DeviceProfile]:
+    """Devices holding a live ticket, of the first `users` active users with such a
+    device whose id is above `after_user_id`, in user then device order: a scan of
+    everyone signed in, batch by batch."""
+    now = timezone.now()
+    live = Ticket.objects.filter(revoked_at__isnull=True, expires_at__gt=now)
+    user_ids = list(
+        live.filter(user_id__gt=after_user_id, user__is_active=True)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .distinct()[:users]
+    )
+    if not user_ids:
+        return []
+    rows = (
+        Device.objects.filter(user_id__in=user_ids, removed_at__isnull=True)
+        .filter(Exists(live.filter(device=OuterRef("pk"))))
+        .order_by("user_id", "id")
+        .values_list(*_PROFILE_FIELDS)
+    )
+    return [_profile(row) for row in rows]
+
+
+def users_existing(
+    *, user_ids: Iterable[int], wechat_ids: Iterable[str]
+) -> tuple[set[int], set[str]]:
+    """Which of these user ids and (lower-cased) WeChat IDs belong to someone."""
+    ids = set(User.objects.filter(pk__in=set(user_ids)).values_list("pk", flat=True))
+    wanted = {w.lower() for w in wechat_ids}
+    found = {
+        str(w).lower()
+        for w in User.objects.annotate(wid=Lower("wechat_id"))
+        .filter(wid__in=wanted)
+        .values_list("wid", flat=True)
+    }
+    return ids, found

@@ -41,6 +41,21 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """What other apps may know of a user on a device: who, where their data
+    lives, and what client they run (gray-release targeting). `device_id`,
+    `platform` and `client_version` are None for the user outside any device."""
+
+    user_id: int
+    wechat_id: str | None
+    home_datacenter: str
+    home_campus: str
+    device_id: int | None = None
+    platform: str | None = None
+    client_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoginResult:
     user: User
     device: Device

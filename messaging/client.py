@@ -19,6 +19,9 @@ What it does, as docs/protocol.md asks of every client:
 - reports delivery receipts: every message from someone else is reported once,
   within a second, with how long ago it was shown (`receipt` frame), so the
   server can measure end-to-end delay.
+- keeps the device's feature flags (gray release): the snapshot of every hello,
+  then `flag` entries, the highest revision of each feature winning
+  (`client.flag_enabled("web.chat_search")`).
 
 Used by the tests, the benchmarks and the `chat` management command.
 """
@@ -93,6 +96,7 @@ class ChatClient:
         sync_limit: int = 500,
         on_key: Callable[[int], None] | None = None,
         backoff: Backoff | None = None,
+        flags: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("At least one endpoint is needed.")
@@ -106,6 +110,9 @@ class ChatClient:
         self.conversations: dict[int, dict[str, Any]] = {}
         self.connected = asyncio.Event()
         self.user_id: int | None = None
+        self.device_id: int | None = None
+        # Feature key → {"enabled", "revision"} (the login answer's, then the server's).
+        self.flags: dict[str, dict[str, Any]] = dict(flags or {})
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
         self.stopped_until = 0.0  # a tier-2 throttle: no reconnect before this
@@ -267,6 +274,9 @@ class ChatClient:
             raise TicketRejected(hello)
         self._link = link
         self.user_id = hello["user"]
+        self.device_id = hello.get("device")
+        if "flags" in hello:
+            self.apply_flags(hello["flags"])
         self.heartbeat_interval = float(hello.get("heartbeat", 30))
         self.connects += 1
         self.backoff.reset()
@@ -338,6 +348,8 @@ class ChatClient:
             for entry in page["entries"]:
                 if entry["seq"] > self.key:  # never apply an entry twice
                     self.key = entry["seq"]
+                    if entry["kind"] == "flag":
+                        self.apply_flag_entry(entry.get("payload") or {})
                     self.entries.put_nowait(entry)
                     message = entry.get("message")
                     if message and message.get("sender") not in (None, self.user_id):
@@ -364,6 +376,29 @@ class ChatClient:
             except ServerError as error:
                 logger.debug("receipt refused: %s", error)
 
+    # --- Feature flags ---------------------------------------------------------------------
+
+    def flag_enabled(self, key: str) -> bool:
+        return bool(self.flags.get(key, {}).get("enabled", False))
+
+    def _put_flag(self, key: str, enabled: bool, revision: int) -> None:
+        known = self.flags.get(key)
+        if known is None or int(known["revision"]) <= revision:
+            self.flags[key] = {"enabled": enabled, "revision": revision}
+
+    def apply_flags(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """A full snapshot (hello, login, GET /api/flags): features it omits are gone."""
+        for key, value in snapshot.items():
+            self._put_flag(key, bool(value["enabled"]), int(value["revision"]))
+        for key in set(self.flags) - set(snapshot):
+            del self.flags[key]
+
+    def apply_flag_entry(self, payload: dict[str, Any]) -> None:
+        """A `flag` entry: {"feature", "revision", "devices": {"<device id>": bool}}."""
+        value = payload.get("devices", {}).get(str(self.device_id))
+        if value is not None and isinstance(payload.get("feature"), str):
+            self._put_flag(payload["feature"], bool(value), int(payload.get("revision", 0)))
+
     async def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float
     ) -> dict[str, Any]:
@@ -386,6 +421,7 @@ class Session:
     ticket: str
     user_id: int
     device_id: int
+    flags: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -416,4 +452,6 @@ async def login(
     )
     response.raise_for_status()
     body = response.json()
-    return Session(base_url, body["ticket"], body["user"]["id"], body["device"]["id"])
+    return Session(
+        base_url, body["ticket"], body["user"]["id"], body["device"]["id"], body.get("flags", {})
+    )

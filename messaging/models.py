@@ -157,6 +157,7 @@ class EntryKind(models.TextChoices):
     READ = "read", "Own read position moved"
     CONVERSATION = "conversation", "Conversation joined or changed"
     CONTACT = "contact", "Contacts changed"
+    FLAG = "flag", "Feature flags changed"
 
 
 class SyncEntry(models.Model):

@@ -28,6 +28,7 @@ from django.conf import settings
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRevoked
 from accounts.tickets import ticket_verify
 from accounts.types import VerifiedTicket
+from grayrelease.selectors import device_flags_json
 from messaging import protocol, selectors
 from messaging.exceptions import Throttled
 from messaging.protocol import (
@@ -172,6 +173,7 @@ class SyncLink:
                 ticket=ticket, user_id=ticket.user_id
             )
             self.client_version = await _in_thread(selectors.device_client_version)(ticket=ticket)
+            flags = await _in_thread(device_flags_json)(ticket=ticket, user_id=ticket.user_id)
         except ServiceError as error:
             self.detach()
             await self._send(accept)
@@ -189,6 +191,7 @@ class SyncLink:
                 "device": ticket.device_id,
                 "max_seq": max_seq,
                 "heartbeat": settings.MESSAGING_HEARTBEAT_SECONDS,
+                "flags": flags,
             }
         )
         self.accepted = True

@@ -18,6 +18,9 @@ from accounts.services.registration import user_create
 from accounts.services.wechat_ids import wechat_id_claim
 from accounts.tickets import ticket_verify
 from accounts.types import DeviceInfo, VerifiedTicket
+from grayrelease.models import Feature
+from grayrelease.services.features import feature_create
+from grayrelease.types import FeatureSpec
 
 PASSWORD = "correct-horse-battery"
 _sequence = itertools.count(1)
@@ -115,3 +118,8 @@ def befriend_all(user: User, others: list[User]) -> None:
             friend_request_accept(
                 ticket=login_ticket(other), user_id=other.pk, request_id=outcome.request.pk
             )
+
+
+def make_feature(key: str, **spec: Any) -> Feature:
+    """A feature through the real service (validated, audited, published)."""
+    return feature_create(spec=FeatureSpec(key=key, **spec), actor=None)

@@ -341,6 +341,35 @@ MESSAGING_SPAM_KEYWORDS = [k.lower() for k in env_list("MESSAGING_SPAM_KEYWORDS"
 # Clients older than this cannot show groups; the server adapts group events for them.
 MESSAGING_GROUP_MIN_CLIENT_VERSION = env_str("MESSAGING_GROUP_MIN_CLIENT_VERSION", default="2.0.0")
 
+# --- Gray release (DESIGN.md §6) ------------------------------------------------------
+# Changes reach every process through the shared version stamp (SHARED_STATE_POLL_SECONDS).
+GRAYRELEASE_TARGET_LIST_MAX = env_int("GRAYRELEASE_TARGET_LIST_MAX", default=1000, minimum=1)
+GRAYRELEASE_RANGES_MAX = env_int("GRAYRELEASE_RANGES_MAX", default=20, minimum=1)
+GRAYRELEASE_STAGES_MAX = env_int("GRAYRELEASE_STAGES_MAX", default=10, minimum=1)
+# Users whose flag entries one push transaction writes (also the preview's scan batch).
+GRAYRELEASE_PUSH_BATCH = env_int("GRAYRELEASE_PUSH_BATCH", default=500, minimum=1)
+# A push still pending this long after its change is enqueued again (a lost task).
+GRAYRELEASE_PUSH_RESUME_SECONDS = env_int(
+    "GRAYRELEASE_PUSH_RESUME_SECONDS", default=300, minimum=10
+)
+# How often Celery beat widens rollouts whose stage has soaked long enough, and
+# tells clients of time windows that opened or closed.
+GRAYRELEASE_SCHEDULE_TICK_SECONDS = env_int(
+    "GRAYRELEASE_SCHEDULE_TICK_SECONDS", default=60, minimum=1
+)
+CELERY_BEAT_SCHEDULE["grayrelease-advance-stages"] = {
+    "task": "grayrelease.tasks.advance_rollout_stages",
+    "schedule": float(GRAYRELEASE_SCHEDULE_TICK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["grayrelease-announce-time-windows"] = {
+    "task": "grayrelease.tasks.announce_time_windows",
+    "schedule": float(GRAYRELEASE_SCHEDULE_TICK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["grayrelease-resume-pushes"] = {
+    "task": "grayrelease.tasks.resume_flag_pushes",
+    "schedule": float(GRAYRELEASE_PUSH_RESUME_SECONDS) / 2,
+}
+
 # --- HTTP API ---------------------------------------------------------------------
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=64 * 1024, minimum=1024)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", default=50, minimum=1)

@@ -36,17 +36,19 @@ class SharedVersion:
     def __init__(self, name: str) -> None:
         self.key = f"shared-version:{name}"
         self._lock = threading.Lock()
-        self._checked_at = _NEVER
+        # Until when the value read last may be trusted: comparing with a
+        # precomputed deadline keeps a settings lookup off the hot path (a gray-
+        # release check makes this call and must cost about a microsecond).
+        self._fresh_until = _NEVER
         self._value: str | None = None
 
     def current(self) -> str | None:
-        now = time.monotonic()
-        if now - self._checked_at < settings.SHARED_STATE_POLL_SECONDS:
+        if time.monotonic() < self._fresh_until:
             return self._value
         with self._lock:
-            if now - self._checked_at >= settings.SHARED_STATE_POLL_SECONDS:
+            if time.monotonic() >= self._fresh_until:
                 self._value = self._read()
-                self._checked_at = time.monotonic()
+                self._fresh_until = time.monotonic() + settings.SHARED_STATE_POLL_SECONDS
             return self._value
 
     def bump(self) -> None:
@@ -55,7 +57,7 @@ class SharedVersion:
             cache.set(self.key, uuid.uuid4().hex, timeout=None)
         except Exception:
             logger.warning("could not publish shared version %s; readers will poll", self.key)
-        self._checked_at = _NEVER
+        self._fresh_until = _NEVER
 
     def bump_on_commit(self) -> None:
         transaction.on_commit(self.bump)

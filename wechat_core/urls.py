@@ -23,6 +23,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/messaging/", include("messaging.api.urls")),
+    path("api/", include("grayrelease.api.urls")),
     path("api/topology", TopologyView.as_view(), name="topology"),
     path("api/health", HealthView.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from accounts.models import Device, FriendRequest, Friendship, Platform, User
 from accounts.types import DeviceInfo, VerifiedTicket
 from accounts.validators import validate_client_version
+from grayrelease.api.serializers import FlagOutput
 from wechat_core.api.fields import IdField, StrictBooleanField, StrictCharField
 
 # Upper bounds on raw input, generous against the settings-driven limits that the
@@ -156,6 +157,10 @@ class SessionOutput(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
     user = MeOutput()
     device = DeviceOutput()
+    flags = serializers.DictField(
+        child=FlagOutput(),
+        help_text="The client-visible features as this device sees them (gray release).",
+    )
 
 
 class FriendOutput(serializers.ModelSerializer[Friendship]):

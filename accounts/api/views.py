@@ -19,6 +19,7 @@ from accounts import selectors
 from accounts.api import serializers as s
 from accounts.services import contacts, devices, login, profile, registration, wechat_ids
 from accounts.types import LoginResult, VerifiedTicket
+from grayrelease.selectors import login_flags
 from wechat_core.api.request import client_ip
 
 
@@ -33,6 +34,7 @@ def _session(result: LoginResult, *, status_code: int) -> Response:
             "expires_at": result.expires_at,
             "user": result.user,
             "device": result.device,
+            "flags": login_flags(user=result.user, device=result.device),
         }
     ).data
     return Response(body, status=status_code)

@@ -111,6 +111,17 @@ def entry_append(
     return entries_append([entry])[user_id]
 
 
+def entries_append_payloads(
+    *, kind: EntryKind, payloads: Mapping[int, dict[str, Any]]
+) -> dict[int, int]:
+    """Append one entry of `kind` to each user's log, with that user's payload
+    (other apps' changes: gray-release flags). Returns each user's newest seq."""
+    return entries_append(
+        SyncEntry(user_id=user_id, kind=kind, payload=payloads[user_id])
+        for user_id in sorted(payloads)
+    )
+
+
 def notify_on_commit(last_seqs: Mapping[int, int]) -> None:
     """After commit, tell each user's connected devices their newest seq.
 

@@ -89,6 +89,9 @@ WRONG_OWNER_CALLS: dict[str, Call] = {
     "selectors.contact_relation": lambda t, alice, bob: selectors.contact_relation(
         ticket=t, user_id=bob.pk, other_id=alice.pk
     ),
+    "selectors.device_profile_get": lambda t, alice, bob: selectors.device_profile_get(
+        ticket=t, user_id=bob.pk
+    ),
 }
 
 

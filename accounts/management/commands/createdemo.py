@@ -2,7 +2,9 @@
 
 Two chat users who are friends (alice, bob), a third (carol) with a pending
 friend request to alice, and an operator. Contacts are made through the real
-services, with tickets, exactly as the clients would.
+services, with tickets, exactly as the clients would. Two gray-release features
+show in the admin: the web client's chat search, on for Alice only, and a
+server-side feature at 5 % with the standard schedule ready to start.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from accounts.services.registration import user_create
 from accounts.services.wechat_ids import wechat_id_claim
 from accounts.tickets import ticket_verify
 from accounts.types import DeviceInfo, VerifiedTicket
+from grayrelease.selectors import feature_list
+from grayrelease.services.features import feature_create
+from grayrelease.types import FeatureSpec, StageSpec
 from wechat_core.services import topology_ensure_local
 
 
@@ -48,6 +53,33 @@ DEMO_DEVICE = DeviceInfo(
     name="createdemo",
     device_uuid=UUID("00000000-0000-4000-8000-00000000de70"),
 )
+
+
+DEMO_FEATURES = (
+    FeatureSpec(
+        key="web.chat_search",
+        description="A search box above the web client's chat list. On for Alice (allow "
+        "list) to try; raise the percentage or tick platforms to widen it.",
+        client_visible=True,
+        allow=("alice_demo",),
+    ),
+    FeatureSpec(
+        key="messaging.voice_messages",
+        description="Voice messages (server side): at 5 %, with the standard schedule "
+        "ready to start from the list's actions.",
+        percentage_bp=500,
+        stages=tuple(
+            StageSpec(bp, m) for bp, m in ((500, 60), (2000, 120), (5000, 240), (10_000, 0))
+        ),
+    ),
+)
+
+
+def _ensure_features(operator: User) -> None:
+    existing = set(feature_list().values_list("key", flat=True))
+    for spec in DEMO_FEATURES:
+        if spec.key not in existing:
+            feature_create(spec=spec, actor=operator, comment="demo data")
 
 
 @contextmanager
@@ -104,7 +136,8 @@ class Command(BaseCommand):
                     to_user_id=alice.pk,
                     greeting="Hello from Carol!",
                 )
-        operator_grant(user=_ensure(OPERATOR), superuser=True)
+        operator = operator_grant(user=_ensure(OPERATOR), superuser=True)
+        _ensure_features(operator)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         for account in (ALICE, BOB, CAROL):
             self.stdout.write(f"  chat user  {account.email} / {account.password}")

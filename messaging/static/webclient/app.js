@@ -6,6 +6,7 @@ import { renderChat, renderChatList } from "./chats-view.js";
 import { renderContactList, renderContactPane } from "./contacts-view.js";
 import { confirmDialog, groupDialog, toast } from "./dialogs.js";
 import { avatar, h, icon, replace } from "./dom.js";
+import { CHAT_SEARCH, Flags } from "./flags.js";
 import { countdown } from "./format.js";
 import { Link, endpointsFromTopology } from "./link.js";
 import { showLogin } from "./login-view.js";
@@ -23,7 +24,8 @@ class App {
     this.api = new Api({ ticket: session.ticket, onTicketRefused: (e) => this.sessionEnded(e) });
     this.store = new Store(session.user);
     this.outbox = new Outbox(session.user.id);
-    this.ui = { tab: "chats", openId: null, contact: null };
+    this.ui = { tab: "chats", openId: null, contact: null, chatFilter: "" };
+    this.flags = new Flags(session.device && session.device.id, session.flags || {});
     this.contactsVersion = 0;
     this.unsentReads = new Map();
     this.drafts = new Map(); // conversation id → text being written
@@ -39,11 +41,13 @@ class App {
       onAck: (item, ack) => this.onAck(item, ack),
       onSendFailed: (item, error) => toast(`Message not sent: ${error.message}`, { error: true }),
       onSynced: ({ fresh }) => this.onSynced(fresh),
+      onHello: (hello) => this.onHello(hello),
       onFatal: (error) => this.sessionEnded(error),
       onState: () => this.renderConnection(),
     });
     this.store.onChange(() => this.scheduleRender());
     this.outbox.onChange(() => this.scheduleRender());
+    this.flags.onChange(() => this.scheduleRender());
   }
 
   // --- Lifecycle ----------------------------------------------------------------------
@@ -134,7 +138,15 @@ class App {
 
   // --- Link callbacks ------------------------------------------------------------------
 
+  onHello(hello) {
+    // Every hello carries this device's flags as they stand: what a device missed
+    // while away (or before this page loaded) is put right here.
+    if (hello.device !== undefined) this.flags.deviceId = String(hello.device);
+    if (hello.flags) this.flags.applySnapshot(hello.flags);
+  }
+
   onEntries(entries, conversations) {
+    for (const entry of entries) if (entry.kind === "flag") this.flags.applyEntry(entry.payload);
     // Our own messages come back as entries: match those not yet acknowledged to
     // their sends, so a message never shows twice while its ack is on the way.
     const own = entries
@@ -264,6 +276,11 @@ class App {
     });
   }
 
+  filterChats(text) {
+    this.ui.chatFilter = text;
+    this.scheduleRender();
+  }
+
   selectContact(selection) {
     this.ui.contact = selection;
     this.scheduleRender();
@@ -350,6 +367,10 @@ class App {
       contactsNav: nav("contacts", "Contacts", "contacts"),
       connection: h("div", { class: "conn", testid: "conn-state", role: "status" }),
       listTitle: h("h2", { class: "list-title" }),
+      search: h("input", {
+        type: "search", class: "chat-search-input", testid: "chat-search-input", placeholder: "Search chats",
+        "aria-label": "Search chats", oninput: (event) => this.filterChats(event.target.value),
+      }),
       list: h("div", { class: "list", testid: "chat-list" }),
       contacts: h("div", { class: "list", testid: "contact-list" }),
       main: h("main", { class: "mainpane" }),
@@ -369,6 +390,7 @@ class App {
       h("section", { class: "listpane" },
         h("header", { class: "listpane-header" }, this.el.listTitle, newGroup),
         this.el.connection,
+        h("div", { class: "chat-search", testid: "chat-search", hidden: true }, this.el.search),
         this.el.list,
         this.el.contacts),
       this.el.main));
@@ -403,6 +425,13 @@ class App {
     this.el.list.hidden = tab !== "chats";
     this.el.contacts.hidden = tab !== "contacts";
     this.el.listTitle.textContent = tab === "chats" ? "Chats" : "Contacts";
+    // Chat search is behind a flag (gray release): it comes and goes without a reload.
+    const searching = tab === "chats" && this.flags.enabled(CHAT_SEARCH);
+    this.el.search.parentElement.hidden = !searching;
+    if (!searching && this.ui.chatFilter) {
+      this.ui.chatFilter = "";
+      this.el.search.value = "";
+    }
     const unread = this.store.totalUnread();
     document.title = unread ? `(${unread}) WeChat Web` : "WeChat Web";
     if (tab === "chats") {
@@ -479,6 +508,7 @@ class App {
         userId: this.store.me.id,
         openConversation: this.ui.openId,
         busy: this.link.requests.size + this.api.inFlight, // requests awaiting an answer
+        flags: this.flags.snapshot(),
       }),
       dropLink: () => this.link.drop(),
       request: (frame) => this.link.request(frame), // a raw frame, as a buggy build might
@@ -534,7 +564,7 @@ function boot(notice = "") {
         name: browserName(),
         device_uuid: deviceUuid(),
       });
-      storedSession.set({ ticket: answer.ticket, expiresAt: answer.expires_at, user: answer.user, device: answer.device });
+      storedSession.set({ ticket: answer.ticket, expiresAt: answer.expires_at, user: answer.user, device: answer.device, flags: answer.flags });
       boot();
     },
   });

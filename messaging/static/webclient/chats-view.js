@@ -10,7 +10,14 @@ const SEPARATOR_GAP_MS = 5 * 60 * 1000;
 
 export function renderChatList(container, app) {
   const { store, ui } = app;
-  const convs = store.sortedConversations();
+  const all = store.sortedConversations();
+  const filter = (ui.chatFilter || "").trim().toLowerCase();
+  const convs = filter ? all.filter((c) => matchesFilter(c, app, filter)) : all;
+  if (filter && !convs.length) {
+    container.__keyed = null;
+    replace(container, h("div", { class: "empty-list", testid: "chat-search-empty" }, h("p", {}, `No chats match “${ui.chatFilter.trim()}”.`)));
+    return;
+  }
   if (!convs.length) {
     container.__keyed = null;
     replace(
@@ -42,6 +49,13 @@ export function renderChatList(container, app) {
   for (const node of container.children) {
     node.classList.toggle("active", Number(node.dataset.conversationId) === ui.openId);
   }
+}
+
+function matchesFilter(conv, app, filter) {
+  const { store } = app;
+  const title = store.title(conv).toLowerCase();
+  const preview = store.preview(conv.lastMessage, { group: conv.kind === "group" }).toLowerCase();
+  return title.includes(filter) || preview.includes(filter);
 }
 
 function fillChatItem(node, conv, app) {

@@ -72,7 +72,7 @@ export class Backoff {
  * Options:
  *   ticket, endpoints(): Promise<string[]>, key: {get(), set(n)}, outbox: Outbox,
  *   onEntries(entries, conversations), onAck(item, ack), onSendFailed(item, error),
- *   onSynced({first, fresh}), onFatal(error), onState(snapshot)
+ *   onSynced({first, fresh}), onFatal(error), onState(snapshot), onHello(frame)?
  */
 export class Link {
   constructor(options) {
@@ -419,6 +419,7 @@ export class Link {
       fresh = true;
     }
     this.freshKey = fresh;
+    if (this.options.onHello) this.options.onHello(frame);
     this.setState("online");
     this.requestSync();
     this.pump();

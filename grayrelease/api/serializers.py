@@ -1,0 +1,228 @@
+"""Input and output shapes of the flags endpoint and the operators' feature API.
+
+Inputs check JSON types only; every rule (ranges, versions, percentages,
+overlaps, users that exist) is the service's, which answers `invalid_rule`
+naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from grayrelease.types import (
+    ClientFlag,
+    FeatureSpec,
+    StageSpec,
+    TimeWindowSpec,
+    VersionRangeSpec,
+)
+from wechat_core.api.fields import StrictBooleanField, StrictCharField
+
+TEXT_MAX = 512
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+def _names(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(child=StrictCharField(max_length=64), required=False, **kwargs)
+
+
+# --- Clients ------------------------------------------------------------------------
+
+
+class FlagOutput(serializers.Serializer[ClientFlag]):
+    enabled = serializers.BooleanField()
+    revision = serializers.IntegerField(
+        help_text="Keep the value with the highest revision you have seen."
+    )
+
+
+class FlagsOutput(serializers.Serializer[Any]):
+    flags = serializers.DictField(
+        child=FlagOutput(), help_text="Every client-visible feature, by key."
+    )
+
+
+# --- Operators: inputs ------------------------------------------------------------------
+
+
+class VersionRangeInput(serializers.Serializer[VersionRangeSpec]):
+    min_version = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text="Inclusive; null: no minimum.",
+    )
+    max_version = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text="Exclusive; null: no maximum.",
+    )
+
+
+class TimeWindowInput(serializers.Serializer[TimeWindowSpec]):
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class StageInput(serializers.Serializer[StageSpec]):
+    percentage_bp = StrictIntegerField(help_text="Basis points: 100 = 1 %.")
+    soak_minutes = StrictIntegerField(help_text="Least time at this stage.")
+
+
+class FeatureInput(serializers.Serializer[Any]):
+    key = StrictCharField(max_length=TEXT_MAX, required=False)
+    description = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    client_visible = StrictBooleanField(required=False)
+    killed = StrictBooleanField(required=False, help_text="The kill switch.")
+    percentage_bp = StrictIntegerField(required=False, help_text="0-10000; 100 = 1 %.")
+    allow = _names(help_text="User ids (as strings) or WeChat IDs that always get it.")
+    deny = _names(help_text="User ids (as strings) or WeChat IDs that never get it.")
+    platforms = _names(help_text="Empty: every platform.")
+    datacenters = _names(help_text="Users' home data centres; empty: all.")
+    campuses = _names(help_text="Users' home campuses; empty: all.")
+    version_ranges = VersionRangeInput(many=True, required=False)
+    time_windows = TimeWindowInput(many=True, required=False)
+    stages = StageInput(many=True, required=False)
+    comment = StrictCharField(
+        max_length=200, required=False, allow_blank=True, help_text="Why; kept in the audit trail."
+    )
+    revision = StrictIntegerField(required=False, help_text="Refuse if the feature moved past it.")
+
+    SPEC_FIELDS = (
+        "description",
+        "client_visible",
+        "killed",
+        "percentage_bp",
+        "allow",
+        "deny",
+        "platforms",
+        "datacenters",
+        "campuses",
+    )
+
+    @classmethod
+    def spec_changes(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """FeatureSpec fields of validated data (only those given)."""
+        changes: dict[str, Any] = {}
+        for name in cls.SPEC_FIELDS:
+            if name in data:
+                value = data[name]
+                changes[name] = tuple(value) if isinstance(value, list) else value
+        if "version_ranges" in data:
+            changes["version_ranges"] = tuple(
+                VersionRangeSpec(r.get("min_version"), r.get("max_version"))
+                for r in data["version_ranges"]
+            )
+        if "time_windows" in data:
+            changes["time_windows"] = tuple(
+                TimeWindowSpec(w.get("starts_at"), w.get("ends_at")) for w in data["time_windows"]
+            )
+        if "stages" in data:
+            changes["stages"] = tuple(
+                StageSpec(s["percentage_bp"], s["soak_minutes"]) for s in data["stages"]
+            )
+        return changes
+
+    @classmethod
+    def spec(cls, data: dict[str, Any], *, key: str) -> FeatureSpec:
+        return FeatureSpec(key=key, **cls.spec_changes(data))
+
+
+class KillSwitchInput(serializers.Serializer[Any]):
+    killed = StrictBooleanField()
+    comment = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class ScheduleInput(serializers.Serializer[Any]):
+    action = serializers.ChoiceField(choices=["start", "pause", "resume"])
+    comment = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class DeleteInput(serializers.Serializer[Any]):
+    comment = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+# --- Operators: outputs -------------------------------------------------------------------
+
+
+class VersionRangeOutput(serializers.Serializer[VersionRangeSpec]):
+    min_version = serializers.CharField(allow_null=True)
+    max_version = serializers.CharField(allow_null=True)
+
+
+class TimeWindowOutput(serializers.Serializer[TimeWindowSpec]):
+    starts_at = serializers.DateTimeField(allow_null=True)
+    ends_at = serializers.DateTimeField(allow_null=True)
+
+
+class StageOutput(serializers.Serializer[StageSpec]):
+    percentage_bp = serializers.IntegerField()
+    soak_minutes = serializers.IntegerField()
+
+
+class ScheduleOutput(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["idle", "running", "paused", "completed"])
+    stage = serializers.IntegerField(allow_null=True, help_text="Position of the current stage.")
+    stage_started_at = serializers.DateTimeField(allow_null=True)
+
+
+class FeatureOutput(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    description = serializers.CharField()
+    client_visible = serializers.BooleanField()
+    killed = serializers.BooleanField()
+    percentage_bp = serializers.IntegerField()
+    allow = serializers.ListField(child=serializers.CharField())
+    deny = serializers.ListField(child=serializers.CharField())
+    platforms = serializers.ListField(child=serializers.CharField())
+    datacenters = serializers.ListField(child=serializers.CharField())
+    campuses = serializers.ListField(child=serializers.CharField())
+    version_ranges = VersionRangeOutput(many=True)
+    time_windows = TimeWindowOutput(many=True)
+    stages = StageOutput(many=True)
+    revision = serializers.IntegerField()
+    schedule = ScheduleOutput()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ChangeOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    feature_key = serializers.CharField()
+    revision = serializers.IntegerField()
+    action = serializers.CharField()
+    actor_label = serializers.CharField(help_text="Who made the change.")
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    before = serializers.JSONField(allow_null=True, help_text="The whole state before.")
+    after = serializers.JSONField(allow_null=True, help_text="The whole state after.")
+    push_status = serializers.CharField()
+    pushed_users = serializers.IntegerField()
+
+
+class RuleCoverageOutput(serializers.Serializer[Any]):
+    rule = serializers.CharField()
+    description = serializers.CharField()
+    users = serializers.IntegerField(help_text="Signed-in users this rule covers on its own.")
+
+
+class PreviewOutput(serializers.Serializer[Any]):
+    population_users = serializers.IntegerField(help_text="Users signed in on some device.")
+    population_devices = serializers.IntegerField()
+    rules = RuleCoverageOutput(many=True)
+    enabled_users = serializers.IntegerField()
+    enabled_devices = serializers.IntegerField()
+    current_enabled_users = serializers.IntegerField(allow_null=True)
+    gained_users = serializers.IntegerField()
+    lost_users = serializers.IntegerField()
