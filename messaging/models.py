@@ -23,6 +23,9 @@ from django.db.models import Q
 class ConversationKind(models.TextChoices):
     DIRECT = "direct", "1:1 chat"
     GROUP = "group", "Group chat"
+    # A follower and an official account's service identity (publicplatform): following,
+    # not friendship, allows it; the app's policy (services.policies) checks each send.
+    OFFICIAL = "official", "Official account chat"
 
 
 class Conversation(models.Model):
@@ -41,7 +44,7 @@ class Conversation(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="group", direct_key__isnull=True)
+                condition=Q(kind__in=["group", "official"], direct_key__isnull=True)
                 | Q(kind="direct", direct_key__isnull=False),
                 name="conversation_direct_key_iff_direct",
             )
