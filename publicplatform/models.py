@@ -294,4 +294,4 @@ class PoolMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id} in {self.pool_id} (×{self.weight})"
+        return f"{self.account_id} in {self.pool_id} (weight {self.weight})"

@@ -16,7 +16,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import Element  # noqa: S405 - only the type; parsing is defusedxml
+from xml.etree.ElementTree import Element
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import ElementTree as SafeElementTree
@@ -165,7 +165,7 @@ def _clean(body: bytes) -> str:
 
 def _xml(text: str) -> Element:
     try:
-        root = SafeElementTree.fromstring(text)
+        root: Element = SafeElementTree.fromstring(text)
     except Exception as error:  # defusedxml raises several kinds; all mean "not our XML"
         raise ProtocolError(f"The reply is not XML ({type(error).__name__}).") from error
     if root.tag != "xml":
@@ -192,18 +192,22 @@ def reply_parse(root: Element, *, max_articles: int = 10) -> Reply:
     msg_type = _text(root, "MsgType")
     if msg_type not in REPLY_TYPES:
         raise ProtocolError(f"MsgType {msg_type!r} is not a reply type.")
-    common = {"to_user": _text(root, "ToUserName"), "from_user": _text(root, "FromUserName")}
+    to_user, from_user = _text(root, "ToUserName"), _text(root, "FromUserName")
     if msg_type == "text":
         if root.find("Content") is None:
             raise ProtocolError("A text reply needs <Content>.")
-        return Reply("text", content=root.findtext("Content") or "", **common)
+        return Reply(
+            "text", content=root.findtext("Content") or "", to_user=to_user, from_user=from_user
+        )
     if msg_type in ("image", "voice", "video"):
         node = root.find(msg_type.capitalize())
         media_id = _text(node, "MediaId")
         if not media_id:
             raise ProtocolError(f"An {msg_type} reply needs a MediaId.")
         title, description = _text(node, "Title"), _text(node, "Description")
-        return Reply(msg_type, media_id=media_id, title=title, description=description, **common)
+        return Reply(
+            msg_type, to_user, from_user, media_id=media_id, title=title, description=description
+        )
     if msg_type == "music":
         node = root.find("Music")
         return Reply(
@@ -211,11 +215,14 @@ def reply_parse(root: Element, *, max_articles: int = 10) -> Reply:
             title=_text(node, "Title"),
             description=_text(node, "Description"),
             music_url=_text(node, "MusicUrl") or _text(node, "HQMusicUrl"),
-            **common,
+            to_user=to_user,
+            from_user=from_user,
         )
     if msg_type == "news":
-        return Reply("news", articles=_articles(root, max_articles), **common)
-    return Reply(msg_type, **common)
+        return Reply(
+            "news", articles=_articles(root, max_articles), to_user=to_user, from_user=from_user
+        )
+    return Reply(msg_type, to_user=to_user, from_user=from_user)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,9 @@ class AccountCard:
     pool: str | None = None
 
 
-def _card(account: OfficialAccount, follower: Follower | None, pool: str | None = None) -> AccountCard:
+def _card(
+    account: OfficialAccount, follower: Follower | None, pool: str | None = None
+) -> AccountCard:
     following = follower is not None and follower.subscribed
     return AccountCard(
         account.pk, account.name, account.description, account.original_id, account.is_verified,
@@ -55,7 +57,9 @@ def _card(account: OfficialAccount, follower: Follower | None, pool: str | None 
     )  # fmt: skip
 
 
-def _cards(user_id: int, accounts: Sequence[OfficialAccount], pool: str | None = None) -> list[AccountCard]:
+def _cards(
+    user_id: int, accounts: Sequence[OfficialAccount], pool: str | None = None
+) -> list[AccountCard]:
     followers = {
         f.account_id: f
         for f in Follower.objects.filter(user_id=user_id, account__in=[a.pk for a in accounts])
@@ -212,7 +216,5 @@ def followers_page(*, account: OfficialAccount, next_openid: str) -> FollowerPag
     page = followers.order_by("openid")
     if next_openid:
         page = page.filter(openid__gt=next_openid)
-    openids = list(
-        page.values_list("openid", flat=True)[: settings.PUBLICPLATFORM_USER_GET_PAGE]
-    )
+    openids = list(page.values_list("openid", flat=True)[: settings.PUBLICPLATFORM_USER_GET_PAGE])
     return FollowerPage(followers.count(), openids, openids[-1] if openids else "")

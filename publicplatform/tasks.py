@@ -10,7 +10,9 @@ from celery import shared_task
 from publicplatform.services import developer_api, replies, webhooks
 
 
-@shared_task(bind=True, name="publicplatform.tasks.deliver_webhook", acks_late=True, max_retries=None)
+@shared_task(
+    bind=True, name="publicplatform.tasks.deliver_webhook", acks_late=True, max_retries=None
+)
 def deliver_webhook(self: Any, delivery_id: int) -> str:
     """One attempt of a push; re-queued for the next attempt, or while the account's
     server has no free slot."""

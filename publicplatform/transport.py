@@ -94,5 +94,10 @@ def developer_call(
         )  # fmt: skip
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
         return DeveloperResponse(
-            full_url, None, b"", elapsed(), "connect_error", f"{type(error).__name__}: {error}"[:300]
+            full_url,
+            None,
+            b"",
+            elapsed(),
+            "connect_error",
+            f"{type(error).__name__}: {error}"[:300],
         )

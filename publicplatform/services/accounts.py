@@ -115,7 +115,9 @@ def server_url_check(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ServerUrlRefused("The server URL must start with http:// or https:// and name a host.")
+        raise ServerUrlRefused(
+            "The server URL must start with http:// or https:// and name a host."
+        )
     if parts.username or parts.password:
         raise ServerUrlRefused("The server URL may not carry a user name or password.")
     if settings.PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS:
@@ -124,7 +126,7 @@ def server_url_check(url: str) -> str:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
     except OSError as error:
         raise ServerUrlRefused(f"The host {parts.hostname} does not resolve.") from error
-    if not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+    if not all(ipaddress.ip_address(str(address).split("%")[0]).is_global for address in addresses):
         raise ServerUrlRefused(f"The host {parts.hostname} is not on the public internet.")
     return url
 

@@ -53,7 +53,7 @@ from publicplatform.protocol import Article
 from publicplatform.services import replies, webhooks
 from wechat_core.ratelimit import window_hit
 
-TOKEN_SCOPE = "pp-token"
+TOKEN_SCOPE = "pp-token"  # noqa: S105 - a rate-limit scope
 MASS_SCOPE = "pp-mass"
 DAY = 86400
 
@@ -109,7 +109,9 @@ def token_check(*, access_token: str) -> OfficialAccount:
 
 
 def tokens_purge_expired() -> int:
-    deleted, _ = AccessToken.objects.filter(expires_at__lt=timezone.now() - timedelta(days=1)).delete()
+    deleted, _ = AccessToken.objects.filter(
+        expires_at__lt=timezone.now() - timedelta(days=1)
+    ).delete()
     return int(deleted)
 
 
@@ -130,7 +132,9 @@ def content_body(*, msgtype: Any, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(content, str) or not content.strip():
             raise InvalidArgs("invalid args: text.content is required")
         if len(content) > settings.MESSAGING_TEXT_MAX_CHARS:
-            raise InvalidArgs(f"text.content exceeds {settings.MESSAGING_TEXT_MAX_CHARS} characters")
+            raise InvalidArgs(
+                f"text.content exceeds {settings.MESSAGING_TEXT_MAX_CHARS} characters"
+            )
         return {"text": content}
     if msgtype == "news":
         items = _obj(data, "news").get("articles")
@@ -147,9 +151,13 @@ def content_body(*, msgtype: Any, data: dict[str, Any]) -> dict[str, Any]:
         media = _obj(data, msgtype).get("media_id")
         if not isinstance(media, str) or not media:
             raise InvalidArgs(f"invalid args: {msgtype}.media_id is required")
-        label = {"mpnews": "[Article]", "mpvideo": "[Video]"}.get(msgtype) or replies.MEDIA_LABELS[msgtype]
+        label = {"mpnews": "[Article]", "mpvideo": "[Video]"}.get(msgtype) or replies.MEDIA_LABELS[
+            msgtype
+        ]
         return {"text": label, "official": {"type": msgtype, "media_id": media}}
-    raise InvalidMessageType(f"invalid message type {str(msgtype)[:20]!r}: text, news, image, voice, video, mpnews")
+    raise InvalidMessageType(
+        f"invalid message type {str(msgtype)[:20]!r}: text, news, image, voice, video, mpnews"
+    )
 
 
 def _follower(account: OfficialAccount, openid: Any) -> Follower:
@@ -171,7 +179,11 @@ def custom_send(*, account: OfficialAccount, data: dict[str, Any]) -> None:
         window = timedelta(seconds=settings.PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS)
         closes = follower.last_interaction_at + window
         if not follower.subscribed or closes <= timezone.now():
-            reason = "the user unfollowed" if not follower.subscribed else f"the window closed at {closes:%Y-%m-%dT%H:%M:%SZ}"
+            reason = (
+                "the user unfollowed"
+                if not follower.subscribed
+                else f"the window closed at {closes:%Y-%m-%dT%H:%M:%SZ}"
+            )
             raise OutsideWindow(f"response out of time limit or subscription is canceled: {reason}")
         limit = settings.PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION
         if follower.custom_sent >= limit:
@@ -196,7 +208,8 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
     template = MessageTemplate.objects.filter(account=account, template_id=template_id).first()
     if not isinstance(template_id, str) or template is None:
         raise InvalidTemplateId(f"invalid template_id {str(template_id)[:64]!r}")
-    values = data.get("data") if isinstance(data.get("data"), dict) else {}
+    given = data.get("data")
+    values: dict[str, Any] = given if isinstance(given, dict) else {}
 
     def value(match: re.Match[str]) -> str:
         item = values.get(match.group(1))
@@ -204,7 +217,8 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
 
     text = _SLOT.sub(value, template.content)
     url = data.get("url") if isinstance(data.get("url"), str) else ""
-    body = {"text": replies._clip(f"{template.title}\n{text}".strip() + (f"\n{url}" if url else "")),
+    lines = f"{template.title}\n{text}".strip() + (f"\n{url}" if url else "")
+    body = {"text": replies.clip(lines),
             "official": {"type": "template", "template_id": template_id, "url": url}}  # fmt: skip
     with transaction.atomic():
         follower = _follower(account, data.get("touser"))
@@ -231,7 +245,8 @@ def mass_submit(*, account: OfficialAccount, data: dict[str, Any], to_all_call: 
     openids: list[str] = []
     to_all = False
     if to_all_call:
-        filters = data.get("filter") if isinstance(data.get("filter"), dict) else {}
+        given = data.get("filter")
+        filters: dict[str, Any] = given if isinstance(given, dict) else {}
         to_all = filters.get("is_to_all") is True
         tag = filters.get("tag_id", filters.get("group_id"))  # wechatpy sends group_id
         if not to_all and tag is not None:
@@ -246,7 +261,8 @@ def mass_submit(*, account: OfficialAccount, data: dict[str, Any], to_all_call: 
         if not all(isinstance(o, str) and identifiers.OPENID_RE.fullmatch(o) for o in touser):
             raise InvalidOpenid()
         openids = list(dict.fromkeys(touser))
-    client_msg_id = data.get("clientmsgid") if isinstance(data.get("clientmsgid"), str) else ""
+    given_id = data.get("clientmsgid")
+    client_msg_id = given_id if isinstance(given_id, str) else ""
     hits = window_hit(scope=MASS_SCOPE, identity=str(account.pk), window_seconds=DAY)
     if hits.count > settings.PUBLICPLATFORM_MASS_SENDS_PER_DAY:
         raise QuotaReached(
@@ -264,7 +280,9 @@ def _mass_create(
 
     day_ago = timezone.now() - timedelta(days=1)
     if client_msg_id:
-        MassJob.objects.filter(account=account, client_msg_id=client_msg_id, created_at__lt=day_ago).update(client_msg_id="")
+        MassJob.objects.filter(
+            account=account, client_msg_id=client_msg_id, created_at__lt=day_ago
+        ).update(client_msg_id="")
     try:
         with transaction.atomic():
             job = MassJob.objects.create(
@@ -294,21 +312,34 @@ def mass_batch_send(*, job_id: int) -> bool:
     else:
         wanted = job.openids[job.cursor : job.cursor + batch]
         chunk = list(followers.filter(openid__in=wanted).order_by("pk"))
-        cursor, total, missing = job.cursor + len(wanted), len(job.openids), len(wanted) - len(chunk)
+        cursor, total, missing = (
+            job.cursor + len(wanted),
+            len(job.openids),
+            len(wanted) - len(chunk),
+        )
     sent = errors = 0
     for follower in chunk:
         try:
-            replies.post(account=job.account, follower=follower, body=job.content, key=f"ppm-{job.pk}-{follower.pk}")
+            replies.post(
+                account=job.account,
+                follower=follower,
+                body=job.content,
+                key=f"ppm-{job.pk}-{follower.pk}",
+            )
             sent += 1
         except Exception:  # one follower's failure (e.g. account deleted) must not stop the job
             errors += 1
     more = len(chunk) == batch if job.to_all else cursor < len(job.openids)
-    _mass_progress(job, cursor=cursor, total=total, sent=sent, errors=errors, filtered=missing, done=not more)
+    _mass_progress(
+        job, cursor=cursor, total=total, sent=sent, errors=errors, filtered=missing, done=not more
+    )
     return more
 
 
 @transaction.atomic
-def _mass_progress(job: MassJob, *, cursor: int, total: int, sent: int, errors: int, filtered: int, done: bool) -> None:
+def _mass_progress(
+    job: MassJob, *, cursor: int, total: int, sent: int, errors: int, filtered: int, done: bool
+) -> None:
     MassJob.objects.filter(pk=job.pk).update(
         cursor=cursor, total_count=total, sent_count=F("sent_count") + sent,
         error_count=F("error_count") + errors, filter_count=F("filter_count") + sent + errors,

@@ -29,7 +29,9 @@ def _account(account_id: int) -> OfficialAccount:
 def _greet_on_commit(account: OfficialAccount, follower: Follower) -> None:
     from publicplatform.tasks import greet_follower
 
-    transaction.on_commit(lambda: greet_follower.delay(follower.pk, int(timezone.now().timestamp())))
+    transaction.on_commit(
+        lambda: greet_follower.delay(follower.pk, int(timezone.now().timestamp()))
+    )
 
 
 def follow(*, ticket: VerifiedTicket, user_id: int, account_id: int) -> Follower:

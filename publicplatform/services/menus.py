@@ -33,7 +33,11 @@ def _button(data: Any, level: str) -> dict[str, Any]:
     button: dict[str, Any] = {"type": kind, "name": name}
     if kind == "view":
         url = data.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 1024:
+        if (
+            not isinstance(url, str)
+            or not url.startswith(("http://", "https://"))
+            or len(url) > 1024
+        ):
             raise InvalidArgs("invalid view url: an http(s) URL of at most 1024 bytes")
         button["url"] = url
     elif kind in ("media_id", "article_id"):
@@ -56,9 +60,10 @@ def menu_clean(data: Any) -> list[dict[str, Any]]:
 
 
 def menu_set(*, account: OfficialAccount, data: Any) -> list[dict[str, Any]]:
-    account.menu = menu_clean(data)
+    menu = menu_clean(data)
+    account.menu = menu
     account.save(update_fields=["menu"])
-    return account.menu
+    return menu
 
 
 def menu_delete(*, account: OfficialAccount) -> None:
@@ -72,5 +77,5 @@ def menu_find(*, menu: list[dict[str, Any]], kind: str, value: str) -> dict[str,
     for button in menu:
         for candidate in [button, *button.get("sub_button", [])]:
             if candidate.get("type") == kind and candidate.get(field) == value:
-                return candidate
+                return dict(candidate)
     return None

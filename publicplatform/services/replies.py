@@ -16,11 +16,11 @@ from publicplatform.models import AutoReply, Follower, MatchKind, OfficialAccoun
 from publicplatform.protocol import Article, Reply
 
 # What WeChat shows when an account's server fails (reference §3.2).
-UNAVAILABLE_NOTICE = "该公众号暂时无法提供服务，请稍后再试"
+UNAVAILABLE_NOTICE = "该公众号暂时无法提供服务，请稍后再试"  # noqa: RUF001 - WeChat's text
 MEDIA_LABELS = {"image": "[Image]", "voice": "[Voice]", "video": "[Video]"}
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     limit = settings.MESSAGING_TEXT_MAX_CHARS
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -31,7 +31,7 @@ def articles_body(articles: list[Article] | tuple[Article, ...]) -> dict[str, An
     for article in articles:
         lines += [article.title, article.description, article.url]
     return {
-        "text": _clip("\n".join(line for line in lines if line) or "[News]"),
+        "text": clip("\n".join(line for line in lines if line) or "[News]"),
         "official": {
             "type": "news",
             "articles": [
@@ -45,13 +45,13 @@ def articles_body(articles: list[Article] | tuple[Article, ...]) -> dict[str, An
 def reply_body(reply: Reply) -> dict[str, Any] | None:
     """A passive reply as a message body; None for replies that show nothing."""
     if reply.msg_type == "text":
-        return {"text": _clip(reply.content)} if reply.content.strip() else None
+        return {"text": clip(reply.content)} if reply.content.strip() else None
     if reply.msg_type == "news":
         return articles_body(reply.articles)
     if reply.msg_type == "music":
         text = " — ".join(part for part in (reply.title, reply.description) if part)
         return {
-            "text": _clip(f"♪ {text or 'Music'}\n{reply.music_url}".strip()),
+            "text": clip(f"♪ {text or 'Music'}\n{reply.music_url}".strip()),
             "official": {"type": "music", "url": reply.music_url},
         }
     if reply.msg_type in MEDIA_LABELS:

@@ -188,9 +188,7 @@ class Step:
 def delivery_step(*, delivery_id: int) -> Step:
     """Make the next attempt of a pending delivery, if the account has a free slot."""
     delivery = (
-        WebhookDelivery.objects.select_related("account", "follower")
-        .filter(pk=delivery_id)
-        .first()
+        WebhookDelivery.objects.select_related("account", "follower").filter(pk=delivery_id).first()
     )
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return Step(None, delivery.status if delivery else "missing")
@@ -264,11 +262,15 @@ def _relay(delivery: WebhookDelivery, reply: protocol.Reply | None) -> int | Non
     if reply is None or follower is None or delivery.event not in USER_FACING_EVENTS:
         return None
     if reply.to_user and reply.to_user != follower.openid:
-        logger.info("delivery %s: reply addressed to another openid; sent to the sender", delivery.pk)
+        logger.info(
+            "delivery %s: reply addressed to another openid; sent to the sender", delivery.pk
+        )
     body = replies.reply_body(reply)
     if body is None:
         return None
-    ack = replies.post(account=delivery.account, follower=follower, body=body, key=f"ppr-{delivery.pk}")
+    ack = replies.post(
+        account=delivery.account, follower=follower, body=body, key=f"ppr-{delivery.pk}"
+    )
     return ack.message_id
 
 
@@ -292,7 +294,7 @@ def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
         [
             ("ToUserName", account.original_id), ("FromUserName", openid),
             ("CreateTime", int(timezone.now().timestamp())), ("MsgType", "text"),
-            ("Content", text[:600] or "hello"), ("MsgId", random.getrandbits(62)),  # noqa: S311
+            ("Content", text[:600] or "hello"), ("MsgId", random.getrandbits(62)),
         ]
     )  # fmt: skip
     signed = sign_push(account=account, payload=payload, openid=openid)
