@@ -224,7 +224,7 @@ def _finish_without_server(delivery: WebhookDelivery) -> Step:
 @transaction.atomic
 def _record(delivery_id: int, started: dt.datetime, result: AttemptResult) -> Step:
     delivery = (
-        WebhookDelivery.objects.select_for_update(no_key=True)
+        WebhookDelivery.objects.select_for_update(no_key=True, of=("self",))
         .select_related("account", "follower")
         .get(pk=delivery_id)
     )
