@@ -57,14 +57,32 @@ class OfficialAccountAdmin(admin.ModelAdmin[OfficialAccount]):
     search_fields = ["name", "appid", "original_id"]
     raw_id_fields = ["owner"]
     fields = [
-        "name", "description", "owner", "is_verified", "is_active", "open_platform_id", "greeting",
-        "appid", "original_id", "service_user", "server_url", "encryption_mode",
-        "server_verified_at", "menu", "created_at",
-    ]  # fmt: skip
+        "name",
+        "description",
+        "owner",
+        "is_verified",
+        "is_active",
+        "open_platform_id",
+        "greeting",
+        "appid",
+        "original_id",
+        "service_user",
+        "server_url",
+        "encryption_mode",
+        "server_verified_at",
+        "menu",
+        "created_at",
+    ]
     readonly_fields = [
-        "appid", "original_id", "service_user", "server_url", "encryption_mode",
-        "server_verified_at", "menu", "created_at",
-    ]  # fmt: skip
+        "appid",
+        "original_id",
+        "service_user",
+        "server_url",
+        "encryption_mode",
+        "server_verified_at",
+        "menu",
+        "created_at",
+    ]
     inlines = [AutoReplyInline]
 
     def save_model(

@@ -11,8 +11,8 @@ import threading
 import time
 import uuid
 
-from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCacheClient
+import redis
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +30,26 @@ _local_lock = threading.Lock()
 _local: dict[str, dict[str, float]] = {}
 
 
+_client: redis.Redis | None = None
+_script: object = None
+
+
 def _key(account_id: int) -> str:
-    return f"pp:webhook-slots:{account_id}"
+    return f"{settings.CACHE_KEY_PREFIX}:pp:webhook-slots:{account_id}"
 
 
-def _redis() -> object | None:
-    if isinstance(cache._cache, RedisCacheClient):  # type: ignore[attr-defined]
-        return cache._cache.get_client(cache.make_key("x"), write=True)  # type: ignore[attr-defined]
-    return None
+def _redis() -> redis.Redis | None:
+    """One client per process, with the script registered once (EVALSHA): the
+    semaphore is on every push's path."""
+    global _client, _script
+    if not settings.REDIS_URL:
+        return None
+    if _client is None:
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
+        _script = _client.register_script(_ACQUIRE)
+    return _client
 
 
 def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | None:
@@ -56,9 +68,7 @@ def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | N
             slots[token] = now
             return token
     try:
-        got = client.eval(  # type: ignore[attr-defined]
-            _ACQUIRE, 1, cache.make_key(_key(account_id)), now, hold_seconds, limit, token
-        )
+        got = _script(keys=[_key(account_id)], args=[now, hold_seconds, limit, token])  # type: ignore[operator]
     except Exception:
         logger.warning("webhook slots unreachable; pushing to %s without a limit", account_id)
         return token
@@ -72,6 +82,6 @@ def slot_release(*, account_id: int, token: str) -> None:
             _local.get(_key(account_id), {}).pop(token, None)
         return
     try:
-        client.zrem(cache.make_key(_key(account_id)), token)  # type: ignore[attr-defined]
+        client.zrem(_key(account_id), token)
     except Exception:
         logger.warning("could not release a webhook slot of %s; it expires", account_id)

@@ -51,10 +51,16 @@ def _card(
 ) -> AccountCard:
     following = follower is not None and follower.subscribed
     return AccountCard(
-        account.pk, account.name, account.description, account.original_id, account.is_verified,
-        following, follower.conversation_id if follower else None,
-        account.menu if following else [], pool,
-    )  # fmt: skip
+        account.pk,
+        account.name,
+        account.description,
+        account.original_id,
+        account.is_verified,
+        following,
+        follower.conversation_id if follower else None,
+        account.menu if following else [],
+        pool,
+    )
 
 
 def _cards(

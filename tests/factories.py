@@ -131,7 +131,12 @@ def make_official_account(
 
 
 def configure_server(
-    account: Any, *, url: str, token: str = "testtoken123", aes_key: str = "", mode: str = "plain"
+    account: Any,
+    *,
+    url: str,
+    token: str = "testtoken123",  # noqa: S107 - a test server's Token
+    aes_key: str = "",
+    mode: str = "plain",
 ) -> Any:
     """Point the account at a developer server (the real handshake runs)."""
     from publicplatform.services.accounts import account_server_configure

@@ -87,9 +87,11 @@ def endpoint(
             try:
                 if request.method not in methods:
                     raise InvalidArgs(f"invalid args: use {' or '.join(methods)}")
-                account = developer_api.token_check(
-                    access_token=request.GET.get("access_token", "")
-                ) if token else None  # fmt: skip
+                account = (
+                    developer_api.token_check(access_token=request.GET.get("access_token", ""))
+                    if token
+                    else None
+                )
                 data = _body(request) if body else {}
                 return _answer(handler(request, account, data))  # type: ignore[arg-type]
             except PlatformError as error:
@@ -132,8 +134,12 @@ def template_send(
 
 def _mass(account: OfficialAccount, data: dict[str, Any], *, to_all: bool) -> dict[str, Any]:
     job = developer_api.mass_submit(account=account, data=data, to_all_call=to_all)
-    return {"errcode": 0, "errmsg": "send job submission success", "msg_id": job.pk,
-            "msg_data_id": job.pk}  # fmt: skip
+    return {
+        "errcode": 0,
+        "errmsg": "send job submission success",
+        "msg_id": job.pk,
+        "msg_data_id": job.pk,
+    }
 
 
 @endpoint(("POST",), body=True)
@@ -170,11 +176,12 @@ def user_info_batchget(
     items = [item if isinstance(item, dict) else {} for item in wanted]
     return {
         "user_info_list": [
-            selectors.follower_info(account=account, openid=item.get("openid"),
-                                    lang=str(item.get("lang", "zh_CN")))
+            selectors.follower_info(
+                account=account, openid=item.get("openid"), lang=str(item.get("lang", "zh_CN"))
+            )
             for item in items
         ]
-    }  # fmt: skip
+    }
 
 
 @endpoint(("GET",))

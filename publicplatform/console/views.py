@@ -61,8 +61,13 @@ def _server_initial(account: OfficialAccount) -> dict[str, str]:
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest, account_id: int) -> HttpResponse:
     target = _account(request, account_id)
-    profile = AccountForm(initial={"name": target.name, "description": target.description,
-                                   "greeting": target.greeting})  # fmt: skip
+    profile = AccountForm(
+        initial={
+            "name": target.name,
+            "description": target.description,
+            "greeting": target.greeting,
+        }
+    )
     server = ServerForm(initial=_server_initial(target))
     verification: object = None
     action = request.POST.get("action")
@@ -76,11 +81,12 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
             server = ServerForm(request.POST)
             if server.is_valid():
                 verification = account_services.account_server_configure(
-                    account=target, server_url=server.cleaned_data["server_url"],
+                    account=target,
+                    server_url=server.cleaned_data["server_url"],
                     token=server.cleaned_data["token"],
                     encoding_aes_key=server.cleaned_data["encoding_aes_key"],
                     mode=server.cleaned_data["encryption_mode"],
-                )  # fmt: skip
+                )
                 messages.success(
                     request, "Server verified and saved." if verification else "Server turned off."
                 )
@@ -99,11 +105,15 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
         messages.error(request, error.message)
         verification = error.details or None
     context = {
-        "account": target, "profile": profile, "server": server, "verification": verification,
+        "account": target,
+        "profile": profile,
+        "server": server,
+        "verification": verification,
         "new_secret": request.session.pop(NEW_SECRET, None),
-        "rules": AutoReply.objects.filter(account=target), "rule_form": AutoReplyForm(),
+        "rules": AutoReply.objects.filter(account=target),
+        "rule_form": AutoReplyForm(),
         "followers": selectors.follower_count(account=target),
-    }  # fmt: skip
+    }
     return render(request, "publicplatform/account.html", context)
 
 

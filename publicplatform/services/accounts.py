@@ -138,10 +138,12 @@ def server_verify(*, url: str, token: str) -> Verification:
     signature = protocol.sign(token, timestamp, nonce)
     params = {"signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
     answer = transport.developer_call(
-        method="GET", url=url, params=params,
+        method="GET",
+        url=url,
+        params=params,
         timeout=settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS,
         max_bytes=settings.PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES,
-    )  # fmt: skip
+    )
     text = answer.body.decode("utf-8-sig", errors="replace").strip()
     ok = answer.error == "" and answer.status_code == 200 and text == echostr
     if answer.error:
@@ -153,9 +155,16 @@ def server_verify(*, url: str, token: str) -> Verification:
     else:
         detail = "Verified."
     return Verification(
-        ok, answer.url, protocol.signed_string(token, timestamp, nonce), signature, echostr,
-        answer.status_code, text[:EXCERPT], round(answer.elapsed_ms, 1), detail,
-    )  # fmt: skip
+        ok,
+        answer.url,
+        protocol.signed_string(token, timestamp, nonce),
+        signature,
+        echostr,
+        answer.status_code,
+        text[:EXCERPT],
+        round(answer.elapsed_ms, 1),
+        detail,
+    )
 
 
 def _check_credentials(token: str, encoding_aes_key: str, mode: str) -> None:
@@ -200,9 +209,13 @@ def account_server_configure(
     account.server_verified_at = timezone.now()
     account.save(
         update_fields=[
-            "server_url", "token", "encoding_aes_key", "encryption_mode", "server_verified_at"
+            "server_url",
+            "token",
+            "encoding_aes_key",
+            "encryption_mode",
+            "server_verified_at",
         ]
-    )  # fmt: skip
+    )
     return verification
 
 

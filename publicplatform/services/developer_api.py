@@ -142,10 +142,15 @@ def content_body(*, msgtype: Any, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(items, list) or not 1 <= len(items) <= limit:
             raise InvalidArgs(f"invalid args: news.articles has 1-{limit} items")
         articles = [
-            Article(str(a.get("title", ""))[:64], str(a.get("description", ""))[:512],
-                    str(a.get("picurl", ""))[:1024], str(a.get("url", ""))[:1024])
-            for a in items if isinstance(a, dict)
-        ]  # fmt: skip
+            Article(
+                str(a.get("title", ""))[:64],
+                str(a.get("description", ""))[:512],
+                str(a.get("picurl", ""))[:1024],
+                str(a.get("url", ""))[:1024],
+            )
+            for a in items
+            if isinstance(a, dict)
+        ]
         return replies.articles_body(articles)
     if msgtype in ("image", "voice", "mpvideo", "video", "mpnews"):
         media = _obj(data, msgtype).get("media_id")
@@ -194,9 +199,11 @@ def custom_send(*, account: OfficialAccount, data: dict[str, Any]) -> None:
             )
         Follower.objects.filter(pk=follower.pk).update(custom_sent=F("custom_sent") + 1)
         replies.post(
-            account=account, follower=follower, body=body,
+            account=account,
+            follower=follower,
+            body=body,
             key=f"ppc-{follower.pk}-{secrets.token_hex(8)}",
-        )  # fmt: skip
+        )
 
 
 _SLOT = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\.DATA\s*\}\}")
@@ -218,20 +225,28 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
     text = _SLOT.sub(value, template.content)
     url = data.get("url") if isinstance(data.get("url"), str) else ""
     lines = f"{template.title}\n{text}".strip() + (f"\n{url}" if url else "")
-    body = {"text": replies.clip(lines),
-            "official": {"type": "template", "template_id": template_id, "url": url}}  # fmt: skip
+    body = {
+        "text": replies.clip(lines),
+        "official": {"type": "template", "template_id": template_id, "url": url},
+    }
     with transaction.atomic():
         follower = _follower(account, data.get("touser"))
         if not follower.subscribed:
             raise NotAFollower()
-        ack = replies.post(account=account, follower=follower, body=body,
-                           key=f"ppt-{follower.pk}-{secrets.token_hex(8)}")  # fmt: skip
+        ack = replies.post(
+            account=account,
+            follower=follower,
+            body=body,
+            key=f"ppt-{follower.pk}-{secrets.token_hex(8)}",
+        )
         if account.server_url:
             webhooks.delivery_create_for_event(
-                account=account, follower=None, event="TEMPLATESENDJOBFINISH",
+                account=account,
+                follower=None,
+                event="TEMPLATESENDJOBFINISH",
                 fields=[("MsgID", ack.message_id), ("Status", "success")],
                 from_user=follower.openid,
-            )  # fmt: skip
+            )
     return ack.message_id
 
 
@@ -267,15 +282,20 @@ def mass_submit(*, account: OfficialAccount, data: dict[str, Any], to_all_call: 
     if hits.count > settings.PUBLICPLATFORM_MASS_SENDS_PER_DAY:
         raise QuotaReached(
             f"reach max api daily quota limit: {settings.PUBLICPLATFORM_MASS_SENDS_PER_DAY} "
-            "mass sends a day", retry_after=hits.retry_after,
-        )  # fmt: skip
+            "mass sends a day",
+            retry_after=hits.retry_after,
+        )
     return _mass_create(account, str(msgtype), content, to_all, openids, client_msg_id[:64])
 
 
 def _mass_create(
-    account: OfficialAccount, msgtype: str, content: dict[str, Any], to_all: bool,
-    openids: list[str], client_msg_id: str,
-) -> MassJob:  # fmt: skip
+    account: OfficialAccount,
+    msgtype: str,
+    content: dict[str, Any],
+    to_all: bool,
+    openids: list[str],
+    client_msg_id: str,
+) -> MassJob:
     from publicplatform.tasks import mass_send_batch
 
     day_ago = timezone.now() - timedelta(days=1)
@@ -286,9 +306,13 @@ def _mass_create(
     try:
         with transaction.atomic():
             job = MassJob.objects.create(
-                account=account, msg_type=msgtype, content=content, to_all=to_all,
-                openids=openids, client_msg_id=client_msg_id,
-            )  # fmt: skip
+                account=account,
+                msg_type=msgtype,
+                content=content,
+                to_all=to_all,
+                openids=openids,
+                client_msg_id=client_msg_id,
+            )
             transaction.on_commit(lambda: mass_send_batch.delay(job.pk))
     except IntegrityError as error:
         raise ClientMsgIdExists() from error
@@ -341,9 +365,12 @@ def _mass_progress(
     job: MassJob, *, cursor: int, total: int, sent: int, errors: int, filtered: int, done: bool
 ) -> None:
     MassJob.objects.filter(pk=job.pk).update(
-        cursor=cursor, total_count=total, sent_count=F("sent_count") + sent,
-        error_count=F("error_count") + errors, filter_count=F("filter_count") + sent + errors,
-    )  # fmt: skip
+        cursor=cursor,
+        total_count=total,
+        sent_count=F("sent_count") + sent,
+        error_count=F("error_count") + errors,
+        filter_count=F("filter_count") + sent + errors,
+    )
     if not done:
         return
     job.refresh_from_db()
@@ -351,9 +378,16 @@ def _mass_progress(
     job.save(update_fields=["status", "finished_at"])
     if job.account.server_url:
         webhooks.delivery_create_for_event(
-            account=job.account, follower=None, event="MASSSENDJOBFINISH",
-            fields=[("MsgID", job.pk), ("Status", "send success"), ("TotalCount", job.total_count),
-                    ("FilterCount", job.filter_count), ("SentCount", job.sent_count),
-                    ("ErrorCount", job.error_count)],
+            account=job.account,
+            follower=None,
+            event="MASSSENDJOBFINISH",
+            fields=[
+                ("MsgID", job.pk),
+                ("Status", "send success"),
+                ("TotalCount", job.total_count),
+                ("FilterCount", job.filter_count),
+                ("SentCount", job.sent_count),
+                ("ErrorCount", job.error_count),
+            ],
             from_user="mphelper",
-        )  # fmt: skip
+        )

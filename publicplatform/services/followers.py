@@ -58,28 +58,36 @@ def _follow(ticket: VerifiedTicket, user_id: int, account: OfficialAccount) -> F
         return follower
     if follower is None:
         conversation = official_conversation_open(
-            ticket=ticket, user_id=user_id, service_user_id=account.service_user_id,
+            ticket=ticket,
+            user_id=user_id,
+            service_user_id=account.service_user_id,
             name=account.name,
-        )  # fmt: skip
+        )
         follower = Follower.objects.create(
-            account=account, user_id=user_id, conversation_id=conversation.pk,
+            account=account,
+            user_id=user_id,
+            conversation_id=conversation.pk,
             openid=identifiers.openid_for(account_id=account.pk, user_id=user_id),
-            subscribed_at=now, last_interaction_at=now,
-        )  # fmt: skip
+            subscribed_at=now,
+            last_interaction_at=now,
+        )
     else:
         follower.subscribed, follower.subscribed_at, follower.unsubscribed_at = True, now, None
         follower.last_interaction_at, follower.custom_sent = now, 0
         follower.save(
             update_fields=[
-                "subscribed", "subscribed_at", "unsubscribed_at", "last_interaction_at",
+                "subscribed",
+                "subscribed_at",
+                "unsubscribed_at",
+                "last_interaction_at",
                 "custom_sent",
             ]
-        )  # fmt: skip
+        )
     if account.server_url:
         webhooks.delivery_create_for_event(
             account=account, follower=follower, event="subscribe", fields=[("EventKey", "")]
         )
-    else:
+    elif account.greeting:
         _greet_on_commit(account, follower)
     return follower
 
@@ -176,9 +184,12 @@ class OfficialConversationPolicy:
         account = follower.account
         if account.server_url:
             webhooks.delivery_create_for_text(
-                account=account, follower=follower, message_id=sent.message_id,
-                text=sent.text, created_at=sent.created_at,
-            )  # fmt: skip
+                account=account,
+                follower=follower,
+                message_id=sent.message_id,
+                text=sent.text,
+                created_at=sent.created_at,
+            )
             return
         from publicplatform.tasks import auto_reply
 

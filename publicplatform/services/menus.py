@@ -8,9 +8,18 @@ from publicplatform.exceptions import BadButtonCount, BadSubButtonCount, Invalid
 from publicplatform.models import OfficialAccount
 
 BUTTON_TYPES = {
-    "click", "view", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album",
-    "pic_weixin", "location_select", "media_id", "article_id", "miniprogram",
-}  # fmt: skip
+    "click",
+    "view",
+    "scancode_push",
+    "scancode_waitmsg",
+    "pic_sysphoto",
+    "pic_photo_or_album",
+    "pic_weixin",
+    "location_select",
+    "media_id",
+    "article_id",
+    "miniprogram",
+}
 NAME_MAX_BYTES = {"top": 16, "sub": 60}
 
 

@@ -65,9 +65,13 @@ def reply_body(reply: Reply) -> dict[str, Any] | None:
 
 
 def post(
-    *, account: OfficialAccount, follower: Follower, body: dict[str, Any], key: str,
+    *,
+    account: OfficialAccount,
+    follower: Follower,
+    body: dict[str, Any],
+    key: str,
     kind: MessageKind = MessageKind.TEXT,
-) -> SendAck:  # fmt: skip
+) -> SendAck:
     """Post into the follower's chat as the account; `key` makes it idempotent."""
     return message_send_as_service(
         sender_id=account.service_user_id,

@@ -50,43 +50,66 @@ def _enqueue(delivery_id: int) -> None:
 
 
 def delivery_create_for_text(
-    *, account: OfficialAccount, follower: Follower, message_id: int, text: str,
+    *,
+    account: OfficialAccount,
+    follower: Follower,
+    message_id: int,
+    text: str,
     created_at: dt.datetime,
-) -> WebhookDelivery:  # fmt: skip
+) -> WebhookDelivery:
     """A user's text message (MsgId = our message id, so it is pushed once)."""
     create_time = int(created_at.timestamp())
     payload = protocol.push_xml(
         [
-            ("ToUserName", account.original_id), ("FromUserName", follower.openid),
-            ("CreateTime", create_time), ("MsgType", "text"), ("Content", text),
+            ("ToUserName", account.original_id),
+            ("FromUserName", follower.openid),
+            ("CreateTime", create_time),
+            ("MsgType", "text"),
+            ("Content", text),
             ("MsgId", message_id),
         ]
-    )  # fmt: skip
+    )
     delivery = WebhookDelivery.objects.create(
-        account=account, follower=follower, msg_type="text", msg_id=message_id,
-        create_time=create_time, payload=payload,
-    )  # fmt: skip
+        account=account,
+        follower=follower,
+        msg_type="text",
+        msg_id=message_id,
+        create_time=create_time,
+        payload=payload,
+    )
     _enqueue(delivery.pk)
     return delivery
 
 
 def delivery_create_for_event(
-    *, account: OfficialAccount, follower: Follower | None, event: str,
-    fields: list[tuple[str, str | int]], from_user: str | None = None,
-) -> WebhookDelivery:  # fmt: skip
+    *,
+    account: OfficialAccount,
+    follower: Follower | None,
+    event: str,
+    fields: list[tuple[str, str | int]],
+    from_user: str | None = None,
+) -> WebhookDelivery:
     """An event (no MsgId); `fields` follow Event in the XML, in the order given."""
     create_time = int(timezone.now().timestamp())
     sender = from_user if from_user is not None else (follower.openid if follower else "")
     payload = protocol.push_xml(
         [
-            ("ToUserName", account.original_id), ("FromUserName", sender),
-            ("CreateTime", create_time), ("MsgType", "event"), ("Event", event), *fields,
+            ("ToUserName", account.original_id),
+            ("FromUserName", sender),
+            ("CreateTime", create_time),
+            ("MsgType", "event"),
+            ("Event", event),
+            *fields,
         ]
-    )  # fmt: skip
+    )
     delivery = WebhookDelivery.objects.create(
-        account=account, follower=follower, msg_type="event", event=event,
-        create_time=create_time, payload=payload,
-    )  # fmt: skip
+        account=account,
+        follower=follower,
+        msg_type="event",
+        event=event,
+        create_time=create_time,
+        payload=payload,
+    )
     _enqueue(delivery.pk)
     return delivery
 
@@ -150,9 +173,12 @@ def _classify(account: OfficialAccount, answer: transport.DeveloperResponse) -> 
         )
     try:
         decoded = protocol.response_decode(
-            answer.body, token=account.token, encoding_aes_key=account.encoding_aes_key,
-            appid=account.appid, max_articles=settings.PUBLICPLATFORM_NEWS_MAX_ARTICLES,
-        )  # fmt: skip
+            answer.body,
+            token=account.token,
+            encoding_aes_key=account.encoding_aes_key,
+            appid=account.appid,
+            max_articles=settings.PUBLICPLATFORM_NEWS_MAX_ARTICLES,
+        )
     except protocol.ProtocolError as error:
         return AttemptResult(AttemptOutcome.BAD_REPLY, *base, str(error)[:300], excerpt)
     reply = decoded.reply
@@ -166,11 +192,14 @@ def _classify(account: OfficialAccount, answer: transport.DeveloperResponse) -> 
 def push_send(*, account: OfficialAccount, payload: str, openid: str) -> AttemptResult:
     signed = sign_push(account=account, payload=payload, openid=openid)
     answer = transport.developer_call(
-        method="POST", url=account.server_url, params=signed.params, content=signed.body,
+        method="POST",
+        url=account.server_url,
+        params=signed.params,
+        content=signed.body,
         content_type="text/xml; charset=utf-8",
         timeout=settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS,
         max_bytes=settings.PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES,
-    )  # fmt: skip
+    )
     return _classify(account, answer)
 
 
@@ -215,9 +244,10 @@ def delivery_step(*, delivery_id: int) -> Step:
 
 def _finish_without_server(delivery: WebhookDelivery) -> Step:
     WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.FAILED, failure_reason="The account has no server any more.",
+        status=DeliveryStatus.FAILED,
+        failure_reason="The account has no server any more.",
         finished_at=timezone.now(),
-    )  # fmt: skip
+    )
     return Step(None, DeliveryStatus.FAILED)
 
 
@@ -232,10 +262,16 @@ def _record(delivery_id: int, started: dt.datetime, result: AttemptResult) -> St
         return Step(None, delivery.status)
     delivery.attempt_count += 1
     WebhookAttempt.objects.create(
-        delivery=delivery, number=delivery.attempt_count, started_at=started,
-        latency_ms=result.latency_ms, url=result.url[:1000], status_code=result.status_code,
-        outcome=result.outcome, detail=result.detail[:300], response_excerpt=result.excerpt,
-    )  # fmt: skip
+        delivery=delivery,
+        number=delivery.attempt_count,
+        started_at=started,
+        latency_ms=result.latency_ms,
+        url=result.url[:1000],
+        status_code=result.status_code,
+        outcome=result.outcome,
+        detail=result.detail[:300],
+        response_excerpt=result.excerpt,
+    )
     fields = ["attempt_count"]
     if result.ok:
         delivery.status, delivery.finished_at = DeliveryStatus.SUCCEEDED, timezone.now()
@@ -292,19 +328,29 @@ def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
     openid = "o" + "TESTFOLLOWER".ljust(27, "0")
     payload = protocol.push_xml(
         [
-            ("ToUserName", account.original_id), ("FromUserName", openid),
-            ("CreateTime", int(timezone.now().timestamp())), ("MsgType", "text"),
-            ("Content", text[:600] or "hello"), ("MsgId", random.getrandbits(62)),
+            ("ToUserName", account.original_id),
+            ("FromUserName", openid),
+            ("CreateTime", int(timezone.now().timestamp())),
+            ("MsgType", "text"),
+            ("Content", text[:600] or "hello"),
+            ("MsgId", random.getrandbits(62)),
         ]
-    )  # fmt: skip
+    )
     signed = sign_push(account=account, payload=payload, openid=openid)
     answer = transport.developer_call(
-        method="POST", url=account.server_url, params=signed.params, content=signed.body,
+        method="POST",
+        url=account.server_url,
+        params=signed.params,
+        content=signed.body,
         content_type="text/xml; charset=utf-8",
         timeout=settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS,
         max_bytes=settings.PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES,
-    )  # fmt: skip
+    )
     return WebhookTest(
-        answer.url, payload, signed.body.decode(), signed.signed_string,
-        signed.params["signature"], _classify(account, answer),
-    )  # fmt: skip
+        answer.url,
+        payload,
+        signed.body.decode(),
+        signed.signed_string,
+        signed.params["signature"],
+        _classify(account, answer),
+    )

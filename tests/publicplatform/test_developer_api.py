@@ -40,10 +40,14 @@ class Api:
         assert response.status_code == 200
         return dict(response.json())
 
-    def post(self, path: str, body: Any, *, raw: bytes | None = None, token: str | None = None) -> dict[str, Any]:
+    def post(
+        self, path: str, body: Any, *, raw: bytes | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         data = raw if raw is not None else json.dumps(body, ensure_ascii=False).encode()
         # Both SDKs send JSON with no Content-Type at all.
-        response = self.client.generic("POST", f"/cgi-bin/{path}?access_token={token or self.token}", data, content_type="")
+        response = self.client.generic(
+            "POST", f"/cgi-bin/{path}?access_token={token or self.token}", data, content_type=""
+        )
         assert response.status_code == 200
         return dict(response.json())
 
@@ -63,16 +67,23 @@ def error(answer: dict[str, Any], code: int) -> str:
 def test_token__issued__has_expires_in_and_every_earlier_token_keeps_working(api: Api) -> None:
     first = api.token
     second = api.fetch_token()
-    assert second["expires_in"] == 7200 and second["access_token"] != first
+    assert second["expires_in"] == 7200
+    assert second["access_token"] != first
     assert api.get("menu/delete", access_token=first) == {"errcode": 0, "errmsg": "ok"}
     assert api.get("menu/delete", access_token=second["access_token"])["errcode"] == 0
 
 
 @pytest.mark.parametrize(
     ("overrides", "code"),
-    [({"grant_type": "password"}, 40002), ({"appid": "wx0000000000000000"}, 40013), ({"secret": "nope"}, 40125)],
+    [
+        ({"grant_type": "password"}, 40002),
+        ({"appid": "wx0000000000000000"}, 40013),
+        ({"secret": "nope"}, 40125),
+    ],
 )
-def test_token__bad_credentials__errcodes_of_the_reference(api: Api, overrides: dict[str, str], code: int) -> None:
+def test_token__bad_credentials__errcodes_of_the_reference(
+    api: Api, overrides: dict[str, str], code: int
+) -> None:
     error(api.fetch_token(**overrides), code)
 
 
@@ -97,9 +108,16 @@ def test_token__too_many_requests_a_day__45009(api: Api, settings: Any) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "code"),
-    [(b"", 44002), (b"{not json", 47001), (b"[1, 2]", 47001), (b'{"touser": "' + b"x" * 1_100_000 + b'"}', 45002)],
+    [
+        (b"", 44002),
+        (b"{not json", 47001),
+        (b"[1, 2]", 47001),
+        (b'{"touser": "' + b"x" * 1_100_000 + b'"}', 45002),
+    ],
 )
-def test_bad_bodies__answered_with_errcodes_never_http_errors(api: Api, raw: bytes, code: int) -> None:
+def test_bad_bodies__answered_with_errcodes_never_http_errors(
+    api: Api, raw: bytes, code: int
+) -> None:
     error(api.post("message/custom/send", None, raw=raw), code)
 
 
@@ -113,7 +131,9 @@ def account_of(api: Api) -> Any:
     return OfficialAccount.objects.get(appid=api.appid)
 
 
-def test_custom_send__within_48h__reaches_the_chat_and_counts_toward_the_limit(api: Api, settings: Any) -> None:
+def test_custom_send__within_48h__reaches_the_chat_and_counts_toward_the_limit(
+    api: Api, settings: Any
+) -> None:
     settings.PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION = 2
     alice = make_user()
     follower = make_follower(alice, account_of(api))
@@ -121,7 +141,9 @@ def test_custom_send__within_48h__reaches_the_chat_and_counts_toward_the_limit(a
     assert api.post("message/custom/send", body) == {"errcode": 0, "errmsg": "ok"}
     assert api.post("message/custom/send", body)["errcode"] == 0
     assert "window closes" in error(api.post("message/custom/send", body), 45047)
-    texts = Message.objects.filter(conversation_id=follower.conversation_id).values_list("body__text", flat=True)
+    texts = Message.objects.filter(conversation_id=follower.conversation_id).values_list(
+        "body__text", flat=True
+    )
     assert list(texts) == ["你好 Alice", "你好 Alice"]
 
 
@@ -137,21 +159,43 @@ def test_custom_send__after_48h_or_unfollowed__45015(api: Api) -> None:
 
 
 def test_custom_send__unknown_openid_or_type__40003_and_40008(api: Api) -> None:
-    error(api.post("message/custom/send", {"touser": "o" + "x" * 27, "msgtype": "text", "text": {"content": "x"}}), 40003)
+    error(
+        api.post(
+            "message/custom/send",
+            {"touser": "o" + "x" * 27, "msgtype": "text", "text": {"content": "x"}},
+        ),
+        40003,
+    )
     error(api.post("message/custom/send", {"touser": "o" + "x" * 27, "msgtype": "dance"}), 40008)
 
 
 def test_template_send__known_template__renders_into_the_chat(api: Api) -> None:
     account = account_of(api)
-    MessageTemplate.objects.create(account=account, template_id="T1", title="Order shipped",
-                                   content="Order {{order.DATA}} is on its way")  # fmt: skip
+    MessageTemplate.objects.create(
+        account=account,
+        template_id="T1",
+        title="Order shipped",
+        content="Order {{order.DATA}} is on its way",
+    )
     carol = make_user()
     follower = make_follower(carol, account)
-    answer = api.post("message/template/send", {"touser": follower.openid, "template_id": "T1",
-                                                "data": {"order": {"value": "A-17", "color": "#173177"}}})  # fmt: skip
-    assert answer["errcode"] == 0 and Message.objects.get(pk=answer["msgid"]).body["text"].startswith(
-        "Order shipped\nOrder A-17 is on its way")
-    error(api.post("message/template/send", {"touser": follower.openid, "template_id": "nope"}), 40037)
+    answer = api.post(
+        "message/template/send",
+        {
+            "touser": follower.openid,
+            "template_id": "T1",
+            "data": {"order": {"value": "A-17", "color": "#173177"}},
+        },
+    )
+    assert answer["errcode"] == 0
+    assert (
+        Message.objects.get(pk=answer["msgid"])
+        .body["text"]
+        .startswith("Order shipped\nOrder A-17 is on its way")
+    )
+    error(
+        api.post("message/template/send", {"touser": follower.openid, "template_id": "nope"}), 40037
+    )
 
 
 def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -> None:
@@ -159,18 +203,27 @@ def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -
     dave = make_user()
     follower = make_follower(dave, account)
     info = api.get("user/info", openid=follower.openid, lang="en")
-    assert info["subscribe"] == 1 and info["openid"] == follower.openid and "unionid" not in info
+    assert info["subscribe"] == 1
+    assert info["openid"] == follower.openid
+    assert "unionid" not in info
     assert {"subscribe_time", "tagid_list", "language", "remark"} <= set(info)
     followers.unfollow(ticket=login_ticket(dave), user_id=dave.pk, account_id=account.pk)
-    assert api.get("user/info", openid=follower.openid) == {"subscribe": 0, "openid": follower.openid}
+    assert api.get("user/info", openid=follower.openid) == {
+        "subscribe": 0,
+        "openid": follower.openid,
+    }
     account.open_platform_id = "open-1"
     account.save()
     assert len(api.get("user/info", openid=follower.openid)["unionid"]) == 29
-    batch = api.post("user/info/batchget", {"user_list": [{"openid": follower.openid, "lang": "zh_CN"}]})
+    batch = api.post(
+        "user/info/batchget", {"user_list": [{"openid": follower.openid, "lang": "zh_CN"}]}
+    )
     assert batch["user_info_list"][0]["openid"] == follower.openid
 
 
-def test_user_get__paging__next_openid_always_present_and_no_data_past_the_end(api: Api, settings: Any) -> None:
+def test_user_get__paging__next_openid_always_present_and_no_data_past_the_end(
+    api: Api, settings: Any
+) -> None:
     settings.PUBLICPLATFORM_USER_GET_PAGE = 2
     account = account_of(api)
     openids = sorted(make_follower(make_user(), account).openid for _ in range(3))
@@ -183,34 +236,65 @@ def test_user_get__paging__next_openid_always_present_and_no_data_past_the_end(a
 
 
 def test_menu__create_get_delete__and_button_count_errors(api: Api) -> None:
-    menu = {"button": [{"type": "click", "name": "Hi", "key": "V1001_GOOD"},
-                       {"name": "More", "sub_button": [{"type": "view", "name": "Site", "url": "http://example.com/"}]}]}  # fmt: skip
+    menu = {
+        "button": [
+            {"type": "click", "name": "Hi", "key": "V1001_GOOD"},
+            {
+                "name": "More",
+                "sub_button": [{"type": "view", "name": "Site", "url": "http://example.com/"}],
+            },
+        ]
+    }
     assert api.post("menu/create", menu)["errcode"] == 0
     assert api.get("menu/get") == {"menu": menu}
     error(api.post("menu/create", {"button": [menu["button"][0]] * 4}), 40016)
-    error(api.post("menu/create", {"button": [{"name": "x", "sub_button": [menu["button"][0]] * 6}]}), 40017)
+    error(
+        api.post("menu/create", {"button": [{"name": "x", "sub_button": [menu["button"][0]] * 6}]}),
+        40017,
+    )
     assert api.get("menu/delete")["errcode"] == 0
     error(api.get("menu/get"), 46003)
 
 
-def test_mass_sendall__legacy_group_id_filter__queues_a_job_that_reaches_every_follower(api: Api, settings: Any) -> None:
+def test_mass_sendall__legacy_group_id_filter__queues_a_job_that_reaches_every_follower(
+    api: Api, settings: Any
+) -> None:
     settings.PUBLICPLATFORM_MASS_SEND_BATCH = 2
     account = account_of(api)
     people = [make_follower(make_user(), account) for _ in range(5)]
-    answer = api.post("message/mass/sendall", {"filter": {"is_to_all": True, "group_id": None},
-                                               "msgtype": "text", "text": {"content": "Big news"}})  # fmt: skip
+    answer = api.post(
+        "message/mass/sendall",
+        {
+            "filter": {"is_to_all": True, "group_id": None},
+            "msgtype": "text",
+            "text": {"content": "Big news"},
+        },
+    )
     assert answer["errmsg"] == "send job submission success"
     while developer_api.mass_batch_send(job_id=answer["msg_id"]):
         pass
     job = MassJob.objects.get(pk=answer["msg_id"])
-    assert (job.status, job.total_count, job.sent_count, job.error_count) == (MassJobStatus.FINISHED, 5, 5, 0)
+    assert (job.status, job.total_count, job.sent_count, job.error_count) == (
+        MassJobStatus.FINISHED,
+        5,
+        5,
+        0,
+    )
     for follower in people:
-        assert Message.objects.filter(conversation_id=follower.conversation_id, body__text="Big news").count() == 1
+        assert (
+            Message.objects.filter(
+                conversation_id=follower.conversation_id, body__text="Big news"
+            ).count()
+            == 1
+        )
 
 
 def test_mass__tag_filter_and_repeated_clientmsgid__40050_and_45065(api: Api) -> None:
     text = {"msgtype": "text", "text": {"content": "x"}}
-    error(api.post("message/mass/sendall", {"filter": {"is_to_all": False, "tag_id": 2}, **text}), 40050)
+    error(
+        api.post("message/mass/sendall", {"filter": {"is_to_all": False, "tag_id": 2}, **text}),
+        40050,
+    )
     body = {"filter": {"is_to_all": True}, "clientmsgid": "launch-1", **text}
     assert api.post("message/mass/sendall", body)["errcode"] == 0
     error(api.post("message/mass/sendall", body), 45065)

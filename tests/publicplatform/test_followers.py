@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from accounts.exceptions import TicketRefused
@@ -34,12 +35,17 @@ def texts(follower: Follower) -> list[str]:
 
 
 def write(user: User, follower: Follower, text: str) -> int:
-    ack = message_send(ticket=login_ticket(user), user_id=user.pk, conversation_id=follower.conversation_id,
-                       client_msg_id=uuid.uuid4().hex, content=OutgoingContent(kind="text", text=text))  # fmt: skip
+    ack = message_send(
+        ticket=login_ticket(user),
+        user_id=user.pk,
+        conversation_id=follower.conversation_id,
+        client_msg_id=uuid.uuid4().hex,
+        content=OutgoingContent(kind="text", text=text),
+    )
     return ack.message_id
 
 
-def test_openid__per_user_and_account__28_chars_stable_across_refollow_and_distinct_per_account() -> None:
+def test_openid__per_user_and_account__28_chars_stable_on_refollow_distinct_per_account() -> None:
     # given
     alice = make_user()
     first, _ = make_official_account(name="First")
@@ -50,16 +56,19 @@ def test_openid__per_user_and_account__28_chars_stable_across_refollow_and_disti
     again = make_follower(alice, first)
     other = make_follower(alice, second)
     # then
-    assert identifiers.OPENID_RE.fullmatch(before.openid) and before.openid.startswith("o")
-    assert again.openid == before.openid and again.conversation_id == before.conversation_id
+    assert identifiers.OPENID_RE.fullmatch(before.openid)
+    assert before.openid.startswith("o")
+    assert again.openid == before.openid
+    assert again.conversation_id == before.conversation_id
     assert other.openid != before.openid
 
 
 def test_service_identity__of_an_account__can_never_log_in() -> None:
     account, _ = make_official_account()
     identity = User.objects.get(pk=account.service_user_id)
-    assert not identity.has_usable_password() and identity.phone is None
-    assert identity.email.endswith("@service.invalid")
+    assert not identity.has_usable_password()
+    assert identity.phone is None
+    assert (identity.email or "").endswith("@service.invalid")
 
 
 def test_send__after_unfollowing__is_refused_and_nothing_is_pushed() -> None:
@@ -77,8 +86,13 @@ def test_send__an_image_to_an_account__is_refused_as_text_only() -> None:
     carol = make_user()
     follower = make_follower(carol, account)
     with pytest.raises(InvalidContent):
-        message_send(ticket=login_ticket(carol), user_id=carol.pk, conversation_id=follower.conversation_id,
-                     client_msg_id="img-1", content=OutgoingContent(kind="image", attachment_id=uuid.uuid4()))  # fmt: skip
+        message_send(
+            ticket=login_ticket(carol),
+            user_id=carol.pk,
+            conversation_id=follower.conversation_id,
+            client_msg_id="img-1",
+            content=OutgoingContent(kind="image", attachment_id=uuid.uuid4()),
+        )
 
 
 @pytest.mark.parametrize(
@@ -96,13 +110,17 @@ def test_auto_reply__account_without_server__answers_the_first_matching_rule(
 ) -> None:
     # given: an account with a rule and no server
     account, _ = make_official_account()
-    account_services.autoreply_add(account=account, match=match, pattern=pattern, reply="We open at 9.")
+    account_services.autoreply_add(
+        account=account, match=match, pattern=pattern, reply="We open at 9."
+    )
     dave = make_user()
     follower = make_follower(dave, account)
     message_id = write(dave, follower, message)
     # when: the auto-reply task's service runs
     replies.auto_reply_answer(follower_id=follower.pk, key=f"ppa-{message_id}", text=message)
-    replies.auto_reply_answer(follower_id=follower.pk, key=f"ppa-{message_id}", text=message)  # a retry
+    replies.auto_reply_answer(
+        follower_id=follower.pk, key=f"ppa-{message_id}", text=message
+    )  # a retry
     # then: answered once, or not at all
     assert texts(follower) == ([message, "We open at 9."] if answered else [message])
 
@@ -110,7 +128,9 @@ def test_auto_reply__account_without_server__answers_the_first_matching_rule(
 def test_auto_reply__bad_regex__is_refused_on_save() -> None:
     account, _ = make_official_account()
     with pytest.raises(Exception, match="does not compile"):
-        account_services.autoreply_add(account=account, match=MatchKind.REGEX, pattern="(", reply="x")
+        account_services.autoreply_add(
+            account=account, match=MatchKind.REGEX, pattern="(", reply="x"
+        )
 
 
 def test_greeting__account_without_server__greets_each_new_follow_once() -> None:
@@ -124,21 +144,36 @@ def test_greeting__account_without_server__greets_each_new_follow_once() -> None
 
 def test_menu_tap__unknown_button__is_refused() -> None:
     account, _ = make_official_account()
-    menus.menu_set(account=account, data={"button": [{"type": "view", "name": "Site", "url": "https://example.com/"}]})
+    menus.menu_set(
+        account=account,
+        data={"button": [{"type": "view", "name": "Site", "url": "https://example.com/"}]},
+    )
     frank = make_user()
     make_follower(frank, account)
-    url = followers.menu_tap(ticket=login_ticket(frank), user_id=frank.pk, account_id=account.pk,
-                             kind="view", value="https://example.com/")  # fmt: skip
+    url = followers.menu_tap(
+        ticket=login_ticket(frank),
+        user_id=frank.pk,
+        account_id=account.pk,
+        kind="view",
+        value="https://example.com/",
+    )
     assert url == "https://example.com/"
     with pytest.raises(UnknownMenuButton):
-        followers.menu_tap(ticket=login_ticket(frank), user_id=frank.pk, account_id=account.pk,
-                           kind="click", value="NOPE")  # fmt: skip
+        followers.menu_tap(
+            ticket=login_ticket(frank),
+            user_id=frank.pk,
+            account_id=account.pk,
+            kind="click",
+            value="NOPE",
+        )
 
 
 # --- Search and pools (seed 000: szdy → szdy01..szdy10) --------------------------------------
 
 
-def make_pool(name: str, weights: list[int], enabled: list[bool] | None = None) -> tuple[Pool, list[Any]]:
+def make_pool(
+    name: str, weights: list[int], enabled: list[bool] | None = None
+) -> tuple[Pool, list[Any]]:
     pool = Pool.objects.create(name=name)
     members = []
     for index, weight in enumerate(weights):
@@ -156,7 +191,7 @@ def test_search__pool_name__returns_one_enabled_member_at_random(settings: Any) 
     grace = make_user()
     ticket = login_ticket(grace)
     # when: she searches often
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for _ in range(300):
         (card,) = selectors.account_search(ticket=ticket, user_id=grace.pk, query="SZDY")
         seen[card.name] += 1
@@ -171,7 +206,9 @@ def test_search__name_or_ids__finds_accounts() -> None:
     harry = make_user()
     ticket = login_ticket(harry)
     for query in ("museum", account.appid, account.original_id.upper()):
-        assert [c.id for c in selectors.account_search(ticket=ticket, user_id=harry.pk, query=query)] == [account.pk]
+        assert [
+            c.id for c in selectors.account_search(ticket=ticket, user_id=harry.pk, query=query)
+        ] == [account.pk]
 
 
 @hypothesis_settings(max_examples=50, deadline=None)
@@ -179,8 +216,12 @@ def test_search__name_or_ids__finds_accounts() -> None:
     weights=st.lists(st.integers(0, 5), min_size=1, max_size=8),
     enabled=st.lists(st.booleans(), min_size=8, max_size=8),
 )
-def test_pool_pick__any_weights__never_picks_disabled_or_zero_weight(weights: list[int], enabled: list[bool]) -> None:
-    members = [PoolMember(pk=index, weight=w, enabled=enabled[index]) for index, w in enumerate(weights)]
+def test_pool_pick__any_weights__never_picks_disabled_or_zero_weight(
+    weights: list[int], enabled: list[bool]
+) -> None:
+    members = [
+        PoolMember(pk=index, weight=w, enabled=enabled[index]) for index, w in enumerate(weights)
+    ]
     eligible = {m.pk for m in members if m.enabled and m.weight > 0}
     for _ in range(20):
         chosen = selectors.pool_pick(members)
@@ -198,16 +239,28 @@ def test_pool_pick__weights__are_followed_in_proportion() -> None:
 
 Call = Callable[[Any, User, User, Any], Any]
 WRONG_OWNER_CALLS: dict[str, Call] = {
-    "followers.follow": lambda t, a, b, acc: followers.follow(ticket=t, user_id=b.pk, account_id=acc.pk),
-    "followers.unfollow": lambda t, a, b, acc: followers.unfollow(ticket=t, user_id=b.pk, account_id=acc.pk),
+    "followers.follow": lambda t, a, b, acc: followers.follow(
+        ticket=t, user_id=b.pk, account_id=acc.pk
+    ),
+    "followers.unfollow": lambda t, a, b, acc: followers.unfollow(
+        ticket=t, user_id=b.pk, account_id=acc.pk
+    ),
     "followers.menu_tap": lambda t, a, b, acc: followers.menu_tap(
-        ticket=t, user_id=b.pk, account_id=acc.pk, kind="click", value="K"),
-    "selectors.account_search": lambda t, a, b, acc: selectors.account_search(ticket=t, user_id=b.pk, query="x"),
-    "selectors.account_card": lambda t, a, b, acc: selectors.account_card(ticket=t, user_id=b.pk, account_id=acc.pk),
-    "selectors.account_card_for_conversation": lambda t, a, b, acc: selectors.account_card_for_conversation(
-        ticket=t, user_id=b.pk, conversation_id=1),
-    "selectors.followed_accounts": lambda t, a, b, acc: selectors.followed_accounts(ticket=t, user_id=b.pk),
-}  # fmt: skip
+        ticket=t, user_id=b.pk, account_id=acc.pk, kind="click", value="K"
+    ),
+    "selectors.account_search": lambda t, a, b, acc: selectors.account_search(
+        ticket=t, user_id=b.pk, query="x"
+    ),
+    "selectors.account_card": lambda t, a, b, acc: selectors.account_card(
+        ticket=t, user_id=b.pk, account_id=acc.pk
+    ),
+    "selectors.account_card_for_conversation": lambda t, a, b, acc: (
+        selectors.account_card_for_conversation(ticket=t, user_id=b.pk, conversation_id=1)
+    ),
+    "selectors.followed_accounts": lambda t, a, b, acc: selectors.followed_accounts(
+        ticket=t, user_id=b.pk
+    ),
+}
 
 
 def test_every_ticketed_function__is_covered_by_the_wrong_owner_cases() -> None:
@@ -217,7 +270,8 @@ def test_every_ticketed_function__is_covered_by_the_wrong_owner_cases() -> None:
         f"{module.__name__.rsplit('.', 1)[-1]}.{name}"
         for module in (followers, selectors)
         for name, function in inspect.getmembers(module, inspect.isfunction)
-        if function.__module__ == module.__name__ and not name.startswith("_")
+        if function.__module__ == module.__name__
+        and not name.startswith("_")
         and "ticket" in inspect.signature(function).parameters
     }
     assert found == set(WRONG_OWNER_CALLS)

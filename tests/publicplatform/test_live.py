@@ -17,9 +17,15 @@ from accounts.models import User
 from messaging.client import ChatClient
 from publicplatform.models import AccessToken, Follower, WebhookDelivery
 from publicplatform.services.replies import UNAVAILABLE_NOTICE
-from tests.factories import configure_server, login_session, make_follower, make_official_account, make_user
+from tests.factories import (
+    configure_server,
+    login_session,
+    make_follower,
+    make_official_account,
+    make_user,
+)
 from tests.support.chat import run, ws_url
-from tests.support.devservers import werobot_server, wechatpy_server
+from tests.support.devservers import wechatpy_server, werobot_server
 from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -33,8 +39,10 @@ def entry_text(entry: dict[str, Any]) -> str:
 
 async def follow_over_http(daphne: ServerProcess, token: str, account_id: int) -> int:
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{daphne.url}/api/official/accounts/{account_id}/follow",
-                                   headers={"Authorization": f"Ticket {token}"})  # fmt: skip
+        response = await http.post(
+            f"{daphne.url}/api/official/accounts/{account_id}/follow",
+            headers={"Authorization": f"Ticket {token}"},
+        )
     assert response.status_code == 200, response.text
     return int(response.json()["conversation_id"])
 
@@ -81,7 +89,10 @@ def test_live__slow_server__identical_retries_then_the_notice_while_other_accoun
 
         async def scenario() -> list[str]:
             order: list[str] = []
-            async with ChatClient([ws_url(daphne)], bob.token) as b, ChatClient([ws_url(daphne)], carol.token) as c:
+            async with (
+                ChatClient([ws_url(daphne)], bob.token) as b,
+                ChatClient([ws_url(daphne)], carol.token) as c,
+            ):
                 slow_chat = await follow_over_http(daphne, bob.token, slow.pk)
                 fast_chat = await follow_over_http(daphne, carol.token, fast.pk)
                 await c.wait_for(lambda e: entry_text(e).startswith("welcome"), 30)
@@ -124,7 +135,9 @@ class LocalWeChatClient(WeChatClient):  # type: ignore[misc]
         )
 
 
-def wechatpy_client(daphne: ServerProcess, appid: str, secret: str, **options: Any) -> LocalWeChatClient:
+def wechatpy_client(
+    daphne: ServerProcess, appid: str, secret: str, **options: Any
+) -> LocalWeChatClient:
     client = LocalWeChatClient(appid, secret, **options)
     client.API_BASE_URL = f"{daphne.url}/cgi-bin/"
     return client
@@ -134,7 +147,7 @@ def test_live__wechatpy_client__mass_send_to_1000_followers_users_menus_and_toke
     platform_stack: tuple[ServerProcess, ServerProcess],
 ) -> None:
     # given: an account with 1,000 followers and a WeRoBot server
-    daphne, worker = platform_stack
+    daphne, _worker = platform_stack
     account, secret = make_official_account(name="Newsroom")
     people = [make_user(nickname=f"Reader {n}") for n in range(1000)]
     for person in people:
@@ -151,14 +164,23 @@ def test_live__wechatpy_client__mass_send_to_1000_followers_users_menus_and_toke
         finished = wait_for_event(server, "MASSSENDJOBFINISH")
         sent_to = User.objects.filter(pk__in=[p.pk for p in people])
     # then
-    assert len(openids) == 1000 and len(set(openids)) == 1000
-    assert info["subscribe"] == 1 and info["openid"] == openids[0]
+    assert len(openids) == 1000
+    assert len(set(openids)) == 1000
+    assert info["subscribe"] == 1
+    assert info["openid"] == openids[0]
     assert menu["menu"]["button"][0]["key"] == "TODAY"
-    assert finished["MsgID"] == str(sent["msg_id"]) and finished["SentCount"] == "1000"
-    assert finished["ErrorCount"] == "0" and sent_to.count() == 1000
+    assert finished["MsgID"] == str(sent["msg_id"])
+    assert finished["SentCount"] == "1000"
+    assert finished["ErrorCount"] == "0"
+    assert sent_to.count() == 1000
     from messaging.models import Message
 
-    assert Message.objects.filter(sender_id=account.service_user_id, body__text="Morning edition").count() == 1000
+    assert (
+        Message.objects.filter(
+            sender_id=account.service_user_id, body__text="Morning edition"
+        ).count()
+        == 1000
+    )
 
     # when: a token outlives its 4 s (PLATFORM_ENV) and a client still holds it
     stale = client.access_token
@@ -175,7 +197,7 @@ def wait_for_event(server: Any, event: str, timeout: float = 120) -> dict[str, s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for post in server.posts():
-            root = ElementTree.fromstring(post.body)
+            root = ElementTree.fromstring(post.body)  # noqa: S314 - our own push
             if root.findtext("Event") == event:
                 return {child.tag: child.text or "" for child in root}
         time.sleep(0.2)
@@ -210,4 +232,9 @@ def test_live__werobot_client__custom_message_followers_and_menu(
     entry = run(scenario())
     assert entry["message"]["sender"] == account.service_user_id
     assert client.get_followers()["data"]["openid"] == [follower.openid]
-    assert client.create_menu({"button": [{"type": "view", "name": "Help", "url": "https://example.com/"}]})["errcode"] == 0
+    assert (
+        client.create_menu(
+            {"button": [{"type": "view", "name": "Help", "url": "https://example.com/"}]}
+        )["errcode"]
+        == 0
+    )

@@ -21,8 +21,14 @@ from publicplatform import protocol
 from publicplatform.exceptions import ServerVerificationFailed
 from publicplatform.models import AttemptOutcome, DeliveryStatus, WebhookDelivery
 from publicplatform.services import followers, replies, webhooks
-from tests.factories import configure_server, login_ticket, make_follower, make_official_account, make_user
-from tests.support.devservers import DevServer, raw_server, werobot_server, wechatpy_server
+from tests.factories import (
+    configure_server,
+    login_ticket,
+    make_follower,
+    make_official_account,
+    make_user,
+)
+from tests.support.devservers import DevServer, raw_server, wechatpy_server, werobot_server
 
 pytestmark = pytest.mark.django_db
 TOKEN = "testtoken123"
@@ -45,17 +51,27 @@ def send_text(user: Any, follower: Any, text: str) -> WebhookDelivery:
     from messaging.services.sending import message_send
     from messaging.types import OutgoingContent
 
-    ack = message_send(ticket=login_ticket(user), user_id=user.pk, conversation_id=follower.conversation_id,
-                       client_msg_id=f"c-{uuid.uuid4().hex}",
-                       content=OutgoingContent(kind="text", text=text))  # fmt: skip
+    ack = message_send(
+        ticket=login_ticket(user),
+        user_id=user.pk,
+        conversation_id=follower.conversation_id,
+        client_msg_id=f"c-{uuid.uuid4().hex}",
+        content=OutgoingContent(kind="text", text=text),
+    )
     return WebhookDelivery.objects.get(msg_id=ack.message_id)
 
 
 def dev_server(sdk: str, mode: str, appid: str, aes_key: str) -> AbstractContextManager[DevServer]:
     options: dict[str, Any] = {}
     if mode == "safe":
-        options = {"app_id": appid, "aes_key": aes_key} if sdk == "werobot" else {"appid": appid, "aes_key": aes_key}
-    return werobot_server(TOKEN, **options) if sdk == "werobot" else wechatpy_server(TOKEN, **options)
+        options = (
+            {"app_id": appid, "aes_key": aes_key}
+            if sdk == "werobot"
+            else {"appid": appid, "aes_key": aes_key}
+        )
+    return (
+        werobot_server(TOKEN, **options) if sdk == "werobot" else wechatpy_server(TOKEN, **options)
+    )
 
 
 SERVERS = [(sdk, mode) for sdk in ("werobot", "wechatpy") for mode in ("plain", "safe")]
@@ -76,21 +92,29 @@ def test_handshake__sdk_server_with_the_right_token__verifies_and_saves(configur
     account, server, mode = configured
     # then: the server got one GET with a plaintext echostr (also in safe mode), and echoed it
     gets = [r for r in server.received if r.method == "GET"]
-    assert len(gets) == 1 and gets[0].query["echostr"].isdigit()
-    assert gets[0].query["signature"] == protocol.sign(TOKEN, gets[0].query["timestamp"], gets[0].query["nonce"])
-    assert account.server_verified_at is not None and account.encryption_mode == mode
+    assert len(gets) == 1
+    assert gets[0].query["echostr"].isdigit()
+    assert gets[0].query["signature"] == protocol.sign(
+        TOKEN, gets[0].query["timestamp"], gets[0].query["nonce"]
+    )
+    assert account.server_verified_at is not None
+    assert account.encryption_mode == mode
 
 
 @pytest.mark.parametrize("sdk", ["werobot", "wechatpy"])
 def test_handshake__wrong_token__is_refused_with_what_the_server_said(sdk: str) -> None:
     account, _ = make_official_account()
-    with dev_server(sdk, "plain", account.appid, "") as server:
-        with pytest.raises(ServerVerificationFailed) as refused:
-            configure_server(account, url=server.url, token="anothertoken9")
+    with (
+        dev_server(sdk, "plain", account.appid, "") as server,
+        pytest.raises(ServerVerificationFailed) as refused,
+    ):
+        configure_server(account, url=server.url, token="anothertoken9")
     assert refused.value.details["status_code"] == 403
-    assert refused.value.details["signed_string"] and len(refused.value.details["signature"]) == 40
+    assert refused.value.details["signed_string"]
+    assert len(refused.value.details["signature"]) == 40
     account.refresh_from_db()
-    assert account.server_url == "" and account.server_verified_at is None
+    assert account.server_url == ""
+    assert account.server_verified_at is None
 
 
 def test_text_message__sdk_server_replies__the_reply_is_in_the_users_chat(configured: Any) -> None:
@@ -103,28 +127,40 @@ def test_text_message__sdk_server_replies__the_reply_is_in_the_users_chat(config
     # when: she writes to it
     delivery = run_delivery(send_text(alice, follower, "hi there").pk)
     # then: one attempt, a text reply, relayed as the account into her chat
-    assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.reply_type == "text"
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.reply_type == "text"
     assert [a.outcome for a in delivery.attempts.all()] == [AttemptOutcome.REPLIED]
     assert chat_texts(follower) == [f"welcome {follower.openid}", "hi there", "echo: hi there"]
+    assert delivery.reply_message_id is not None
     reply = Message.objects.get(pk=delivery.reply_message_id)
     assert reply.sender_id == account.service_user_id
     # and: the push was the protocol's: signed query, openid, safe-mode fields
     post = server.posts()[-1]
     assert post.query["openid"] == follower.openid
-    assert post.query["signature"] == protocol.sign(TOKEN, post.query["timestamp"], post.query["nonce"])
+    assert post.query["signature"] == protocol.sign(
+        TOKEN, post.query["timestamp"], post.query["nonce"]
+    )
     assert ("encrypt_type" in post.query) == (mode == "safe")
     assert (b"<Encrypt>" in post.body) == (mode == "safe")
 
 
 def test_menu_click__sdk_server__gets_click_event_and_its_reply_is_relayed(configured: Any) -> None:
-    account, server, _ = configured
+    account, _server, _ = configured
     from publicplatform.services.menus import menu_set
 
-    menu_set(account=account, data={"button": [{"type": "click", "name": "Good", "key": "V1001_GOOD"}]})
+    menu_set(
+        account=account, data={"button": [{"type": "click", "name": "Good", "key": "V1001_GOOD"}]}
+    )
     bob = make_user()
     follower = make_follower(bob, account)
     # when
-    followers.menu_tap(ticket=login_ticket(bob), user_id=bob.pk, account_id=account.pk, kind="click", value="V1001_GOOD")
+    followers.menu_tap(
+        ticket=login_ticket(bob),
+        user_id=bob.pk,
+        account_id=account.pk,
+        kind="click",
+        value="V1001_GOOD",
+    )
     # then
     delivery = run_delivery(WebhookDelivery.objects.get(account=account, event="CLICK").pk)
     assert delivery.status == DeliveryStatus.SUCCEEDED
@@ -143,16 +179,26 @@ def test_retries__server_answers_garbage__three_identical_plaintexts_then_the_no
         # when
         delivery = run_delivery(send_text(carol, follower, "anyone there?").pk)
     # then: three attempts, each a fresh signature and ciphertext of the same plaintext
-    assert delivery.status == DeliveryStatus.FAILED and delivery.attempt_count == 3
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempt_count == 3
     assert [a.outcome for a in delivery.attempts.all()] == [AttemptOutcome.BAD_REPLY] * 3
     posts = server.posts()[-3:]
     crypto = WeChatCrypto(TOKEN, key, account.appid)
-    plaintexts = {crypto.decrypt_message(p.body, p.query["msg_signature"], p.query["timestamp"], p.query["nonce"]) for p in posts}
+    plaintexts = {
+        crypto.decrypt_message(
+            p.body, p.query["msg_signature"], p.query["timestamp"], p.query["nonce"]
+        )
+        for p in posts
+    }
     assert plaintexts == {delivery.payload}
     assert len({p.body for p in posts}) == 3
     # and: the user is told, once, as WeChat tells them
-    notices = Message.objects.filter(conversation_id=follower.conversation_id, kind=MessageKind.SYSTEM)
-    assert [n.body["text"] for n in notices] == [replies.UNAVAILABLE_NOTICE] * 2  # subscribe, message
+    notices = Message.objects.filter(
+        conversation_id=follower.conversation_id, kind=MessageKind.SYSTEM
+    )
+    assert [n.body["text"] for n in notices] == [
+        replies.UNAVAILABLE_NOTICE
+    ] * 2  # subscribe, message
     assert "not XML" in delivery.failure_reason or "root element" in delivery.failure_reason
 
 
@@ -192,7 +238,8 @@ def test_no_reply__success_or_empty__is_not_retried_and_shows_nothing(settings: 
         erin = make_user()
         follower = make_follower(erin, account)
         delivery = run_delivery(send_text(erin, follower, "ping").pk)
-    assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempt_count == 1
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.attempt_count == 1
     assert chat_texts(follower) == ["ping"]
 
 
@@ -217,6 +264,7 @@ def test_news_reply__werobot__becomes_article_cards() -> None:
         grace = make_user()
         follower = make_follower(grace, account)
         delivery = run_delivery(send_text(grace, follower, "news").pk)
+    assert delivery.reply_message_id is not None
     reply = Message.objects.get(pk=delivery.reply_message_id)
     assert reply.body["official"]["articles"][0]["title"] == "Title"
 
@@ -228,5 +276,10 @@ def test_webhook_test_tool__shows_the_signed_string_expected_signature_and_respo
         outcome = webhooks.webhook_test(account=account, text="testing")
     query = server.posts()[-1].query
     assert outcome.signed_string == "".join(sorted([TOKEN, query["timestamp"], query["nonce"]]))
-    assert outcome.signature == query["signature"] == protocol.sign(TOKEN, query["timestamp"], query["nonce"])
-    assert outcome.result.ok and "echo: testing" in outcome.result.excerpt
+    assert (
+        outcome.signature
+        == query["signature"]
+        == protocol.sign(TOKEN, query["timestamp"], query["nonce"])
+    )
+    assert outcome.result.ok
+    assert "echo: testing" in outcome.result.excerpt

@@ -56,7 +56,7 @@ class DevServer:
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -102,7 +102,7 @@ def werobot_robot(
         token=token, app_id=app_id, encoding_aes_key=aes_key, session_storage=False
     )
 
-    @robot.text
+    @robot.text  # type: ignore[untyped-decorator]
     def echo(message: Any) -> Any:
         if delay:
             time.sleep(delay)
@@ -112,11 +112,11 @@ def werobot_robot(
             return werobot.replies.SuccessReply()
         return f"echo: {message.content}"
 
-    @robot.subscribe
+    @robot.subscribe  # type: ignore[untyped-decorator]
     def welcome(message: Any) -> str:
         return f"welcome {message.source}"
 
-    @robot.click
+    @robot.click  # type: ignore[untyped-decorator]
     def clicked(message: Any) -> str:
         return f"clicked {message.key}"
 
@@ -141,8 +141,12 @@ def wechatpy_app(
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         try:
-            check_signature(token, query.get("signature", ""), query.get("timestamp", ""),
-                            query.get("nonce", ""))  # fmt: skip
+            check_signature(
+                token,
+                query.get("signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
         except InvalidSignatureException:
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"invalid signature"]
@@ -203,6 +207,8 @@ def raw_app(*, token: str, post: Callable[[], tuple[str, bytes]], sleep: float =
 
 
 @contextmanager
-def raw_server(*, token: str, post: Callable[[], tuple[str, bytes]], sleep: float = 0) -> Iterator[DevServer]:
+def raw_server(
+    *, token: str, post: Callable[[], tuple[str, bytes]], sleep: float = 0
+) -> Iterator[DevServer]:
     with serve(raw_app(token=token, post=post, sleep=sleep)) as server:
         yield server

@@ -25,10 +25,20 @@ def test_web_official__search_follow_chat_and_tap_the_menu__replies_show_in_the_
     # given: a museum's account with a WeRoBot server and a menu
     daphne, _ = platform_stack
     account, _ = make_official_account(name="City Museum")
-    menu_set(account=account, data={"button": [
-        {"type": "click", "name": "Opening hours", "key": "V1001_HOURS"},
-        {"name": "More", "sub_button": [{"type": "view", "name": "Website", "url": "http://127.0.0.1:9/"}]},
-    ]})  # fmt: skip
+    menu_set(
+        account=account,
+        data={
+            "button": [
+                {"type": "click", "name": "Opening hours", "key": "V1001_HOURS"},
+                {
+                    "name": "More",
+                    "sub_button": [
+                        {"type": "view", "name": "Website", "url": "http://127.0.0.1:9/"}
+                    ],
+                },
+            ]
+        },
+    )
     alice_user = make_user(nickname="Alice")
     with werobot_server(TOKEN) as server:
         configure_server(account, url=server.url, token=TOKEN)

@@ -57,7 +57,8 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
     # then
     assert login.status_code == 200
     assert [f["user"]["wechat_id"] for f in friends["results"]] == ["bob_demo"]
-    assert len(found) == 1 and found[0]["name"] in {f"szdy{n:02d}" for n in range(1, 11)}
-    assert greeting[0]["body"]["text"].startswith("你好！我是志愿者 szdy")
+    assert len(found) == 1
+    assert found[0]["name"] in {f"szdy{n:02d}" for n in range(1, 11)}
+    assert greeting[0]["body"]["text"].startswith("你好, 我是志愿者 szdy")
     assert docs.status_code == 200
     assert index.status_code == 200

@@ -3,8 +3,8 @@
 Two chat users who are friends (alice, bob), a third (carol) with a pending
 friend request to alice, an operator, and official accounts: the seed's `szdy`
 pool (searching "szdy" finds one of szdy01…szdy10 at random) and 微成都, which
-Bob develops and which answers keywords and its menu without a server. Contacts are made through the real
-services, with tickets, exactly as the clients would.
+Bob develops and which answers keywords and its menu without a server. Contacts
+are made through the real services, with tickets, exactly as the clients would.
 """
 
 from __future__ import annotations
@@ -118,5 +118,7 @@ class Command(BaseCommand):
         for account in (ALICE, BOB, CAROL):
             self.stdout.write(f"  chat user  {account.email} / {account.password}")
         self.stdout.write(f"  operator   {OPERATOR.email} / {OPERATOR.password}")
-        self.stdout.write("  official accounts: search 'szdy' or '微成都' in Contacts → Official accounts;")
+        self.stdout.write(
+            "  official accounts: search 'szdy' or '微成都' in Contacts → Official accounts;"
+        )
         self.stdout.write("  Bob develops 微成都 at /platform/")
