@@ -1,13 +1,13 @@
 """A per-account semaphore in Redis: at most N pushes in flight to one developer's
 server, so one slow server holds at most N worker slots and cannot starve the
 others. Slots expire (a crashed worker cannot hold one for ever). The embedded
-mode, with one process and no Redis, keeps the counts in the process.
+mode has no Redis and no workers (Celery runs in the calling thread), so there
+is nothing to share and no limit.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 
@@ -25,9 +25,6 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
 end
 return 0
 """
-
-_local_lock = threading.Lock()
-_local: dict[str, dict[str, float]] = {}
 
 
 _client: redis.Redis | None = None
@@ -58,15 +55,7 @@ def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | N
     now = time.time()
     client = _redis()
     if client is None:
-        with _local_lock:
-            slots = _local.setdefault(_key(account_id), {})
-            for held, since in list(slots.items()):
-                if since < now - hold_seconds:
-                    del slots[held]
-            if len(slots) >= limit:
-                return None
-            slots[token] = now
-            return token
+        return token
     try:
         got = _script(keys=[_key(account_id)], args=[now, hold_seconds, limit, token])  # type: ignore[operator]
     except Exception:
@@ -78,8 +67,6 @@ def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | N
 def slot_release(*, account_id: int, token: str) -> None:
     client = _redis()
     if client is None:
-        with _local_lock:
-            _local.get(_key(account_id), {}).pop(token, None)
         return
     try:
         client.zrem(_key(account_id), token)

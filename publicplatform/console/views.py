@@ -80,15 +80,22 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
         elif action == "server":
             server = ServerForm(request.POST)
             if server.is_valid():
-                verification = account_services.account_server_configure(
+                verified = account_services.account_server_configure(
                     account=target,
                     server_url=server.cleaned_data["server_url"],
                     token=server.cleaned_data["token"],
                     encoding_aes_key=server.cleaned_data["encoding_aes_key"],
                     mode=server.cleaned_data["encryption_mode"],
                 )
+                if verified is not None:
+                    verification = {
+                        "status_code": verified.status_code,
+                        "body": verified.body_excerpt,
+                        "signed_string": verified.signed_string,
+                        "signature": verified.signature,
+                    }
                 messages.success(
-                    request, "Server verified and saved." if verification else "Server turned off."
+                    request, "Server verified and saved." if verified else "Server turned off."
                 )
         elif action == "secret":
             request.session[NEW_SECRET] = account_services.account_secret_reset(account=target)
