@@ -52,7 +52,7 @@ def account_with_followers(name: str, count: int, tickets: list[str]) -> Any:
     from accounts.tickets import ticket_verify
     from publicplatform.models import Follower, OfficialAccount
     from publicplatform.services.accounts import account_create
-    from publicplatform.services.followers import follow
+    from publicplatform.services.followers import account_follow
 
     account = OfficialAccount.objects.filter(name=name).first()
     if account is None:
@@ -60,7 +60,7 @@ def account_with_followers(name: str, count: int, tickets: list[str]) -> Any:
     have = Follower.objects.filter(account=account, subscribed=True).count()
     for token in tickets[have:count]:
         ticket = ticket_verify(token=token)
-        follow(ticket=ticket, user_id=ticket.user_id, account_id=account.pk)
+        account_follow(ticket=ticket, user_id=ticket.user_id, account_id=account.pk)
     return account
 
 

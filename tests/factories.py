@@ -149,6 +149,6 @@ def configure_server(
 
 
 def make_follower(user: User, account: Any) -> Any:
-    from publicplatform.services.followers import follow
+    from publicplatform.services.followers import account_follow
 
-    return follow(ticket=login_ticket(user), user_id=user.pk, account_id=account.pk)
+    return account_follow(ticket=login_ticket(user), user_id=user.pk, account_id=account.pk)

@@ -65,7 +65,7 @@ class FollowView(APIView):
     @extend_schema(request=None, responses={200: s.AccountOutput}, tags=TAGS)
     def post(self, request: Request, account_id: int) -> Response:
         ticket = _ticket(request)
-        followers.follow(ticket=ticket, user_id=ticket.user_id, account_id=account_id)
+        followers.account_follow(ticket=ticket, user_id=ticket.user_id, account_id=account_id)
         return Response(_card(ticket, account_id))
 
 
@@ -73,7 +73,7 @@ class UnfollowView(APIView):
     @extend_schema(request=None, responses={200: s.AccountOutput}, tags=TAGS)
     def post(self, request: Request, account_id: int) -> Response:
         ticket = _ticket(request)
-        followers.unfollow(ticket=ticket, user_id=ticket.user_id, account_id=account_id)
+        followers.account_unfollow(ticket=ticket, user_id=ticket.user_id, account_id=account_id)
         return Response(_card(ticket, account_id))
 
 

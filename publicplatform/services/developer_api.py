@@ -198,7 +198,7 @@ def custom_send(*, account: OfficialAccount, data: dict[str, Any]) -> None:
                 retry_after=max(1.0, (closes - timezone.now()).total_seconds()),
             )
         Follower.objects.filter(pk=follower.pk).update(custom_sent=F("custom_sent") + 1)
-        replies.post(
+        replies.reply_post(
             account=account,
             follower=follower,
             body=body,
@@ -233,7 +233,7 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
         follower = _follower(account, data.get("touser"))
         if not follower.subscribed:
             raise NotAFollower()
-        ack = replies.post(
+        ack = replies.reply_post(
             account=account,
             follower=follower,
             body=body,
@@ -344,7 +344,7 @@ def mass_batch_send(*, job_id: int) -> bool:
     sent = errors = 0
     for follower in chunk:
         try:
-            replies.post(
+            replies.reply_post(
                 account=job.account,
                 follower=follower,
                 body=job.content,

@@ -34,7 +34,7 @@ def _greet_on_commit(account: OfficialAccount, follower: Follower) -> None:
     )
 
 
-def follow(*, ticket: VerifiedTicket, user_id: int, account_id: int) -> Follower:
+def account_follow(*, ticket: VerifiedTicket, user_id: int, account_id: int) -> Follower:
     """Follow an account (again): the chat and openid are kept from any earlier
     follow. The developer's server gets `subscribe`; an account without one greets."""
     ticket_require(ticket, user_id=user_id)
@@ -93,7 +93,7 @@ def _follow(ticket: VerifiedTicket, user_id: int, account: OfficialAccount) -> F
 
 
 @transaction.atomic
-def unfollow(*, ticket: VerifiedTicket, user_id: int, account_id: int) -> Follower:
+def account_unfollow(*, ticket: VerifiedTicket, user_id: int, account_id: int) -> Follower:
     ticket_require(ticket, user_id=user_id)
     account = _account(account_id)
     follower = (

@@ -64,7 +64,7 @@ def reply_body(reply: Reply) -> dict[str, Any] | None:
     return None  # transfer_customer_service: no human agents here
 
 
-def post(
+def reply_post(
     *,
     account: OfficialAccount,
     follower: Follower,
@@ -83,7 +83,7 @@ def post(
 
 
 def notice_post(*, account: OfficialAccount, follower: Follower, key: str) -> SendAck:
-    return post(
+    return reply_post(
         account=account,
         follower=follower,
         body={"event": "official_unavailable", "text": UNAVAILABLE_NOTICE},
@@ -120,7 +120,9 @@ def auto_reply_answer(*, follower_id: int, key: str, text: str) -> SendAck | Non
     rule = autoreply_match(account_id=follower.account_id, text=text)
     if rule is None:
         return None
-    return post(account=follower.account, follower=follower, body={"text": rule.reply}, key=key)
+    return reply_post(
+        account=follower.account, follower=follower, body={"text": rule.reply}, key=key
+    )
 
 
 def greeting_send(*, follower_id: int, followed_at: int) -> SendAck | None:
@@ -128,7 +130,7 @@ def greeting_send(*, follower_id: int, followed_at: int) -> SendAck | None:
     follower = Follower.objects.select_related("account").filter(pk=follower_id).first()
     if follower is None or not follower.subscribed or not follower.account.greeting:
         return None
-    return post(
+    return reply_post(
         account=follower.account,
         follower=follower,
         body={"text": follower.account.greeting},

@@ -124,7 +124,7 @@ class SignedRequest:
     signed_string: str
 
 
-def sign_push(*, account: OfficialAccount, payload: str, openid: str) -> SignedRequest:
+def push_sign(*, account: OfficialAccount, payload: str, openid: str) -> SignedRequest:
     """Query and body of a push: fresh timestamp, nonce and signature every time;
     in safe mode the body is encrypted anew and carries msg_signature."""
     timestamp, nonce = protocol.timestamp(), protocol.nonce()
@@ -190,7 +190,7 @@ def _classify(account: OfficialAccount, answer: transport.DeveloperResponse) -> 
 
 
 def push_send(*, account: OfficialAccount, payload: str, openid: str) -> AttemptResult:
-    signed = sign_push(account=account, payload=payload, openid=openid)
+    signed = push_sign(account=account, payload=payload, openid=openid)
     answer = transport.developer_call(
         method="POST",
         url=account.server_url,
@@ -304,7 +304,7 @@ def _relay(delivery: WebhookDelivery, reply: protocol.Reply | None) -> int | Non
     body = replies.reply_body(reply)
     if body is None:
         return None
-    ack = replies.post(
+    ack = replies.reply_post(
         account=delivery.account, follower=follower, body=body, key=f"ppr-{delivery.pk}"
     )
     return ack.message_id
@@ -336,7 +336,7 @@ def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
             ("MsgId", random.getrandbits(62)),
         ]
     )
-    signed = sign_push(account=account, payload=payload, openid=openid)
+    signed = push_sign(account=account, payload=payload, openid=openid)
     answer = transport.developer_call(
         method="POST",
         url=account.server_url,

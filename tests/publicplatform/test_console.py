@@ -70,7 +70,7 @@ def test_console__server_form__saved_only_when_the_handshake_passes() -> None:
 
 def test_console__delivery_log__shows_each_attempt() -> None:
     from publicplatform.services import webhooks
-    from publicplatform.services.followers import follow
+    from publicplatform.services.followers import account_follow
     from tests.factories import configure_server, login_ticket
 
     bob = make_user()
@@ -78,7 +78,7 @@ def test_console__delivery_log__shows_each_attempt() -> None:
     with raw_server(token=TOKEN, post=lambda: ("502 Bad Gateway", b"upstream down")) as server:
         configure_server(account, url=server.url, token=TOKEN)
         fan = make_user()
-        follow(ticket=login_ticket(fan), user_id=fan.pk, account_id=account.pk)
+        account_follow(ticket=login_ticket(fan), user_id=fan.pk, account_id=account.pk)
         from publicplatform.models import WebhookDelivery
 
         delivery = WebhookDelivery.objects.get(account=account)

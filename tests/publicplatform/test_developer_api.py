@@ -154,7 +154,9 @@ def test_custom_send__after_48h_or_unfollowed__45015(api: Api) -> None:
     with time_machine.travel(timezone.now() + timedelta(hours=48, seconds=1)):
         token = api.fetch_token()["access_token"]
         assert "window closed" in error(api.post("message/custom/send", body, token=token), 45015)
-    followers.unfollow(ticket=login_ticket(bob), user_id=bob.pk, account_id=follower.account_id)
+    followers.account_unfollow(
+        ticket=login_ticket(bob), user_id=bob.pk, account_id=follower.account_id
+    )
     assert "unfollowed" in error(api.post("message/custom/send", body), 45015)
 
 
@@ -207,7 +209,7 @@ def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -
     assert info["openid"] == follower.openid
     assert "unionid" not in info
     assert {"subscribe_time", "tagid_list", "language", "remark"} <= set(info)
-    followers.unfollow(ticket=login_ticket(dave), user_id=dave.pk, account_id=account.pk)
+    followers.account_unfollow(ticket=login_ticket(dave), user_id=dave.pk, account_id=account.pk)
     assert api.get("user/info", openid=follower.openid) == {
         "subscribe": 0,
         "openid": follower.openid,

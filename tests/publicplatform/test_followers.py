@@ -52,7 +52,7 @@ def test_openid__per_user_and_account__28_chars_stable_on_refollow_distinct_per_
     second, _ = make_official_account(name="Second")
     # when: Alice follows, unfollows and follows again; and follows another account
     before = make_follower(alice, first)
-    followers.unfollow(ticket=login_ticket(alice), user_id=alice.pk, account_id=first.pk)
+    followers.account_unfollow(ticket=login_ticket(alice), user_id=alice.pk, account_id=first.pk)
     again = make_follower(alice, first)
     other = make_follower(alice, second)
     # then
@@ -75,7 +75,7 @@ def test_send__after_unfollowing__is_refused_and_nothing_is_pushed() -> None:
     account, _ = make_official_account()
     bob = make_user()
     follower = make_follower(bob, account)
-    followers.unfollow(ticket=login_ticket(bob), user_id=bob.pk, account_id=account.pk)
+    followers.account_unfollow(ticket=login_ticket(bob), user_id=bob.pk, account_id=account.pk)
     with pytest.raises(NotAFollower):
         write(bob, follower, "hello?")
     assert texts(follower) == []
@@ -239,10 +239,10 @@ def test_pool_pick__weights__are_followed_in_proportion() -> None:
 
 Call = Callable[[Any, User, User, Any], Any]
 WRONG_OWNER_CALLS: dict[str, Call] = {
-    "followers.follow": lambda t, a, b, acc: followers.follow(
+    "followers.account_follow": lambda t, a, b, acc: followers.account_follow(
         ticket=t, user_id=b.pk, account_id=acc.pk
     ),
-    "followers.unfollow": lambda t, a, b, acc: followers.unfollow(
+    "followers.account_unfollow": lambda t, a, b, acc: followers.account_unfollow(
         ticket=t, user_id=b.pk, account_id=acc.pk
     ),
     "followers.menu_tap": lambda t, a, b, acc: followers.menu_tap(
