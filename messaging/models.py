@@ -75,7 +75,8 @@ class MemberRole(models.TextChoices):
 
 class Membership(models.Model):
     """A user in a conversation. Members receive the events numbered from
-    `joined_seq` through `left_seq` (the notice of their leaving included)."""
+    `joined_seq` through `left_seq` (the notice of their leaving included). An
+    official account's identity has left_seq 0: it writes, and receives nothing."""
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="memberships"

@@ -43,6 +43,7 @@ class AccountCard:
     following: bool
     conversation_id: int | None
     menu: list[dict[str, Any]]
+    service_user_id: int
     pool: str | None = None
 
 
@@ -59,6 +60,7 @@ def _card(
         following,
         follower.conversation_id if follower else None,
         account.menu if following else [],
+        account.service_user_id,
         pool,
     )
 

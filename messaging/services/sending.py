@@ -251,13 +251,32 @@ def message_send(
     return SendAck(message_id, conversation_id, seq, client_msg_id, created_at)
 
 
+def _lock_service_head(conversation_id: int, sender_id: int) -> ConversationHead:
+    """The official conversation owned by this identity, locked for numbering."""
+    owned = Conversation.objects.filter(
+        pk=conversation_id, owner_id=sender_id, kind=ConversationKind.OFFICIAL
+    )
+    if not owned.exists():
+        raise ConversationNotFound()
+    if storage.available():
+        head = storage.conversation_head(conversation_id, sender_id)
+        if head is None:
+            raise ConversationNotFound()
+        return head
+    conversation = conversation_lock(conversation_id)
+    return ConversationHead(
+        conversation.kind, conversation.direct_key, conversation.member_count, MemberRole.OWNER
+    )
+
+
 def message_send_as_service(
     *, sender_id: int, conversation_id: int, kind: MessageKind, body: dict[str, Any],
     client_msg_id: str,
 ) -> SendAck:  # fmt: skip
     """A message from a service identity (an official account), which holds no ticket
-    and logs in nowhere: the caller is the service that speaks for it. Idempotent by
-    client_msg_id, like a member's send, so a retried task never posts twice."""
+    and logs in nowhere: the caller is the service that speaks for it, into an
+    `official` conversation the identity owns. Idempotent by client_msg_id, like a
+    member's send, so a retried task never posts twice."""
     if not CLIENT_MSG_ID.fullmatch(client_msg_id):
         raise InvalidContent("client_msg_id must be 1-64 letters, digits or . _ : -")
     previous = _previous_send(sender_id, client_msg_id, conversation_id)
@@ -265,7 +284,7 @@ def message_send_as_service(
         return previous
     try:
         with transaction.atomic():
-            head = _lock_head(conversation_id, sender_id)
+            head = _lock_service_head(conversation_id, sender_id)
             message_id, seq, created_at = _append(
                 conversation_id, head, sender_id, kind, body, client_msg_id
             )

@@ -24,6 +24,7 @@ class AccountOutput(serializers.Serializer[object]):
     following = serializers.BooleanField()
     conversation_id = serializers.IntegerField(allow_null=True)
     menu = serializers.ListField(child=serializers.DictField())
+    service_user_id = serializers.IntegerField(help_text="The sender id of its messages.")
     pool = serializers.CharField(allow_null=True, help_text="The pool the search went through.")
 
 

@@ -284,3 +284,19 @@ def test_users_functions__called_with_another_users_id__refuse(name: str) -> Non
     with pytest.raises(TicketRefused):
         WRONG_OWNER_CALLS[name](login_ticket(alice), alice, bob, account)
     assert not Follower.objects.filter(user=bob).exists()
+
+
+def test_service_identity__writes_in_every_follower_chat__but_gets_no_sync_entries() -> None:
+    # given: an account greeting two followers, who write to it
+    from messaging.models import SyncEntry
+
+    account, _ = make_official_account(greeting="Hello")
+    people = [make_user(), make_user()]
+    for person in people:
+        follower = make_follower(person, account)
+        replies.greeting_send(follower_id=follower.pk, followed_at=1)
+        write(person, follower, "hi")
+    # then: each follower has both messages in their log; the identity has nothing
+    assert SyncEntry.objects.filter(user_id=account.service_user_id).count() == 0
+    for person in people:
+        assert SyncEntry.objects.filter(user=person, kind="message").count() == 2

@@ -268,6 +268,8 @@ class App {
     this.api.officialForConversation(conversationId)
       .then((account) => {
         this.officialAccounts.set(conversationId, account);
+        // The account writes as its service identity, which is not a member anyone lists.
+        this.store.rememberUser({ id: account.service_user_id, nickname: account.name });
         this.scheduleRender();
       })
       .catch(() => {})

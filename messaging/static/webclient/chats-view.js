@@ -50,7 +50,10 @@ function fillChatItem(node, conv, app) {
   const title = store.title(conv);
   const preview = store.preview(conv.lastMessage, { group: conv.kind === "group" });
   const sender = conv.lastMessage && conv.lastMessage.sender;
-  if (sender && !store.users.has(sender)) app.ensureMembers(conv); // a name we lack
+  if (sender && !store.users.has(sender)) {
+    if (conv.kind === "official") app.loadOfficial(conv.id); // the account's name
+    else app.ensureMembers(conv); // a name we lack
+  }
   const time = conv.lastActivity ? listTime(conv.lastActivity) : "";
   const pending = app.outbox.forConversation(conv.id);
   const failed = pending.some((i) => i.state === "failed");
