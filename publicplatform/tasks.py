@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from publicplatform.services import developer_api, replies, webhooks
 
@@ -42,6 +43,18 @@ def mass_send_batch(job_id: int) -> bool:
     if more:
         mass_send_batch.delay(job_id)
     return more
+
+
+@shared_task(name="publicplatform.tasks.requeue_stale_deliveries")
+def requeue_stale_deliveries() -> int:
+    """Pushes whose task was lost (a broker or worker died) go out again."""
+    # Idle for longer than any push takes with all its attempts and their waits.
+    per_attempt = (
+        settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS
+        + settings.PUBLICPLATFORM_WEBHOOK_RETRY_DELAY_SECONDS
+    )
+    idle = max(60.0, 2 * settings.PUBLICPLATFORM_WEBHOOK_MAX_ATTEMPTS * per_attempt)
+    return len(webhooks.deliveries_requeue_stale(idle_seconds=idle))
 
 
 @shared_task(name="publicplatform.tasks.purge_expired_tokens")

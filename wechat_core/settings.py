@@ -407,6 +407,10 @@ PUBLICPLATFORM_ACCOUNTS_PER_DEVELOPER = env_int(
 PUBLICPLATFORM_AUTOREPLY_MAX_RULES = env_int(
     "PUBLICPLATFORM_AUTOREPLY_MAX_RULES", default=100, minimum=1
 )
+CELERY_BEAT_SCHEDULE["requeue-stale-webhook-deliveries"] = {
+    "task": "publicplatform.tasks.requeue_stale_deliveries",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["purge-expired-access-tokens"] = {
     "task": "publicplatform.tasks.purge_expired_tokens",
     "schedule": crontab(minute=41, hour="*/6"),

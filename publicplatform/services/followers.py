@@ -168,9 +168,15 @@ class OfficialConversationPolicy:
     goes to the developer's server, or to the keyword replies."""
 
     def before_send(self, *, user_id: int, conversation_id: int, content: OutgoingContent) -> None:
-        follower = Follower.objects.filter(conversation_id=conversation_id, user_id=user_id).first()
+        follower = (
+            Follower.objects.filter(conversation_id=conversation_id, user_id=user_id)
+            .select_related("account")
+            .first()
+        )
         if follower is None or not follower.subscribed:
             raise NotAFollower("Follow the account again to write to it.")
+        if not follower.account.is_active:
+            raise AccountNotFound("This account no longer takes messages.")
         if content.kind != "text":
             raise InvalidContent("Official accounts accept text messages here.")
 

@@ -310,6 +310,23 @@ def _relay(delivery: WebhookDelivery, reply: protocol.Reply | None) -> int | Non
     return ack.message_id
 
 
+def deliveries_requeue_stale(*, idle_seconds: float) -> list[int]:
+    """Enqueue again pending pushes that nobody has touched for `idle_seconds` (a
+    task lost with a broker or a worker); returns their ids. A duplicate task is
+    harmless: an attempt is recorded only while the push is still pending."""
+    from publicplatform.tasks import deliver_webhook
+
+    cutoff = timezone.now() - dt.timedelta(seconds=idle_seconds)
+    stale = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
+        .exclude(attempts__started_at__gte=cutoff)
+        .values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stale:
+        deliver_webhook.delay(delivery_id)
+    return stale
+
+
 # --- The console's "test my webhook" ---------------------------------------------------------
 
 

@@ -300,3 +300,15 @@ def test_service_identity__writes_in_every_follower_chat__but_gets_no_sync_entri
     assert SyncEntry.objects.filter(user_id=account.service_user_id).count() == 0
     for person in people:
         assert SyncEntry.objects.filter(user=person, kind="message").count() == 2
+
+
+def test_send__to_a_deactivated_account__is_refused() -> None:
+    from publicplatform.exceptions import AccountNotFound
+
+    account, _ = make_official_account()
+    ivy = make_user()
+    follower = make_follower(ivy, account)
+    account.is_active = False
+    account.save(update_fields=["is_active"])
+    with pytest.raises(AccountNotFound):
+        write(ivy, follower, "still there?")

@@ -283,3 +283,26 @@ def test_webhook_test_tool__shows_the_signed_string_expected_signature_and_respo
     )
     assert outcome.result.ok
     assert "echo: testing" in outcome.result.excerpt
+
+
+def test_requeue_stale__pending_push_whose_task_was_lost__is_enqueued_again() -> None:
+    # given: a push created five minutes ago whose task never ran (a lost broker
+    # message: in this rolled-back test no task ever runs), and a fresh one
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    account, _ = make_official_account()
+    with raw_server(token=TOKEN, post=lambda: ("200 OK", b"success")) as server:
+        configure_server(account, url=server.url, token=TOKEN)
+        with time_machine.travel(timezone.now() - timedelta(minutes=5)):
+            make_follower(make_user(), account)
+        fresh = make_follower(make_user(), account)
+        # when: the periodic sweep runs
+        requeued = webhooks.deliveries_requeue_stale(idle_seconds=60)
+        # then: only the old one goes out again, and it can still be delivered
+        old = WebhookDelivery.objects.exclude(follower=fresh).get()
+        assert requeued == [old.pk]
+        assert run_delivery(old.pk).status == DeliveryStatus.SUCCEEDED
+    assert webhooks.deliveries_requeue_stale(idle_seconds=60) == []
