@@ -23,6 +23,9 @@ from django.db.models import Q
 class ConversationKind(models.TextChoices):
     DIRECT = "direct", "1:1 chat"
     GROUP = "group", "Group chat"
+    # A follower and an official account's service identity (publicplatform): following,
+    # not friendship, allows it; the app's policy (services.policies) checks each send.
+    OFFICIAL = "official", "Official account chat"
 
 
 class Conversation(models.Model):
@@ -41,7 +44,7 @@ class Conversation(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="group", direct_key__isnull=True)
+                condition=Q(kind__in=["group", "official"], direct_key__isnull=True)
                 | Q(kind="direct", direct_key__isnull=False),
                 name="conversation_direct_key_iff_direct",
             )
@@ -72,7 +75,8 @@ class MemberRole(models.TextChoices):
 
 class Membership(models.Model):
     """A user in a conversation. Members receive the events numbered from
-    `joined_seq` through `left_seq` (the notice of their leaving included)."""
+    `joined_seq` through `left_seq` (the notice of their leaving included). An
+    official account's identity has left_seq 0: it writes, and receives nothing."""
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="memberships"

@@ -77,3 +77,38 @@ def celery_worker(live_env: dict[str, str], live_log_dir: Path) -> Iterator[Serv
     )
     yield worker
     worker.stop()
+
+
+# Settings of the official-accounts stack: short webhook timeouts so that a slow
+# developer server costs seconds, one push in flight per account so that the
+# per-account limit shows, and access tokens living a few seconds so that
+# expiry and refresh can be watched.
+PLATFORM_ENV = {
+    "PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS": "1",
+    "PUBLICPLATFORM_WEBHOOK_RETRY_DELAY_SECONDS": "0.1",
+    "PUBLICPLATFORM_WEBHOOK_CONCURRENCY_PER_ACCOUNT": "1",
+    "PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS": "0.2",
+    "PUBLICPLATFORM_ACCESS_TOKEN_TTL_SECONDS": "4",
+    "PUBLICPLATFORM_MASS_SEND_BATCH": "250",
+}
+
+
+@pytest.fixture(scope="session")
+def platform_stack(
+    live_env: dict[str, str], live_log_dir: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """A daphne and a Celery worker of their own for the official-accounts tests,
+    on a private Redis broker, so no other worker (with other settings) takes
+    their webhook tasks. Returns (daphne, worker)."""
+    from tests.support.processes import start_redis
+
+    broker = start_redis(log_dir=live_log_dir)
+    env = live_env | PLATFORM_ENV | {
+        "CELERY_BROKER_URL": f"{broker.url}/0", "CELERY_RESULT_BACKEND": f"{broker.url}/0",
+    }  # fmt: skip
+    daphne = start_asgi_server(log_dir=live_log_dir, env=env, name="daphne-platform")
+    worker = start_celery_worker(log_dir=live_log_dir, env=env, queues="webhook", name="platform")
+    yield daphne, worker
+    worker.stop()
+    daphne.stop()
+    broker.stop()

@@ -123,3 +123,40 @@ def befriend_all(user: User, others: list[User]) -> None:
 def make_feature(key: str, **spec: Any) -> Feature:
     """A feature through the real service (validated, audited, published)."""
     return feature_create(spec=FeatureSpec(key=key, **spec), actor=None)
+
+
+# --- Official accounts (publicplatform) ---------------------------------------------------
+
+
+def make_official_account(
+    *, name: str = "Test Account", owner: User | None = None, greeting: str = ""
+) -> tuple[Any, str]:
+    """A new official account and its AppSecret (through the real service)."""
+    from publicplatform.services.accounts import account_create
+
+    created = account_create(name=name, owner_id=owner.pk if owner else None, greeting=greeting)
+    return created.account, created.secret
+
+
+def configure_server(
+    account: Any,
+    *,
+    url: str,
+    token: str = "testtoken123",  # noqa: S107 - a test server's Token
+    aes_key: str = "",
+    mode: str = "plain",
+) -> Any:
+    """Point the account at a developer server (the real handshake runs)."""
+    from publicplatform.services.accounts import account_server_configure
+
+    account_server_configure(
+        account=account, server_url=url, token=token, encoding_aes_key=aes_key, mode=mode
+    )
+    account.refresh_from_db()
+    return account
+
+
+def make_follower(user: User, account: Any) -> Any:
+    from publicplatform.services.followers import account_follow
+
+    return account_follow(ticket=login_ticket(user), user_id=user.pk, account_id=account.pk)

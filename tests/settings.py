@@ -18,6 +18,8 @@ TEST_ENVIRONMENT = {
     "CELERY_TASK_ALWAYS_EAGER": "false",
     "CACHE_KEY_PREFIX": "wechat-test",
     "DATABASE_POOL_MAX_SIZE": "60",
+    # Developer servers in the tests listen on loopback.
+    "PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS": "true",
     "MEDIA_ROOT": tempfile.mkdtemp(prefix="wechat-test-media-"),
     "STATIC_ROOT": tempfile.mkdtemp(prefix="wechat-test-static-"),
     # The test process and every server it starts share one fresh multiprocess

@@ -13,7 +13,7 @@ import re
 # Ticket format: t1.<ticket id>.<43 url-safe base64 characters> (see accounts.tickets).
 TICKET_PATTERN = re.compile(r"t1\.\d+\.[A-Za-z0-9_-]{20,}")
 CREDENTIAL_PATTERN = re.compile(
-    r"(?i)((?:authorization|password|secret|ticket)[\"']?\s*[:=]\s*[\"']?)(?:ticket\s+)?[^\s\"',}]+"
+    r"(?i)((?:authorization|password|secret|ticket|access_token)[\"']?\s*[:=]\s*[\"']?)(?:ticket\s+)?[^\s\"',}]+"
 )
 REDACTED = "[redacted]"
 

@@ -370,6 +370,87 @@ CELERY_BEAT_SCHEDULE["grayrelease-resume-pushes"] = {
     "schedule": float(GRAYRELEASE_PUSH_RESUME_SECONDS) / 2,
 }
 
+# --- Official accounts platform (publicplatform; DESIGN.md §10) ------------------------
+# Pushes to developers' servers: each attempt waits this long; at most this many
+# attempts with the same plaintext, then the user gets the failure notice.
+PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS = env_float(
+    "PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS", default=5.0, minimum=0.1
+)
+PUBLICPLATFORM_WEBHOOK_MAX_ATTEMPTS = env_int(
+    "PUBLICPLATFORM_WEBHOOK_MAX_ATTEMPTS", default=3, minimum=1, maximum=3
+)
+PUBLICPLATFORM_WEBHOOK_RETRY_DELAY_SECONDS = env_float(
+    "PUBLICPLATFORM_WEBHOOK_RETRY_DELAY_SECONDS", default=0.5, minimum=0.0
+)
+# Pushes in flight to one account's server at once (a Redis semaphore): a slow server
+# holds at most this many worker slots; its other pushes wait in the queue.
+PUBLICPLATFORM_WEBHOOK_CONCURRENCY_PER_ACCOUNT = env_int(
+    "PUBLICPLATFORM_WEBHOOK_CONCURRENCY_PER_ACCOUNT", default=4, minimum=1
+)
+PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS = env_float(
+    "PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS", default=0.5, minimum=0.01
+)
+PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES = env_int(
+    "PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024, minimum=1024
+)
+# Server URLs on loopback or private networks (development, tests); off in production.
+PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS = env_bool(
+    "PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS", default=EMBEDDED
+)
+PUBLICPLATFORM_NEWS_MAX_ARTICLES = env_int(
+    "PUBLICPLATFORM_NEWS_MAX_ARTICLES", default=10, minimum=1, maximum=10
+)
+# The developer REST API at /cgi-bin/ (reference §4).
+PUBLICPLATFORM_ACCESS_TOKEN_TTL_SECONDS = env_int(
+    "PUBLICPLATFORM_ACCESS_TOKEN_TTL_SECONDS", default=7200, minimum=1
+)
+PUBLICPLATFORM_TOKEN_REQUESTS_PER_DAY = env_int(
+    "PUBLICPLATFORM_TOKEN_REQUESTS_PER_DAY", default=2000, minimum=1
+)
+PUBLICPLATFORM_API_MAX_BODY_BYTES = env_int(
+    "PUBLICPLATFORM_API_MAX_BODY_BYTES", default=1024 * 1024, minimum=1024
+)
+PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS = env_int(
+    "PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS", default=48 * 3600, minimum=1
+)
+PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION = env_int(
+    "PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION", default=20, minimum=1
+)
+PUBLICPLATFORM_MASS_SENDS_PER_DAY = env_int(
+    "PUBLICPLATFORM_MASS_SENDS_PER_DAY", default=100, minimum=1
+)
+PUBLICPLATFORM_MASS_SEND_BATCH = env_int("PUBLICPLATFORM_MASS_SEND_BATCH", default=500, minimum=1)
+PUBLICPLATFORM_MASS_SEND_MAX_OPENIDS = env_int(
+    "PUBLICPLATFORM_MASS_SEND_MAX_OPENIDS", default=10000, minimum=1
+)
+PUBLICPLATFORM_USER_GET_PAGE = env_int(
+    "PUBLICPLATFORM_USER_GET_PAGE", default=10000, minimum=1, maximum=10000
+)
+PUBLICPLATFORM_BATCHGET_MAX = env_int(
+    "PUBLICPLATFORM_BATCHGET_MAX", default=100, minimum=1, maximum=100
+)
+# Users: searches a minute; developers: accounts each; keyword rules per account.
+PUBLICPLATFORM_SEARCHES_PER_MINUTE = env_int(
+    "PUBLICPLATFORM_SEARCHES_PER_MINUTE", default=30, minimum=1
+)
+PUBLICPLATFORM_ACCOUNTS_PER_DEVELOPER = env_int(
+    "PUBLICPLATFORM_ACCOUNTS_PER_DEVELOPER", default=10, minimum=1
+)
+PUBLICPLATFORM_AUTOREPLY_MAX_RULES = env_int(
+    "PUBLICPLATFORM_AUTOREPLY_MAX_RULES", default=100, minimum=1
+)
+CELERY_BEAT_SCHEDULE["requeue-stale-webhook-deliveries"] = {
+    "task": "publicplatform.tasks.requeue_stale_deliveries",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["purge-expired-access-tokens"] = {
+    "task": "publicplatform.tasks.purge_expired_tokens",
+    "schedule": crontab(minute=41, hour="*/6"),
+}
+# The developer REST API reads its own (larger) bodies; the shared middleware skips it.
+REQUEST_BODY_LIMIT_SELF_CHECKED_PREFIXES = ("/cgi-bin/",)
+LOGIN_URL = "/platform/login/"
+
 # --- HTTP API ---------------------------------------------------------------------
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=64 * 1024, minimum=1024)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", default=50, minimum=1)

@@ -7,6 +7,8 @@ data centre and campus are those of the process that registers them
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -83,6 +85,33 @@ def user_create(
             details={"fields": {field: ["Already registered."]}},
         ) from error
     return user
+
+
+def service_identity_create(*, nickname: str) -> User:
+    """A user row that speaks for a service (an official account) in conversations.
+
+    It has no phone number, an address in the reserved `.invalid` domain and an
+    unusable password, so it can never log in, and it is found by no contact search.
+    """
+    user = User(
+        email=f"service-{uuid.uuid4().hex}@service.invalid",
+        nickname=nickname.strip()[: settings.NICKNAME_MAX_LENGTH] or "Service",
+        discoverable_by_phone=False,
+        discoverable_by_wechat_id=False,
+    )
+    user.set_unusable_password()
+    placement = topology_ensure_local()
+    user.home_datacenter_id = placement.datacenter
+    user.home_campus_id = placement.campus
+    with transaction.atomic():
+        user.save()
+        sequences_ensure([user.pk])
+    return user
+
+
+def service_identity_rename(*, user_id: int, nickname: str) -> None:
+    name = nickname.strip()[: settings.NICKNAME_MAX_LENGTH] or "Service"
+    User.objects.filter(pk=user_id, email__endswith="@service.invalid").update(nickname=name)
 
 
 def user_register(

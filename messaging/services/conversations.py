@@ -79,6 +79,37 @@ def direct_open(*, ticket: VerifiedTicket, user_id: int, peer_id: int) -> Conver
     return conversation
 
 
+def official_conversation_open(
+    *, ticket: VerifiedTicket, user_id: int, service_user_id: int, name: str
+) -> Conversation:
+    """A new chat between a user and an official account's service identity. The
+    caller (publicplatform) keeps which conversation belongs to which follower;
+    its policy decides who may write in it.
+
+    The identity is the conversation's owner and writes through
+    `message_send_as_service`, but receives nothing: its membership ends before
+    it starts (left_seq 0), so it gets no sync entries. Otherwise every message
+    of every follower of an account would lock that one identity's sequence row,
+    and a popular account would serialise all its chats (docs/performance.md).
+    """
+    ticket_require(ticket, user_id=user_id)
+    conversation = Conversation.objects.create(
+        kind=ConversationKind.OFFICIAL, name=name[:64], owner_id=service_user_id, member_count=1
+    )
+    DeliveryCursor.objects.create(conversation=conversation)
+    Membership.objects.bulk_create(
+        [
+            Membership(
+                conversation=conversation, user_id=service_user_id, role=MemberRole.OWNER,
+                joined_seq=1, left_seq=0,
+            ),
+            Membership(conversation=conversation, user_id=user_id),
+        ]
+    )  # fmt: skip
+    sequences_ensure([user_id, service_user_id])
+    return conversation
+
+
 @transaction.atomic
 def group_create(
     *, ticket: VerifiedTicket, user_id: int, name: str, member_ids: list[int]

@@ -44,6 +44,7 @@ from messaging.services.delivery import (
     delivery_schedule,
 )
 from messaging.services.events import conversation_lock, event_append, membership_require
+from messaging.services.policies import SentMessage, kind_policy
 from messaging.services.spam import SpamCandidate, SpamVerdict, spam_check
 from messaging.services.synclog import entry_append, notify_on_commit
 from messaging.storage import ConversationHead
@@ -233,16 +234,75 @@ def message_send(
     try:
         with transaction.atomic():
             head = _lock_head(conversation_id, user_id)
+            policy = kind_policy(head.kind)
             if head.kind == ConversationKind.DIRECT:
                 _check_direct_peer(ticket, user_id, head.direct_key)
+            elif policy is not None:
+                policy.before_send(
+                    user_id=user_id, conversation_id=conversation_id, content=content
+                )
+            elif head.kind != ConversationKind.GROUP:
+                raise NotAllowed("Nobody handles this kind of conversation.")
             body = _body(conversation_id, head, user_id, content)
             message_id, seq, created_at = _append(
                 conversation_id, head, user_id, content.kind, body, client_msg_id
             )
             transaction.on_commit(lambda: MESSAGES_SENT.inc(content.kind, head.kind))
+            if policy is not None:
+                policy.after_send(
+                    sent=SentMessage(
+                        message_id, conversation_id, user_id, content.kind, content.text,
+                        created_at,
+                    )
+                )  # fmt: skip
     except IntegrityError:
         # The same client_msg_id raced in on another connection; that one won.
         previous = _previous_send(user_id, client_msg_id, conversation_id)
+        if previous is None:
+            raise
+        return previous
+    return SendAck(message_id, conversation_id, seq, client_msg_id, created_at)
+
+
+def _lock_service_head(conversation_id: int, sender_id: int) -> ConversationHead:
+    """The official conversation owned by this identity, locked for numbering."""
+    owned = Conversation.objects.filter(
+        pk=conversation_id, owner_id=sender_id, kind=ConversationKind.OFFICIAL
+    )
+    if not owned.exists():
+        raise ConversationNotFound()
+    if storage.available():
+        head = storage.conversation_head(conversation_id, sender_id)
+        if head is None:
+            raise ConversationNotFound()
+        return head
+    conversation = conversation_lock(conversation_id)
+    return ConversationHead(
+        conversation.kind, conversation.direct_key, conversation.member_count, MemberRole.OWNER
+    )
+
+
+def message_send_as_service(
+    *, sender_id: int, conversation_id: int, kind: MessageKind, body: dict[str, Any],
+    client_msg_id: str,
+) -> SendAck:  # fmt: skip
+    """A message from a service identity (an official account), which holds no ticket
+    and logs in nowhere: the caller is the service that speaks for it, into an
+    `official` conversation the identity owns. Idempotent by client_msg_id, like a
+    member's send, so a retried task never posts twice."""
+    if not CLIENT_MSG_ID.fullmatch(client_msg_id):
+        raise InvalidContent("client_msg_id must be 1-64 letters, digits or . _ : -")
+    previous = _previous_send(sender_id, client_msg_id, conversation_id)
+    if previous is not None:
+        return previous
+    try:
+        with transaction.atomic():
+            head = _lock_service_head(conversation_id, sender_id)
+            message_id, seq, created_at = _append(
+                conversation_id, head, sender_id, kind, body, client_msg_id
+            )
+    except IntegrityError:
+        previous = _previous_send(sender_id, client_msg_id, conversation_id)
         if previous is None:
             raise
         return previous

@@ -43,6 +43,13 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
         login = httpx.post(f"{server.url}/api/accounts/login", json=body, timeout=10)
         headers = {"Authorization": f"Ticket {login.json()['ticket']}"}
         friends = httpx.get(f"{server.url}/api/contacts/friends", headers=headers).json()
+        # the seed's pool: "szdy" finds one volunteer, whose greeting comes at once
+        found = httpx.get(f"{server.url}/api/official/search", params={"q": "szdy"},
+                          headers=headers).json()["results"]  # fmt: skip
+        followed = httpx.post(f"{server.url}/api/official/accounts/{found[0]['id']}/follow",
+                              headers=headers).json()  # fmt: skip
+        chat = f"{server.url}/api/messaging/conversations/{followed['conversation_id']}/messages"
+        greeting = httpx.get(chat, headers=headers).json()["messages"]
         docs = httpx.get(f"{server.url}/api/docs/")
         index = httpx.get(f"{server.url}/")
     finally:
@@ -50,5 +57,8 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
     # then
     assert login.status_code == 200
     assert [f["user"]["wechat_id"] for f in friends["results"]] == ["bob_demo"]
+    assert len(found) == 1
+    assert found[0]["name"] in {f"szdy{n:02d}" for n in range(1, 11)}
+    assert greeting[0]["body"]["text"].startswith("你好, 我是志愿者 szdy")
     assert docs.status_code == 200
     assert index.status_code == 200

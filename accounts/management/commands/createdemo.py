@@ -1,10 +1,13 @@
 """Load demo data for the embedded mode; running it again changes nothing.
 
 Two chat users who are friends (alice, bob), a third (carol) with a pending
-friend request to alice, and an operator. Contacts are made through the real
-services, with tickets, exactly as the clients would. Two gray-release features
-show in the admin: the web client's chat search, on for Alice only, and a
-server-side feature at 5 % with the standard schedule ready to start.
+friend request to alice, an operator, and official accounts: the seed's `szdy`
+pool (searching "szdy" finds one of szdy01…szdy10 at random) and 微成都, which
+Bob develops and which answers keywords and its menu without a server. Contacts
+are made through the real services, with tickets, exactly as the clients would.
+Two gray-release features show in the admin: the web client's chat search, on
+for Alice only, and a server-side feature at 5 % with the standard schedule
+ready to start.
 """
 
 from __future__ import annotations
@@ -108,6 +111,12 @@ def _ensure(account: DemoAccount) -> User:
     return user
 
 
+def _official_accounts(*, owner: User) -> None:
+    from publicplatform.demo import demo_accounts_ensure
+
+    demo_accounts_ensure(owner_id=owner.pk)
+
+
 class Command(BaseCommand):
     help = "Create the demo users, contacts and operator (idempotent)."
 
@@ -138,7 +147,12 @@ class Command(BaseCommand):
                 )
         operator = operator_grant(user=_ensure(OPERATOR), superuser=True)
         _ensure_features(operator)
+        _official_accounts(owner=bob)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         for account in (ALICE, BOB, CAROL):
             self.stdout.write(f"  chat user  {account.email} / {account.password}")
         self.stdout.write(f"  operator   {OPERATOR.email} / {OPERATOR.password}")
+        self.stdout.write(
+            "  official accounts: search 'szdy' or '微成都' in Contacts → Official accounts;"
+        )
+        self.stdout.write("  Bob develops 微成都 at /platform/")

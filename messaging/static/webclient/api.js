@@ -149,6 +149,26 @@ export class Api {
   createGroup(name, members) {
     return this.post("/api/messaging/groups", { name, members });
   }
+  // --- Official accounts ----------------------------------------------------------------
+  searchOfficial(q) {
+    return this.get("/api/official/search", { q });
+  }
+  followingOfficial() {
+    return this.get("/api/official/following");
+  }
+  followOfficial(id) {
+    return this.post(`/api/official/accounts/${id}/follow`);
+  }
+  unfollowOfficial(id) {
+    return this.post(`/api/official/accounts/${id}/unfollow`);
+  }
+  officialForConversation(conversationId) {
+    return this.get(`/api/official/conversations/${conversationId}`);
+  }
+  officialMenuTap(id, button) {
+    return this.post(`/api/official/accounts/${id}/menu`, button.type === "view"
+      ? { type: "view", url: button.url } : { type: "click", key: button.key });
+  }
   async attachment(id) {
     const response = await fetch(`/api/messaging/attachments/${encodeURIComponent(id)}`, {
       headers: { Authorization: `Ticket ${this.ticket}` },

@@ -30,6 +30,7 @@ class App {
     this.unsentReads = new Map();
     this.drafts = new Map(); // conversation id → text being written
     this.attachmentUrls = new Map();
+    this.officialAccounts = new Map(); // official chat's conversation id → its account
     this.renderQueued = false;
     this.ended = false;
     this.link = new Link({
@@ -279,6 +280,32 @@ class App {
   filterChats(text) {
     this.ui.chatFilter = text;
     this.scheduleRender();
+  }
+
+  /** The account behind an official chat (its menu, whether we still follow it). */
+  loadOfficial(conversationId) {
+    if (this.officialLoading && this.officialLoading.has(conversationId)) return;
+    this.officialLoading = this.officialLoading || new Set();
+    this.officialLoading.add(conversationId);
+    this.api.officialForConversation(conversationId)
+      .then((account) => {
+        this.officialAccounts.set(conversationId, account);
+        // The account writes as its service identity, which is not a member anyone lists.
+        this.store.rememberUser({ id: account.service_user_id, nickname: account.name });
+        this.scheduleRender();
+      })
+      .catch(() => {})
+      .finally(() => this.officialLoading.delete(conversationId));
+  }
+
+  async openOfficialChat(conversationId) {
+    this.officialAccounts.delete(conversationId);
+    if (!this.store.conversation(conversationId)) await this.refreshConversations();
+    const conv = this.store.conversation(conversationId);
+    if (!conv) return;
+    conv.gone = false;
+    conv.seenAt = Date.now();
+    await this.openConversation(conv.id);
   }
 
   selectContact(selection) {

@@ -2,6 +2,7 @@
 
 import { avatar, h, icon, renderKeyed, replace } from "./dom.js";
 import { clockTime, fileSize, listTime, separatorTime } from "./format.js";
+import { articleCards, menuBar } from "./official-view.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const SEPARATOR_GAP_MS = 5 * 60 * 1000;
@@ -63,7 +64,10 @@ function fillChatItem(node, conv, app) {
   const title = store.title(conv);
   const preview = store.preview(conv.lastMessage, { group: conv.kind === "group" });
   const sender = conv.lastMessage && conv.lastMessage.sender;
-  if (sender && !store.users.has(sender)) app.ensureMembers(conv); // a name we lack
+  if (sender && !store.users.has(sender)) {
+    if (conv.kind === "official") app.loadOfficial(conv.id); // the account's name
+    else app.ensureMembers(conv); // a name we lack
+  }
   const time = conv.lastActivity ? listTime(conv.lastActivity) : "";
   const pending = app.outbox.forConversation(conv.id);
   const failed = pending.some((i) => i.state === "failed");
@@ -111,6 +115,14 @@ export function renderChat(main, app) {
   view.title.textContent = title;
   view.subtitle.textContent = conv.kind === "group" ? `(${conv.memberCount})` : "";
   view.more.hidden = !conv.moreHistory || !conv.historyLoaded;
+  if (view.menuSlot) {
+    const account = app.officialAccounts.get(conv.id);
+    const sig = JSON.stringify(account || null);
+    if (view.menuSlot.__sig !== sig) {
+      view.menuSlot.__sig = sig;
+      replace(view.menuSlot, menuBar(app, conv));
+    }
+  }
   view.loading.hidden = conv.historyLoaded;
 
   const wasAtBottom = view.scroller.scrollHeight - view.scroller.scrollTop - view.scroller.clientHeight < 40;
@@ -163,16 +175,18 @@ function buildChat(conv, app) {
       send();
     }
   });
-  const root = h("section", { class: "chat", testid: "chat-view", dataset: { conversationId: String(conv.id) } },
+  const menuSlot = conv.kind === "official" ? h("div", { class: "official-menu-slot" }) : null;
+  const root = h("section", { class: "chat", testid: "chat-view", dataset: { conversationId: String(conv.id), kind: conv.kind } },
     h("header", { class: "chat-header" }, h("span", { class: "chat-heading" }, title, subtitle)),
     scroller,
+    menuSlot,
     h("footer", { class: "composer" },
       input,
       h("div", { class: "composer-actions" },
         h("span", { class: "composer-hint", testid: "throttle-hint" }),
         h("button", { type: "button", class: "btn btn-primary", testid: "composer-send", onclick: send }, "Send"))),
   );
-  const view = { id: conv.id, root, title, subtitle, rows, scroller, more, loading, input, stickToBottom: true };
+  const view = { id: conv.id, root, title, subtitle, rows, scroller, more, loading, input, menuSlot, stickToBottom: true };
   setTimeout(() => input.focus(), 0);
   return view;
 }
@@ -335,6 +349,7 @@ function textContent(text) {
 
 function messageContent(message, app) {
   const body = message.body || {};
+  if (message.kind === "text" && body.official && body.official.type === "news") return articleCards(body.official);
   if (message.kind === "text") return textContent(body.text || "");
   if (message.kind === "image") {
     const holder = h("span", { class: "message-image", testid: "message-image" }, "[Image] loading…");

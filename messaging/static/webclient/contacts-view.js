@@ -2,6 +2,7 @@
 
 import { avatar, h, icon, renderKeyed, replace } from "./dom.js";
 import { listTime } from "./format.js";
+import { officialPane } from "./official-view.js";
 
 export function renderContactList(container, app) {
   const { store, ui } = app;
@@ -11,6 +12,7 @@ export function renderContactList(container, app) {
   const items = [
     { key: "add", kind: "special" },
     { key: "requests", kind: "special" },
+    { key: "official", kind: "special" },
     { key: "heading", kind: "heading" },
     ...friends.map((f) => ({ key: `f${f.user.id}`, kind: "friend", friend: f })),
   ];
@@ -43,6 +45,10 @@ function fillContact(node, item, app, pending) {
     children = [h("span", { class: "icon-tile icon-requests" }, icon("wave", 22)),
       h("span", { class: "contact-name" }, "New friends"),
       pending ? h("span", { class: "badge badge-inline", testid: "requests-badge" }, String(pending)) : null];
+  } else if (item.key === "official") {
+    [selection, testid] = ["official", "contacts-official"];
+    children = [h("span", { class: "icon-tile icon-official" }, icon("logo", 22)),
+      h("span", { class: "contact-name" }, "Official accounts")];
   } else {
     const user = item.friend.user;
     const name = store.nameOf(user.id);
@@ -72,12 +78,14 @@ export function renderContactPane(main, app) {
   const { ui } = app;
   const same = main.__contactSelection === ui.contact;
   // A contacts refresh redraws lists and profiles, not a search being looked at.
-  if (same && (ui.contact === "add" || main.__contactVersion === app.contactsVersion)) return;
+  const keep = ui.contact === "add" || ui.contact === "official";
+  if (same && (keep || main.__contactVersion === app.contactsVersion)) return;
   main.__contactSelection = ui.contact;
   main.__contactVersion = app.contactsVersion;
   main.__chat = null;
   if (ui.contact === "add") replace(main, addFriendPane(app));
   else if (ui.contact === "requests") replace(main, requestsPane(app));
+  else if (ui.contact === "official") replace(main, officialPane(app));
   else if (ui.contact) replace(main, friendPane(app, Number(ui.contact)));
   else {
     replace(main, h("div", { class: "placeholder" },

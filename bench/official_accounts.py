@@ -1,0 +1,249 @@
+"""Official accounts: the webhook round trip and a mass send.
+
+    .venv/bin/python bench/official_accounts.py [--rate 20] [--seconds 10] [--followers 10000]
+
+1. Round trip: users write to an account whose developer server (WeRoBot, in
+   its own process) echoes; latency runs from the send frame leaving the user's
+   websocket until the echo, pushed by the webhook worker and relayed into the
+   chat, is read from the user's sync. Prints p50/p95/p99.
+2. Mass send: `message/mass/sendall` to every follower of an account with
+   `--followers` followers, through the real /cgi-bin/ API and Celery, timed
+   from the API call to the job's finish; prints messages per second.
+
+Production layout: daphne, a Celery worker (4 threads) on the `webhook` queue,
+PostgreSQL and Redis, all on loopback. Followers stay in the benchmark database
+between runs (made once, with a fast password hasher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _setup import ROOT, configure, emit
+from _ws import open_link, percentiles
+
+TOKEN = "benchtoken123"
+
+
+def start_devserver() -> tuple[subprocess.Popen[bytes], str]:
+    from tests.support.processes import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_devserver.py"), str(port), TOKEN],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"ready"
+    return process, f"http://127.0.0.1:{port}/wechat"
+
+
+def account_with_followers(name: str, count: int, tickets: list[str]) -> Any:
+    """The account `name` with the first `count` idle users following it."""
+    from accounts.tickets import ticket_verify
+    from publicplatform.models import Follower, OfficialAccount
+    from publicplatform.services.accounts import account_create
+    from publicplatform.services.followers import account_follow
+
+    account = OfficialAccount.objects.filter(name=name).first()
+    if account is None:
+        account = account_create(name=name, owner_id=None).account
+    have = Follower.objects.filter(account=account, subscribed=True).count()
+    for token in tickets[have:count]:
+        ticket = ticket_verify(token=token)
+        account_follow(ticket=ticket, user_id=ticket.user_id, account_id=account.pk)
+    return account
+
+
+async def roundtrip(
+    ws_url: str, members: list[tuple[str, int]], rate: float, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    links = [await open_link(ws_url, ticket) for ticket, _ in members]
+    stop = asyncio.Event()
+
+    async def receive(link: Any, hello: dict[str, Any]) -> None:
+        key = hello["max_seq"]
+        while not stop.is_set():
+            frame = json.loads(await link.recv())
+            if frame.get("type") != "notify" or frame["seq"] <= key:
+                continue  # acks of our sends, stale notifies
+            await link.send(json.dumps({"type": "sync", "id": "s", "key": key, "limit": 500}))
+            while (page := json.loads(await link.recv())).get("type") != "sync.result":
+                pass
+            now = time.perf_counter_ns()
+            for entry in page["entries"]:
+                text = (entry.get("message") or {}).get("body", {}).get("text", "")
+                if text.startswith("echo: ") and text.endswith(" x"):
+                    latencies.append((now - int(text.split(" ")[1])) / 1e9)
+            key = page["key"]
+
+    async def send(link: Any, conversation: int, offset: float) -> None:
+        interval = len(members) / rate
+        await asyncio.sleep(offset)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            tick = time.perf_counter()
+            await link.send(
+                json.dumps(
+                    {
+                        "type": "send",
+                        "id": f"x{time.time_ns()}",
+                        "conversation": conversation,
+                        "client_msg_id": f"w{time.time_ns()}",
+                        "content": {"text": f"{time.perf_counter_ns()} x"},
+                    }
+                )
+            )
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+
+    # Each link both sends (acks are skipped) and receives its echoes.
+    receivers = [asyncio.create_task(receive(link, hello)) for link, hello in links]
+    await asyncio.gather(
+        *(
+            send(link, conv, i / rate)
+            for i, ((link, _), (_, conv)) in enumerate(zip(links, members, strict=True))
+        )
+    )
+    await asyncio.sleep(2.0)
+    stop.set()
+    for task in receivers:
+        task.cancel()
+    for link, _ in links:
+        await link.close()
+    sent = int(rate * seconds)
+    return {"sent_about": sent, "echoes": len(latencies), **percentiles(latencies)}
+
+
+def mass_send(base_url: str, account: Any, secret: str) -> dict[str, Any]:
+    from publicplatform.models import MassJob
+
+    with httpx.Client(timeout=30) as http:
+        token = http.get(
+            f"{base_url}/cgi-bin/token",
+            params={
+                "grant_type": "client_credential",
+                "appid": account.appid,
+                "secret": secret,
+            },
+        ).json()["access_token"]
+        started = time.perf_counter()
+        body = json.dumps(
+            {
+                "filter": {"is_to_all": True},
+                "msgtype": "text",
+                "text": {"content": f"bench {time.time_ns()}"},
+            }
+        )
+        answer = http.post(
+            f"{base_url}/cgi-bin/message/mass/sendall", params={"access_token": token}, content=body
+        ).json()
+    job_id = answer["msg_id"]
+    while True:
+        job = MassJob.objects.get(pk=job_id)
+        if job.status == "finished":
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    return {
+        "followers": job.total_count,
+        "sent": job.sent_count,
+        "errors": job.error_count,
+        "seconds": round(elapsed, 2),
+        "messages_per_second": round(job.sent_count / elapsed, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--followers", type=int, default=10000)
+    parser.add_argument("--skip-mass", action="store_true", help="only the round trip")
+    args = parser.parse_args()
+    env = configure()
+    sys.path.insert(0, str(ROOT))
+    from _cluster import make_idle_tickets
+
+    from publicplatform.models import Follower
+    from publicplatform.services.accounts import account_secret_reset, account_server_configure
+    from tests.support.processes import collect_static, start_asgi_server, start_celery_worker
+
+    tickets = make_idle_tickets(max(args.followers, args.users))
+    echo = account_with_followers("bench-echo", args.users, tickets)
+    mass = account_with_followers("bench-mass", args.followers, tickets)
+    import redis
+
+    # Nothing left over from earlier runs in the worker's queue.
+    redis.Redis.from_url(env.get("CELERY_BROKER_URL") or env["REDIS_URL"]).delete("webhook")
+    devserver, url = start_devserver()
+    env = {
+        **env,
+        "LOG_LEVEL": "WARNING",
+        "MESSAGING_SENDS_PER_MINUTE": "10000000",
+        "PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS": "true",
+    }
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-official-"))
+    collect_static(env)
+    server = start_asgi_server(log_dir=log_dir, env=env)
+    worker = start_celery_worker(log_dir=log_dir, env=env, queues="webhook", name="official")
+    try:
+        from django.conf import settings
+
+        settings.PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS = True
+        account_server_configure(
+            account=echo, server_url=url, token=TOKEN, encoding_aes_key="", mode="plain"
+        )
+        account_server_configure(
+            account=mass, server_url="", token=TOKEN, encoding_aes_key="", mode="plain"
+        )
+        members = list(
+            Follower.objects.filter(account=echo, subscribed=True)
+            .order_by("user_id")
+            .values_list("user_id", "conversation_id")[: args.users]
+        )
+        by_user = {int(t.split(".")[1]): t for t in tickets}  # ticket id → token; map below
+        from accounts.models import Ticket
+
+        owner = dict(Ticket.objects.filter(pk__in=by_user).values_list("user_id", "pk"))
+        linked = [(by_user[owner[user]], conv) for user, conv in members]
+        trip = asyncio.run(
+            roundtrip(
+                server.url.replace("http", "ws") + "/ws/sync", linked, args.rate, args.seconds
+            )
+        )
+        blast = (
+            {}
+            if args.skip_mass
+            else mass_send(server.url, mass, account_secret_reset(account=mass))
+        )
+    finally:
+        worker.stop()
+        server.stop()
+        devserver.terminate()
+    emit(
+        {
+            "benchmark": "official_accounts",
+            "webhook_roundtrip": {
+                "rate_per_second": args.rate,
+                "seconds": args.seconds,
+                "users": args.users,
+                **trip,
+            },
+            "mass_send": blast,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

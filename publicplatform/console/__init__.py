@@ -1,0 +1,1 @@
+"""The developer console: server-rendered pages where developers manage their accounts."""
