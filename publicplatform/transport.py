@@ -1,9 +1,11 @@
 """Every HTTP call to a developer's server goes through `developer_call`.
 
-One module owns the outbound client, so monitoring can hook a single place, and
-every call has the same guards: a total deadline, a cap on how much of the
-answer is read, no redirects, and no exception escaping (failures come back as
-a kind the webhook log can show).
+One module owns the outbound client, made by monitoring's `outbound_client`
+(wechat_core.http), so every call is counted and timed as
+`outbound_requests_total{service="publicplatform.developer"}`. Every call has
+the same guards: a total deadline, a cap on how much of the answer is read, no
+redirects, and no exception escaping (failures come back as a kind the webhook
+log can show).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from wechat_core.http import outbound_client
+
 USER_AGENT = "wechat-style-platform/1.0 (official accounts webhook)"
+METRICS_SERVICE = "publicplatform.developer"
 
 _client: httpx.Client | None = None
 _lock = threading.Lock()
@@ -26,11 +31,15 @@ def _shared_client() -> httpx.Client:
     global _client
     with _lock:
         if _client is None:
-            _client = httpx.Client(
+            _client = outbound_client(
+                service=METRICS_SERVICE,
+                transport=httpx.HTTPTransport(
+                    trust_env=False,
+                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                ),
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             )
         return _client
 

@@ -306,3 +306,22 @@ def test_requeue_stale__pending_push_whose_task_was_lost__is_enqueued_again() ->
         assert requeued == [old.pk]
         assert run_delivery(old.pk).status == DeliveryStatus.SUCCEEDED
     assert webhooks.deliveries_requeue_stale(idle_seconds=60) == []
+
+
+def test_pushes__are_counted_by_monitoring_as_outbound_calls() -> None:
+    # given: a follower of an account whose server answers
+    from monitoring.metrics import sample_value
+    from publicplatform.transport import METRICS_SERVICE
+
+    account, _ = make_official_account()
+    with werobot_server(TOKEN) as server:
+        configure_server(account, url=server.url, token=TOKEN)
+        before = sample_value("outbound_requests_total", service=METRICS_SERVICE, outcome="2xx")
+        alice = make_user()
+        # when: following pushes the subscribe event
+        follower = make_follower(alice, account)
+        run_delivery(WebhookDelivery.objects.get(account=account, event="subscribe").pk)
+        run_delivery(send_text(alice, follower, "counted?").pk)
+    # then: both pushes are in the outbound-call metric, without publicplatform code for it
+    after = sample_value("outbound_requests_total", service=METRICS_SERVICE, outcome="2xx")
+    assert after - before == 2
