@@ -1,6 +1,7 @@
 """Idle websockets one ASGI process holds, and the memory each costs.
 
     .venv/bin/python bench/idle_connections.py [--connections 10000] [--servers daphne,uvicorn]
+                                               [--uvicorn-protocols wsproto,websockets-sansio]
                                                [--synapse --synapse-connections 2000]
 
 Opens `--connections` authenticated SYNC websockets to one server process, each
@@ -77,6 +78,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--servers", default="daphne,uvicorn")
+    parser.add_argument(
+        "--uvicorn-protocols",
+        default="wsproto",
+        help="uvicorn websocket implementations to compare, e.g. wsproto,websockets-sansio",
+    )
     parser.add_argument("--synapse", action="store_true")
     parser.add_argument("--synapse-connections", type=int, default=2000)
     args = parser.parse_args()
@@ -85,9 +91,16 @@ def main() -> None:
     configure()
     tickets = make_idle_tickets(args.connections + WARM)
     results: dict[str, Any] = {"fd_limit": hard}
-    for server in args.servers.split(","):
-        with Cluster(server, MESSAGING_HEARTBEAT_SECONDS="120") as cluster:
-            results[server] = asyncio.run(hold(cluster.ws_url, tickets, cluster.pid))
+    runs = [
+        (server, protocol)
+        for server in args.servers.split(",")
+        for protocol in (args.uvicorn_protocols.split(",") if server == "uvicorn" else [""])
+    ]
+    for server, protocol in runs:
+        options = {"UVICORN_WEBSOCKET_PROTOCOL": protocol} if protocol else {}
+        with Cluster(server, MESSAGING_HEARTBEAT_SECONDS="120", **options) as cluster:
+            name = f"{server}-{protocol}" if protocol else server
+            results[name] = asyncio.run(hold(cluster.ws_url, tickets, cluster.pid))
     if args.synapse:
         from _synapse_workloads import synapse_idle_connections
 

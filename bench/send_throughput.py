@@ -5,7 +5,10 @@ group; our server under daphne and uvicorn, and Synapse under the same workload.
 
 Each sender sends text messages one after another, waiting for each ack, for
 `--seconds`. Prints JSON: messages/s and ack latency percentiles per scenario;
-for the group, also how long the fan-out to all members took to finish.
+for the group, also how long the fan-out to all members took to finish; and,
+for our server, the CPU milliseconds each message cost the ASGI server,
+PostgreSQL, Redis, the Celery worker and the load generator (bench/_cpu.py):
+on a shared two-core machine their sum is what bounds the rate.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import time
 from typing import Any
 
 from _cluster import Cluster, make_group, make_pairs
+from _cpu import CpuMeter
 from _setup import emit
 from _ws import open_link, percentiles, send_text
 
 
-async def _senders(url: str, jobs: list[tuple[str, int]], seconds: float) -> dict[str, Any]:
+async def _senders(
+    url: str, jobs: list[tuple[str, int]], seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
     links = [await open_link(url, ticket) for ticket, _ in jobs]
+    meter = CpuMeter(server_pid=server_pid or -1)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -32,14 +39,22 @@ async def _senders(url: str, jobs: list[tuple[str, int]], seconds: float) -> dic
             n += 1
 
     started = time.perf_counter()
-    await asyncio.gather(
-        *(run(link, conv) for (link, _), (_, conv) in zip(links, jobs, strict=True))
-    )
+    with meter:
+        await asyncio.gather(
+            *(run(link, conv) for (link, _), (_, conv) in zip(links, jobs, strict=True))
+        )
     elapsed = time.perf_counter() - started
     for link, _ in links:
         await link.close()
-    return {"messages": len(latencies), "messages_per_second": round(len(latencies) / elapsed, 1),
-            **percentiles(latencies)}  # fmt: skip
+    rate = round(len(latencies) / elapsed, 1)
+    result: dict[str, Any] = {
+        "messages": len(latencies),
+        "messages_per_second": rate,
+        **percentiles(latencies),
+    }
+    if server_pid is not None:
+        result["cpu_ms_per_message"] = meter.per_event_ms(len(latencies))
+    return result
 
 
 def _wait_delivered(group: int, timeout: float = 300) -> float:
@@ -59,11 +74,16 @@ def ours(
 ) -> dict[str, Any]:
     group_id, members = group
     with Cluster(server) as cluster:
-        one = asyncio.run(_senders(cluster.ws_url, [(pairs[0][0].ticket, pairs[0][2])], seconds))
-        many = asyncio.run(
-            _senders(cluster.ws_url, [(s.ticket, conv) for s, _, conv in pairs[:32]], seconds)
+        pid = cluster.pid
+        one = asyncio.run(
+            _senders(cluster.ws_url, [(pairs[0][0].ticket, pairs[0][2])], seconds, pid)
         )
-        grouped = asyncio.run(_senders(cluster.ws_url, [(members[0].ticket, group_id)], seconds))
+        many = asyncio.run(
+            _senders(cluster.ws_url, [(s.ticket, conv) for s, _, conv in pairs[:32]], seconds, pid)
+        )
+        grouped = asyncio.run(
+            _senders(cluster.ws_url, [(members[0].ticket, group_id)], seconds, pid)
+        )
         grouped["fan_out_finished_after_s"] = round(_wait_delivered(group_id), 2)
         grouped["entries_written_per_second"] = round(
             grouped["messages"] * len(members) / (seconds + grouped["fan_out_finished_after_s"]), 1

@@ -12,14 +12,20 @@ import sys
 
 
 def command(
-    *, server: str, host: str, port: int, workers: int = 1, compression: bool = False
+    *,
+    server: str,
+    host: str,
+    port: int,
+    workers: int = 1,
+    compression: bool = False,
+    websocket_protocol: str = "wsproto",
 ) -> list[str]:
     """The server's command line; tests and benchmarks start servers with it too."""
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "wechat_core.asgi:application",
             "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+            "--loop", "uvloop", "--http", "httptools", "--ws", websocket_protocol,
             f"--ws-per-message-deflate={str(compression).lower()}",
             "--no-access-log", "--proxy-headers", "--lifespan", "off",
         ]  # fmt: skip
@@ -39,6 +45,7 @@ def main() -> None:
         port=settings.PORT,
         workers=settings.WEB_CONCURRENCY,
         compression=settings.WEBSOCKET_COMPRESSION,
+        websocket_protocol=settings.UVICORN_WEBSOCKET_PROTOCOL,
     )
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with the server
 

@@ -234,6 +234,13 @@ WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=1, minimum=1)
 # permessage-deflate (uvicorn only) shrinks big sync pages on the wire but keeps
 # zlib state of about 38 KiB per idle websocket (docs/performance.md).
 WEBSOCKET_COMPRESSION = env_bool("WEBSOCKET_COMPRESSION", default=False)
+# uvicorn's websocket protocol: wsproto holds an idle link in the least memory and
+# sends as fast as the others (docs/performance.md, idle connections).
+UVICORN_WEBSOCKET_PROTOCOL = env_choice(
+    "UVICORN_WEBSOCKET_PROTOCOL",
+    default="wsproto",
+    choices=("wsproto", "websockets-sansio", "websockets"),
+)
 
 # --- Accounts, tickets, login protection -----------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -106,6 +106,7 @@ def start_asgi_server(
         server=server, host="127.0.0.1", port=port,
         workers=int(env.get("WEB_CONCURRENCY", "1")),
         compression=env.get("WEBSOCKET_COMPRESSION", "false").lower() in ("1", "true", "yes", "on"),
+        websocket_protocol=env.get("UVICORN_WEBSOCKET_PROTOCOL", "wsproto"),
     )  # fmt: skip
     process = spawn(argv, env=env, log_path=log_path)
     server_process = ServerProcess(name, process, log_path, url=f"http://127.0.0.1:{port}")
