@@ -20,7 +20,7 @@ from django.utils import timezone
 from grayrelease.exceptions import ScheduleRefused
 from grayrelease.models import ChangeAction, Feature, RolloutStage, ScheduleStatus
 from grayrelease.rules import percent
-from grayrelease.services.changes import feature_commit
+from grayrelease.services.changes import SCHEDULE_ACTOR, feature_commit
 from grayrelease.services.features import feature_lock
 from grayrelease.specs import feature_state
 
@@ -151,6 +151,7 @@ def _advance_one(feature_id: int, now: dt.datetime) -> str | None:
             actor=None,
             comment=comment,
             update_fields=_SCHEDULE_FIELDS,
+            system=SCHEDULE_ACTOR,
         )
         return feature.key
 
