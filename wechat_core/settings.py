@@ -370,6 +370,16 @@ CELERY_BEAT_SCHEDULE["grayrelease-resume-pushes"] = {
     "schedule": float(GRAYRELEASE_PUSH_RESUME_SECONDS) / 2,
 }
 
+# --- Guarded rollouts (issue 5) ----------------------------------------------------------
+# How often Celery beat judges guarded rollouts on monitoring's history, and how many
+# features may be guarded at once (each is a label value of grayrelease_requests_total).
+GRAYRELEASE_GUARD_TICK_SECONDS = env_int("GRAYRELEASE_GUARD_TICK_SECONDS", default=30, minimum=1)
+GRAYRELEASE_GUARDED_MAX = env_int("GRAYRELEASE_GUARDED_MAX", default=50, minimum=1, maximum=1000)
+CELERY_BEAT_SCHEDULE["grayrelease-check-guards"] = {
+    "task": "grayrelease.tasks.check_rollout_guards",
+    "schedule": float(GRAYRELEASE_GUARD_TICK_SECONDS),
+}
+
 # --- Official accounts platform (publicplatform; DESIGN.md §10) ------------------------
 # Pushes to developers' servers: each attempt waits this long; at most this many
 # attempts with the same plaintext, then the user gets the failure notice.

@@ -1,4 +1,4 @@
-"""Gray release in the admin (staff only): features with their rules and
+"""Gray release in the admin (staff only): features with their rules, guard and
 audit trail (features), the list's actions (actions), and every change (changes).
 Importing the modules registers them."""
 

@@ -1,6 +1,6 @@
 """The operators' admin for features (staff only): rules, schedules, the kill switch,
-a preview of how many users each rule covers before saving, and the audit
-trail of every change, shown per feature.
+the rollout guard's settings and last verdict, a preview of how many users each
+rule covers before saving, and the audit trail of every change, shown per feature.
 
 Nothing is saved by Django's model saving: the form and its inlines become one
 spec, written by grayrelease.services (validated, audited, published to every
@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 
 from grayrelease.admin.actions import FeatureActionsAdmin, operator_of
 from grayrelease.admin.changes import FeatureChangeInline
@@ -72,10 +73,11 @@ class FeatureAdmin(FeatureActionsAdmin):
         "killed",
         "rollout",
         "schedule_status",
+        "guard",
         "revision",
         "updated_at",
     ]
-    list_filter = ["client_visible", "killed", "schedule_status"]
+    list_filter = ["client_visible", "killed", "schedule_status", "guarded", "guard_state"]
     search_fields = ["key", "description"]
     inlines = [VersionRangeInline, TimeWindowInline, StageInline, FeatureChangeInline]
     fieldsets = [
@@ -83,6 +85,19 @@ class FeatureAdmin(FeatureActionsAdmin):
         (
             "Targeting (empty: everyone)",
             {"fields": ["allow", "deny", "platforms", "datacenters", "campuses"]},
+        ),
+        (
+            "Guarded rollout (pause or roll back when treated users fail more than the control)",
+            {
+                "fields": [
+                    "guarded",
+                    "guard_margin",
+                    "guard_min_sample",
+                    "guard_window_seconds",
+                    "guard_action",
+                    "guard_verdict",
+                ]
+            },
         ),
         ("This change", {"fields": ["comment", "expected_revision"]}),
         (
@@ -106,11 +121,29 @@ class FeatureAdmin(FeatureActionsAdmin):
         "stage_started_at",
         "created_at",
         "updated_at",
+        "guard_verdict",
     ]
 
     @admin.display(description="Rollout")
     def rollout(self, feature: Feature) -> str:
         return percent(feature.percentage_bp)
+
+    @admin.display(description="Guard")
+    def guard(self, feature: Feature) -> str:
+        if not feature.guarded:
+            return "-"
+        return feature.guard_state or "not judged yet"
+
+    @admin.display(description="Last verdict")
+    def guard_verdict(self, feature: Feature) -> str:
+        if feature.guard_checked_at is None:
+            return "Not judged yet." if feature.guarded else "Not guarded."
+        return format_html(
+            "<strong>{}</strong> at {}: {}",
+            feature.guard_state,
+            feature.guard_checked_at.isoformat(timespec="seconds"),
+            feature.guard_explanation,
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Feature | None = None) -> list[str]:
         return [*self.readonly_fields, "key"] if obj is not None else list(self.readonly_fields)
