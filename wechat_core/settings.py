@@ -379,6 +379,11 @@ CELERY_BEAT_SCHEDULE["grayrelease-check-guards"] = {
     "task": "grayrelease.tasks.check_rollout_guards",
     "schedule": float(GRAYRELEASE_GUARD_TICK_SECONDS),
 }
+# A new spam filter (a callable, like MESSAGING_SPAM_FILTER) for the senders the
+# guarded feature messaging.spam_filter_candidate selects; empty: none.
+MESSAGING_SPAM_FILTER_CANDIDATE = env_str("MESSAGING_SPAM_FILTER_CANDIDATE", default="")
+# The spam-scoring service messaging.services.spam.remote_filter asks.
+MESSAGING_SPAM_FILTER_URL = env_str("MESSAGING_SPAM_FILTER_URL", default="")
 
 # --- Official accounts platform (publicplatform; DESIGN.md §10) ------------------------
 # Pushes to developers' servers: each attempt waits this long; at most this many
