@@ -9,7 +9,8 @@ The compiled features come from the process snapshot: no database or cache
 call is made per check (the snapshot re-reads a version stamp from Redis at
 most every SHARED_STATE_POLL_SECONDS; that poll is included). Also times the
 pieces: bucketing alone (with and without hashing the salt), client_flags for
-a login, and building the subject.
+a login, and building the subject; and what recording the outcome of a
+guarded code path adds (`with feature_outcome(...)`, guarded or not).
 
 Prints JSON: microseconds per call, the best of five runs (the machine is shared).
 """
@@ -22,6 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from _setup import configure, emit
 
@@ -56,11 +58,11 @@ def main() -> None:
     from accounts.tickets import ticket_verify
     from accounts.types import DeviceInfo
     from grayrelease.bucketing import bucket, bucket_of, salt_seed
-    from grayrelease.evaluation import client_flags, evaluate
+    from grayrelease.evaluation import client_flags, evaluate, feature_outcome
     from grayrelease.models import Feature
     from grayrelease.selectors import subject_for_ticket
     from grayrelease.services.features import feature_create
-    from grayrelease.types import FeatureSpec, TimeWindowSpec, VersionRangeSpec
+    from grayrelease.types import FeatureSpec, GuardSpec, TimeWindowSpec, VersionRangeSpec
     from wechat_core.selectors import local_placement
 
     Feature.objects.filter(key__startswith="bench.").delete()  # earlier runs'
@@ -100,7 +102,8 @@ def main() -> None:
             time_windows=(TimeWindowSpec(now - dt.timedelta(days=1), now + dt.timedelta(days=1)),),
         ),
     }
-    for spec in specs.values():
+    guarded = FeatureSpec(key=f"bench.{run}.guarded", percentage_bp=5000, guard=GuardSpec())
+    for spec in (*specs.values(), guarded):
         feature_create(spec=spec, actor=None)
     subject = subject_for_ticket(ticket=ticket, user_id=ticket.user_id)
 
@@ -126,6 +129,7 @@ def main() -> None:
     results["subject_for_ticket_us"] = per_call_us(
         lambda: subject_for_ticket(ticket=ticket, user_id=ticket.user_id), 500
     )
+    results.update(_outcomes(feature_outcome, evaluate, subject, guarded.key, specs, args))
     decision = evaluate(key=specs["every_rule"].key, subject=subject)
     emit(
         {
@@ -135,6 +139,37 @@ def main() -> None:
             **{key: round(value, 3) for key, value in results.items()},
         }
     )
+
+
+def _outcomes(
+    feature_outcome: Callable[..., Any],
+    evaluate: Callable[..., Any],
+    subject: object,
+    guarded_key: str,
+    specs: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """A `with feature_outcome(...)` block around nothing, for a user whom the
+    percentage decided (counted, when guarded) and one it did not."""
+    from grayrelease.types import Decision, Reason
+
+    treated = evaluate(key=guarded_key, subject=subject)
+    if treated.reason not in (Reason.IN_ROLLOUT, Reason.OUT_OF_ROLLOUT):
+        raise RuntimeError(f"the guarded feature should be decided by its percentage: {treated}")
+    plain_key = specs["percentage_only"].key
+    plain = evaluate(key=plain_key, subject=subject)
+
+    def record(key: str, decision: Decision) -> Callable[[], None]:
+        def block() -> None:
+            with feature_outcome(key=key, decision=decision):
+                pass
+
+        return block
+
+    return {
+        "outcome_guarded_us": per_call_us(record(guarded_key, treated), args.iterations),
+        "outcome_unguarded_us": per_call_us(record(plain_key, plain), args.iterations),
+    }
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class CompiledFeature:
     key: str
     revision: int
     client_visible: bool
+    # Whether code paths behind it record their outcomes (grayrelease.evaluation).
+    guarded: bool
     killed: bool
     percentage_bp: int
     seed: int
@@ -67,6 +69,7 @@ def compile_feature(spec: FeatureSpec, *, salt: str, revision: int) -> CompiledF
         key=spec.key,
         revision=revision,
         client_visible=spec.client_visible,
+        guarded=spec.guard is not None,
         killed=spec.killed,
         percentage_bp=spec.percentage_bp,
         seed=salt_seed(salt),

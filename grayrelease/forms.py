@@ -12,24 +12,34 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Platform
 from grayrelease.exceptions import InvalidRule
-from grayrelease.models import Feature, RolloutStage, TimeWindow, VersionRange
-from grayrelease.rules import stages_clean, time_windows_clean, version_ranges_clean
+from grayrelease.models import GUARD_ACTIONS, Feature, RolloutStage, TimeWindow, VersionRange
+from grayrelease.rules import (
+    GUARD_SAMPLE_MAX,
+    GUARD_SAMPLE_MIN,
+    GUARD_WINDOW_MAX,
+    stages_clean,
+    time_windows_clean,
+    version_ranges_clean,
+)
 from grayrelease.selectors import topology_known
 from grayrelease.services.features import feature_spec_validate
-from grayrelease.types import FeatureSpec, StageSpec, TimeWindowSpec, VersionRangeSpec
+from grayrelease.types import (
+    FeatureSpec,
+    GuardAction,
+    GuardSpec,
+    StageSpec,
+    TimeWindowSpec,
+    VersionRangeSpec,
+)
 
 TARGETS_HELP = "One user id or WeChat ID per line (or separated by commas)."
 
 
 def percent_field(**kwargs: Any) -> forms.DecimalField:
+    kwargs.setdefault("label", "Percentage (%)")
+    kwargs.setdefault("help_text", "0.01 % steps; of the users the targeting selects.")
     return forms.DecimalField(
-        label="Percentage (%)",
-        max_digits=5,
-        decimal_places=2,
-        min_value=Decimal(0),
-        max_value=Decimal(100),
-        help_text="0.01 % steps; of the users the targeting selects.",
-        **kwargs,
+        max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), **kwargs
     )
 
 
@@ -69,6 +79,34 @@ class FeatureForm(forms.ModelForm[Feature]):
         widget=forms.CheckboxSelectMultiple,
         help_text="Users' home campuses; none ticked: all.",
     )
+    guard_margin = percent_field(
+        label="Margin (points of error rate)",
+        initial=Decimal(1),
+        required=False,
+        help_text="Trip when the treated users' error rate exceeds the control's by more "
+        "than this: 1.00 = one percentage point.",
+    )
+    guard_min_sample = forms.IntegerField(
+        label="Minimum sample per variant",
+        initial=100,
+        required=False,
+        help_text=f"Outcomes each variant needs in the window before any verdict "
+        f"({GUARD_SAMPLE_MIN}-{GUARD_SAMPLE_MAX}).",
+    )
+    guard_window_seconds = forms.IntegerField(
+        label="Window (seconds)",
+        initial=600,
+        required=False,
+        help_text=f"The outcomes of the last this many seconds (up to {GUARD_WINDOW_MAX}).",
+    )
+    guard_action = forms.ChoiceField(
+        label="When tripped",
+        choices=GUARD_ACTIONS,
+        initial=GuardAction.PAUSE.value,
+        required=False,
+        help_text="Pause: the schedule stops widening. Roll back: 0 % (testers on the allow "
+        "list keep it) and the schedule back to its start.",
+    )
     comment = forms.CharField(
         max_length=200, required=False, help_text="Why you change it; kept in the audit trail."
     )
@@ -76,7 +114,7 @@ class FeatureForm(forms.ModelForm[Feature]):
 
     class Meta:
         model = Feature
-        fields = ["key", "description", "client_visible", "killed"]
+        fields = ["key", "description", "client_visible", "killed", "guarded"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,6 +131,10 @@ class FeatureForm(forms.ModelForm[Feature]):
                 datacenters=feature.datacenters,
                 campuses=feature.campuses,
                 expected_revision=feature.revision,
+                guard_margin=Decimal(feature.guard_margin_bp) / 100,
+                guard_min_sample=feature.guard_min_sample,
+                guard_window_seconds=feature.guard_window_seconds,
+                guard_action=feature.guard_action,
             )
 
     def spec(self) -> FeatureSpec:
@@ -109,6 +151,19 @@ class FeatureForm(forms.ModelForm[Feature]):
             platforms=tuple(data.get("platforms", ())),
             datacenters=tuple(data.get("datacenters", ())),
             campuses=tuple(data.get("campuses", ())),
+            guard=self._guard(),
+        )
+
+    def _guard(self) -> GuardSpec | None:
+        data = self.cleaned_data
+        if not data.get("guarded"):
+            return None
+        margin = data.get("guard_margin")
+        return GuardSpec(
+            margin_bp=to_basis_points(margin) if margin is not None else 0,
+            min_sample=data.get("guard_min_sample") or 0,
+            window_seconds=data.get("guard_window_seconds") or 0,
+            action=data.get("guard_action") or GuardAction.PAUSE,
         )
 
     def clean(self) -> dict[str, Any]:
@@ -128,7 +183,8 @@ class FeatureForm(forms.ModelForm[Feature]):
         try:
             feature_spec_validate(self.spec())
         except InvalidRule as error:
-            field = {"percentage_bp": "percentage"}.get(error.field, error.field)
+            renamed = {"percentage_bp": "percentage", "guard_margin_bp": "guard_margin"}
+            field = renamed.get(error.field, error.field)
             self.add_error(field if field in self.fields else None, error.reason)
         return data
 

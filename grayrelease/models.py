@@ -2,9 +2,10 @@
 
 A feature's targeting lists (allow, deny, platforms, data centres, campuses)
 are JSON lists on its row; version ranges, time windows and schedule stages
-are rows of their own. Rules are validated by grayrelease.rules and written
-only through grayrelease.services, which audit each change and publish it to
-every process.
+are rows of their own, and a guarded rollout's settings are columns. Rules are
+validated by grayrelease.rules and written only through grayrelease.services,
+which audit each change and publish it to every process. The guard's last
+verdict sits beside its settings: a reading, not a change, so not audited.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from grayrelease.rules import DESCRIPTION_MAX, KEY_PATTERN
+from grayrelease.types import GuardAction, GuardState
 
 BASIS_POINTS_HELP = "In basis points: 100 = 1 %, 10000 = 100 %."
+
+
+GUARD_ACTIONS = [
+    (GuardAction.PAUSE.value, "pause the schedule"),
+    (GuardAction.ROLLBACK.value, "roll back to 0 %"),
+]
 
 
 def new_salt() -> str:
@@ -66,6 +74,41 @@ class Feature(models.Model):
     stage_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Up to when clients were told of time windows opening and closing (beat).
     windows_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A guarded rollout (grayrelease.services.guard). The settings are rules like
+    # the others (audited); the verdict is the guard's last reading, not a change.
+    guarded = models.BooleanField(
+        default=False,
+        help_text="Record outcomes per variant and pause or roll back the rollout when the "
+        "treated users fail more than the control group.",
+    )
+    guard_margin_bp = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="How far the treated users' error rate may exceed the control's, in basis "
+        "points of error rate: 100 = 1 percentage point.",
+    )
+    guard_min_sample = models.PositiveIntegerField(
+        default=100, help_text="Outcomes each variant needs in the window before any verdict."
+    )
+    guard_window_seconds = models.PositiveIntegerField(
+        default=600, help_text="The guard judges the outcomes of this many seconds."
+    )
+    guard_action = models.CharField(
+        max_length=8,
+        choices=GUARD_ACTIONS,
+        default=GuardAction.PAUSE.value,
+    )
+    # The guard reads outcomes from here on: an operator's change starts its evidence afresh.
+    guard_since = models.DateTimeField(null=True, blank=True, editable=False)
+    guard_state = models.CharField(
+        max_length=12,
+        choices=[(state.value, state.value) for state in GuardState],
+        blank=True,
+        default="",
+        editable=False,
+    )
+    guard_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    guard_explanation = models.CharField(max_length=300, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,7 +118,11 @@ class Feature(models.Model):
             models.CheckConstraint(
                 condition=Q(percentage_bp__gte=0, percentage_bp__lte=10_000),
                 name="feature_percentage_in_range",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(guard_margin_bp__gte=1, guard_margin_bp__lte=10_000),
+                name="feature_guard_margin_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +190,8 @@ class ChangeAction(models.TextChoices):
     STAGE_ADVANCED = "stage_advanced", "Stage advanced"
     WINDOW_OPENED = "window_opened", "Time window opened"
     WINDOW_CLOSED = "window_closed", "Time window closed"
+    GUARD_PAUSED = "guard_paused", "Paused by the rollout guard"
+    GUARD_ROLLED_BACK = "guard_rolled_back", "Rolled back by the rollout guard"
 
 
 class PushStatus(models.TextChoices):

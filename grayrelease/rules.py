@@ -21,12 +21,22 @@ from accounts.models import Platform
 from accounts.validators import WECHAT_ID_PATTERN
 from grayrelease.bucketing import BASIS_POINTS
 from grayrelease.exceptions import InvalidRule
-from grayrelease.types import FeatureSpec, StageSpec, TimeWindowSpec, VersionRangeSpec
+from grayrelease.types import (
+    FeatureSpec,
+    GuardAction,
+    GuardSpec,
+    StageSpec,
+    TimeWindowSpec,
+    VersionRangeSpec,
+)
 from grayrelease.versions import InvalidVersion, parse_version
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 DESCRIPTION_MAX = 500
 SOAK_MINUTES_MAX = 30 * 24 * 60
+# Fewer outcomes than this cannot tell a failing code path from bad luck.
+GUARD_SAMPLE_MIN, GUARD_SAMPLE_MAX = 10, 10_000_000
+GUARD_WINDOW_MAX = 24 * 3600
 _USER_ID = re.compile(r"^[1-9][0-9]{0,17}$")
 K = TypeVar("K")
 
@@ -179,6 +189,36 @@ def stages_clean(stages: Iterable[StageSpec]) -> tuple[StageSpec, ...]:
     return cleaned
 
 
+def _whole(value: object, *, low: int, high: int, field: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRule(f"{what} must be a whole number from {low} to {high}; got {value!r}.",
+                          field=field)  # fmt: skip
+    return value
+
+
+def guard_clean(guard: GuardSpec | None) -> GuardSpec | None:
+    """The guard's settings, or InvalidRule naming the one that is wrong."""
+    if guard is None:
+        return None
+    try:
+        action = GuardAction(guard.action)
+    except ValueError as error:
+        choices = " or ".join(repr(a.value) for a in GuardAction)
+        raise InvalidRule(f"the action must be {choices}; got {guard.action!r}.",
+                          field="guard_action") from error  # fmt: skip
+    # The window must span a few flushes of every process's outcomes (monitoring).
+    window_min = max(10, 2 * settings.MONITORING_FLUSH_SECONDS)
+    return GuardSpec(
+        margin_bp=_whole(guard.margin_bp, low=1, high=BASIS_POINTS, field="guard_margin_bp",
+                         what="the margin (basis points of error rate, 100 = 1 point)"),
+        min_sample=_whole(guard.min_sample, low=GUARD_SAMPLE_MIN, high=GUARD_SAMPLE_MAX,
+                          field="guard_min_sample", what="the minimum sample per variant"),
+        window_seconds=_whole(guard.window_seconds, low=window_min, high=GUARD_WINDOW_MAX,
+                              field="guard_window_seconds", what="the window in seconds"),
+        action=action,
+    )  # fmt: skip
+
+
 def spec_clean(
     spec: FeatureSpec, *, datacenters: Iterable[str], campuses: Mapping[str, str]
 ) -> FeatureSpec:
@@ -224,6 +264,7 @@ def spec_clean(
         version_ranges=version_ranges_clean(spec.version_ranges),
         time_windows=time_windows_clean(spec.time_windows),
         stages=stages_clean(spec.stages),
+        guard=guard_clean(spec.guard),
     )
 
 
@@ -271,7 +312,30 @@ def spec_to_json(spec: FeatureSpec) -> dict[str, Any]:
         "stages": [
             {"percentage_bp": s.percentage_bp, "soak_minutes": s.soak_minutes} for s in spec.stages
         ],
+        "guard": _guard_to_json(spec.guard),
     }
+
+
+def _guard_to_json(guard: GuardSpec | None) -> dict[str, Any] | None:
+    if guard is None:
+        return None
+    return {
+        "margin_bp": guard.margin_bp,
+        "min_sample": guard.min_sample,
+        "window_seconds": guard.window_seconds,
+        "action": str(guard.action),
+    }
+
+
+def _guard_from_json(data: Mapping[str, Any] | None) -> GuardSpec | None:
+    if data is None:  # also every record from before guards existed
+        return None
+    return GuardSpec(
+        margin_bp=int(data["margin_bp"]),
+        min_sample=int(data["min_sample"]),
+        window_seconds=int(data["window_seconds"]),
+        action=GuardAction(data["action"]),
+    )
 
 
 def spec_from_json(data: Mapping[str, Any]) -> FeatureSpec:
@@ -298,4 +362,5 @@ def spec_from_json(data: Mapping[str, Any]) -> FeatureSpec:
             StageSpec(int(s["percentage_bp"]), int(s["soak_minutes"]))
             for s in data.get("stages", ())
         ),
+        guard=_guard_from_json(data.get("guard")),
     )

@@ -1,11 +1,14 @@
 """Reads of gray release: subjects to evaluate for, a device's flags, features and
-their audit trail, and previews of what a spec would cover."""
+their audit trail, previews of what a spec would cover, and the outcomes a
+rollout guard judges."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -28,8 +31,9 @@ from grayrelease.compiled import (
     platform_matches,
     version_matches,
 )
-from grayrelease.evaluation import client_flags, compile_state
+from grayrelease.evaluation import FEATURE_OUTCOMES, client_flags, compile_state
 from grayrelease.exceptions import FeatureNotFound
+from grayrelease.guard import VariantSample
 from grayrelease.models import Feature, FeatureChange, new_salt
 from grayrelease.rules import percent
 from grayrelease.specs import feature_spec_of, feature_state
@@ -41,6 +45,7 @@ from grayrelease.types import (
     Subject,
 )
 from grayrelease.versions import parse_client_version
+from monitoring.selectors import Query, resolution_for, settled_until, window_value
 from wechat_core.selectors import campus_list
 
 # --- Subjects ------------------------------------------------------------------------
@@ -251,3 +256,50 @@ def feature_preview(*, spec: FeatureSpec) -> FeaturePreview:
 def feature_spec(*, feature: Feature) -> FeatureSpec:
     """The spec of a feature read with feature_get (stages included)."""
     return feature_spec_of(feature, with_stages=True)
+
+
+# --- Rollout guards -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSamples:
+    since: dt.datetime
+    until: dt.datetime
+    treated: VariantSample
+    control: VariantSample
+
+
+def _variant(key: str, variant: str, since: dt.datetime, until: dt.datetime) -> VariantSample:
+    query = Query(
+        family=FEATURE_OUTCOMES.name,
+        aggregation="ratio",
+        filters={"feature": key, "variant": variant},
+        numerator={"outcome": "error"},
+    )
+    value = window_value(query=query, since=since, until=until)
+    requests = round(value.volume)
+    return VariantSample(requests=requests, errors=round((value.value or 0.0) * value.volume))
+
+
+def guard_samples(
+    *, key: str, window_seconds: int, not_before: dt.datetime | None, now: dt.datetime
+) -> GuardSamples:
+    """Each variant's outcomes of `key` in the last `window_seconds` of settled
+    history (every process has flushed them), but none from before `not_before`:
+    a history bucket counts only if it starts at or after it."""
+    until = settled_until(now)
+    since = until - timedelta(seconds=window_seconds)
+    if not_before is not None and not_before > since:
+        resolution = resolution_for(not_before, now)
+        since = dt.datetime.fromtimestamp(
+            -(-not_before.timestamp() // resolution) * resolution, tz=dt.UTC
+        )
+    if since >= until:
+        empty = VariantSample(requests=0, errors=0)
+        return GuardSamples(since, until, empty, empty)
+    return GuardSamples(
+        since=since,
+        until=until,
+        treated=_variant(key, "on", since, until),
+        control=_variant(key, "off", since, until),
+    )

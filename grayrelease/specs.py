@@ -8,7 +8,14 @@ from typing import Any
 
 from grayrelease.models import Feature
 from grayrelease.rules import percent, spec_to_json
-from grayrelease.types import FeatureSpec, StageSpec, TimeWindowSpec, VersionRangeSpec
+from grayrelease.types import (
+    FeatureSpec,
+    GuardAction,
+    GuardSpec,
+    StageSpec,
+    TimeWindowSpec,
+    VersionRangeSpec,
+)
 
 
 def feature_spec_of(feature: Feature, *, with_stages: bool = False) -> FeatureSpec:
@@ -36,6 +43,18 @@ def feature_spec_of(feature: Feature, *, with_stages: bool = False) -> FeatureSp
             TimeWindowSpec(w.starts_at, w.ends_at) for w in feature.time_windows.all()
         ),
         stages=stages,
+        guard=guard_spec_of(feature),
+    )
+
+
+def guard_spec_of(feature: Feature) -> GuardSpec | None:
+    if not feature.guarded:
+        return None
+    return GuardSpec(
+        margin_bp=feature.guard_margin_bp,
+        min_sample=feature.guard_min_sample,
+        window_seconds=feature.guard_window_seconds,
+        action=GuardAction(feature.guard_action),
     )
 
 

@@ -1,9 +1,11 @@
-"""Celery tasks of gray release: thin wrappers over services.push and services.schedule."""
+"""Celery tasks of gray release: thin wrappers over services.push, services.schedule,
+services.windows and services.guard."""
 
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from grayrelease.services.guard import rollout_guards_check
 from grayrelease.services.push import flag_push_run, flag_pushes_resume
 from grayrelease.services.schedule import rollout_stages_advance
 from grayrelease.services.windows import time_windows_announce
@@ -33,3 +35,8 @@ def resume_flag_pushes() -> list[int]:
 @shared_task(name="grayrelease.tasks.announce_time_windows")
 def announce_time_windows() -> list[str]:
     return time_windows_announce()
+
+
+@shared_task(name="grayrelease.tasks.check_rollout_guards")
+def check_rollout_guards() -> list[str]:
+    return [f"{check.key}: {check.state}" for check in rollout_guards_check()]

@@ -96,6 +96,35 @@ class StageSpec:
     soak_minutes: int
 
 
+class GuardAction(StrEnum):
+    """What a tripped guard does to the rollout (grayrelease.services.guard)."""
+
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+
+
+class GuardState(StrEnum):
+    """A guard's verdict on the evidence it has."""
+
+    INSUFFICIENT = "insufficient"  # a variant has fewer outcomes than the minimum sample
+    HEALTHY = "healthy"
+    TRIPPED = "tripped"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSpec:
+    """A rollout guard: trip when the error rate of the treated users ("on")
+    exceeds the control's ("off") by more than `margin_bp` basis points of
+    error rate (100 = 1 percentage point), judged over the last `window_seconds`
+    once each variant has `min_sample` outcomes; then pause the schedule, or
+    roll the rollout back to 0 %."""
+
+    margin_bp: int = 100
+    min_sample: int = 100
+    window_seconds: int = 600
+    action: GuardAction = GuardAction.PAUSE
+
+
 @dataclass(frozen=True, slots=True)
 class FeatureSpec:
     """Everything an operator sets on a feature. Empty targeting lists mean
@@ -114,6 +143,8 @@ class FeatureSpec:
     version_ranges: tuple[VersionRangeSpec, ...] = ()
     time_windows: tuple[TimeWindowSpec, ...] = ()
     stages: tuple[StageSpec, ...] = ()
+    # None: not guarded (outcomes are not recorded, nothing watches the rollout).
+    guard: GuardSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

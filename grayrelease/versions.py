@@ -67,8 +67,3 @@ def parse_client_version(text: str | None) -> VersionKey | None:
         return None
     match = _LENIENT.fullmatch(text)
     return None if match is None else _key(match)
-
-
-def version_in_range(key: VersionKey, low: VersionKey | None, high: VersionKey | None) -> bool:
-    """`low` <= key < `high`; a missing bound does not limit."""
-    return (low is None or key >= low) and (high is None or key < high)

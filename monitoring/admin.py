@@ -1,5 +1,6 @@
 """Operators edit alert rules, channels and silences here; alerts, notifications and
-traffic-guard blocks are read-only records (staff only, like the whole admin)."""
+traffic-guard blocks are read-only records, and so are the rules another app
+judges, but for their switch (staff only, like the whole admin)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        if self.instance.source:  # only `enabled` is on the form
+            return data
         family = FAMILIES.get(data.get("metric") or "")
         if family is None:
             known = ", ".join(sorted(FAMILIES))
@@ -68,8 +71,15 @@ class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
     form = AlertRuleForm
     list_display = ["name", "enabled", "metric", "aggregation", "comparison", "threshold",
                     "window_seconds", "for_seconds", "severity"]  # fmt: skip
-    list_filter = ["enabled", "severity"]
+    list_filter = ["enabled", "severity", "source"]
     search_fields = ["name", "metric"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AlertRule | None = None) -> list[str]:
+        """Rules another app judges (a rollout guard) are that app's to change; here
+        they can only be switched off."""
+        if obj is not None and obj.source:
+            return [f for f in AlertRuleForm.Meta.fields if f != "enabled"]
+        return []
 
 
 @admin.register(NotificationChannel)

@@ -377,6 +377,21 @@ CELERY_BEAT_SCHEDULE["grayrelease-resume-pushes"] = {
     "schedule": float(GRAYRELEASE_PUSH_RESUME_SECONDS) / 2,
 }
 
+# --- Guarded rollouts (issue 5) ----------------------------------------------------------
+# How often Celery beat judges guarded rollouts on monitoring's history, and how many
+# features may be guarded at once (each is a label value of grayrelease_requests_total).
+GRAYRELEASE_GUARD_TICK_SECONDS = env_int("GRAYRELEASE_GUARD_TICK_SECONDS", default=30, minimum=1)
+GRAYRELEASE_GUARDED_MAX = env_int("GRAYRELEASE_GUARDED_MAX", default=50, minimum=1, maximum=1000)
+CELERY_BEAT_SCHEDULE["grayrelease-check-guards"] = {
+    "task": "grayrelease.tasks.check_rollout_guards",
+    "schedule": float(GRAYRELEASE_GUARD_TICK_SECONDS),
+}
+# A new spam filter (a callable, like MESSAGING_SPAM_FILTER) for the senders the
+# guarded feature messaging.spam_filter_candidate selects; empty: none.
+MESSAGING_SPAM_FILTER_CANDIDATE = env_str("MESSAGING_SPAM_FILTER_CANDIDATE", default="")
+# The spam-scoring service messaging.services.spam.remote_filter asks.
+MESSAGING_SPAM_FILTER_URL = env_str("MESSAGING_SPAM_FILTER_URL", default="")
+
 # --- Official accounts platform (publicplatform; DESIGN.md §10) ------------------------
 # Pushes to developers' servers: each attempt waits this long; at most this many
 # attempts with the same plaintext, then the user gets the failure notice.

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from grayrelease.types import (
     ClientFlag,
     FeatureSpec,
+    GuardSpec,
     StageSpec,
     TimeWindowSpec,
     VersionRangeSpec,
@@ -80,6 +81,15 @@ class StageInput(serializers.Serializer[StageSpec]):
     soak_minutes = StrictIntegerField(help_text="Least time at this stage.")
 
 
+class GuardInput(serializers.Serializer[GuardSpec]):
+    margin_bp = StrictIntegerField(
+        required=False, help_text="Treated error rate over the control's, 100 = 1 point."
+    )
+    min_sample = StrictIntegerField(required=False, help_text="Outcomes per variant, at least.")
+    window_seconds = StrictIntegerField(required=False)
+    action = StrictCharField(required=False, max_length=16, help_text='"pause" or "rollback".')
+
+
 class FeatureInput(serializers.Serializer[Any]):
     key = StrictCharField(max_length=TEXT_MAX, required=False)
     description = StrictCharField(max_length=2000, required=False, allow_blank=True)
@@ -94,6 +104,11 @@ class FeatureInput(serializers.Serializer[Any]):
     version_ranges = VersionRangeInput(many=True, required=False)
     time_windows = TimeWindowInput(many=True, required=False)
     stages = StageInput(many=True, required=False)
+    guard = GuardInput(
+        required=False,
+        allow_null=True,
+        help_text="A rollout guard (settings left out take their defaults); null: not guarded.",
+    )
     comment = StrictCharField(
         max_length=200, required=False, allow_blank=True, help_text="Why; kept in the audit trail."
     )
@@ -132,6 +147,8 @@ class FeatureInput(serializers.Serializer[Any]):
             changes["stages"] = tuple(
                 StageSpec(s["percentage_bp"], s["soak_minutes"]) for s in data["stages"]
             )
+        if "guard" in data:
+            changes["guard"] = None if data["guard"] is None else GuardSpec(**data["guard"])
         return changes
 
     @classmethod
@@ -171,6 +188,19 @@ class StageOutput(serializers.Serializer[StageSpec]):
     soak_minutes = serializers.IntegerField()
 
 
+class GuardOutput(serializers.Serializer[GuardSpec]):
+    margin_bp = serializers.IntegerField()
+    min_sample = serializers.IntegerField()
+    window_seconds = serializers.IntegerField()
+    action = serializers.CharField()
+
+
+class GuardVerdictOutput(serializers.Serializer[Any]):
+    state = serializers.ChoiceField(choices=["insufficient", "healthy", "tripped"], allow_null=True)
+    checked_at = serializers.DateTimeField(allow_null=True)
+    explanation = serializers.CharField()
+
+
 class ScheduleOutput(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["idle", "running", "paused", "completed"])
     stage = serializers.IntegerField(allow_null=True, help_text="Position of the current stage.")
@@ -191,6 +221,8 @@ class FeatureOutput(serializers.Serializer[Any]):
     version_ranges = VersionRangeOutput(many=True)
     time_windows = TimeWindowOutput(many=True)
     stages = StageOutput(many=True)
+    guard = GuardOutput(allow_null=True)
+    guard_verdict = GuardVerdictOutput(help_text="The rollout guard's last reading.")
     revision = serializers.IntegerField()
     schedule = ScheduleOutput()
     created_at = serializers.DateTimeField()

@@ -78,6 +78,11 @@ def feature_body(feature: Feature) -> dict[str, Any]:
             "stage": feature.stage_position,
             "stage_started_at": feature.stage_started_at,
         },
+        "guard_verdict": {
+            "state": feature.guard_state or None,
+            "checked_at": feature.guard_checked_at,
+            "explanation": feature.guard_explanation,
+        },
         "created_at": feature.created_at,
         "updated_at": feature.updated_at,
     }

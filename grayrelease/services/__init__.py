@@ -6,4 +6,5 @@
 - schedule: rollout schedules (start, pause, resume) and their advance by beat
 - windows: time windows opening and closing, told to clients by beat
 - push: writing flag entries into the sync logs of users a change affects
+- guard: rollout guards judging treated against control outcomes, by beat
 """

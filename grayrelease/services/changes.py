@@ -20,11 +20,15 @@ from grayrelease.evaluation import features_snapshot
 from grayrelease.models import ChangeAction, Feature, FeatureChange, PushStatus
 from grayrelease.specs import feature_state
 
+# Who a change made by no operator (actor None) is shown as in the audit trail.
+SYSTEM_ACTOR = "system"
 SCHEDULE_ACTOR = "rollout schedule"
+WINDOWS_ACTOR = "time windows"
+GUARD_ACTOR = "rollout guard"
 
 
-def actor_label(actor: AbstractBaseUser | None) -> str:
-    return str(actor)[:150] if actor is not None else SCHEDULE_ACTOR
+def actor_label(actor: AbstractBaseUser | None, *, system: str = SYSTEM_ACTOR) -> str:
+    return str(actor)[:150] if actor is not None else system
 
 
 def _visible(state: dict[str, Any] | None) -> bool:
@@ -41,8 +45,10 @@ def change_record(
     comment: str,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
+    system: str = SYSTEM_ACTOR,
 ) -> FeatureChange:
-    """Audit a change already written (inside its transaction) and publish it."""
+    """Audit a change already written (inside its transaction) and publish it.
+    `system`: who the change is shown as when `actor` is None."""
     push = _visible(before) or _visible(after)
     change = FeatureChange.objects.create(
         feature=feature,
@@ -50,7 +56,7 @@ def change_record(
         revision=revision,
         action=action,
         actor=cast(User, actor) if actor is not None and actor.pk else None,
-        actor_label=actor_label(actor),
+        actor_label=actor_label(actor, system=system),
         comment=comment.strip()[:200],
         before=before,
         after=after,
@@ -72,6 +78,7 @@ def feature_commit(
     comment: str,
     update_fields: list[str] | None = None,
     evaluated_at: dt.datetime | None = None,
+    system: str = SYSTEM_ACTOR,
 ) -> FeatureChange:
     """Save a locked, modified feature as its next revision and audit the change.
     `evaluated_at`: the moment its push evaluates the new state at (default: the
@@ -91,6 +98,7 @@ def feature_commit(
         before=before,
         after=feature_state(feature)
         | ({"evaluated_at": evaluated_at.isoformat()} if evaluated_at else {}),
+        system=system,
     )
 
 

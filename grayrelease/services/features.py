@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -39,11 +40,26 @@ def _targets_exist(spec: FeatureSpec) -> None:
             raise InvalidRule(f"no such user: {', '.join(missing)}.", field=field)
 
 
+def _guards_within_limit(spec: FeatureSpec) -> None:
+    """Each guarded feature is a label value of grayrelease_requests_total: bounded."""
+    if spec.guard is None:
+        return
+    limit = settings.GRAYRELEASE_GUARDED_MAX
+    others = Feature.objects.filter(guarded=True).exclude(key=spec.key).count()
+    if others >= limit:
+        raise InvalidRule(
+            f"at most {limit} features may be guarded at once (GRAYRELEASE_GUARDED_MAX); "
+            "unguard one that is fully rolled out first.",
+            field="guarded",
+        )
+
+
 def feature_spec_validate(spec: FeatureSpec) -> FeatureSpec:
     """The cleaned spec, or InvalidRule (also what the admin's forms call)."""
     topology = topology_known()
     cleaned = spec_clean(spec, datacenters=topology.datacenters, campuses=topology.campuses)
     _targets_exist(cleaned)
+    _guards_within_limit(cleaned)
     return cleaned
 
 
@@ -57,6 +73,12 @@ def _apply(feature: Feature, spec: FeatureSpec) -> None:
     feature.platforms = list(spec.platforms)
     feature.datacenters = list(spec.datacenters)
     feature.campuses = list(spec.campuses)
+    feature.guarded = spec.guard is not None
+    if spec.guard is not None:  # unguarding keeps the settings for next time
+        feature.guard_margin_bp = spec.guard.margin_bp
+        feature.guard_min_sample = spec.guard.min_sample
+        feature.guard_window_seconds = spec.guard.window_seconds
+        feature.guard_action = spec.guard.action
 
 
 def _write_children(feature: Feature, spec: FeatureSpec) -> None:
@@ -97,7 +119,8 @@ def feature_create(
     *, spec: FeatureSpec, actor: AbstractBaseUser | None, comment: str = ""
 ) -> Feature:
     spec = feature_spec_validate(spec)
-    feature = Feature(key=spec.key, windows_checked_at=timezone.now())
+    now = timezone.now()
+    feature = Feature(key=spec.key, windows_checked_at=now, guard_since=now)
     _apply(feature, spec)
     try:
         with transaction.atomic():
@@ -159,7 +182,8 @@ def feature_update(
     before = feature_state(feature)
     _schedule_after_edit(feature, current, spec)
     _apply(feature, spec)
-    feature.windows_checked_at = timezone.now()  # this change is pushed as of now
+    # This change is pushed as of now, and the guard judges only what follows it.
+    feature.windows_checked_at = feature.guard_since = timezone.now()
     _write_children(feature, spec)
     if spec.killed != current.killed:
         action = ChangeAction.KILLED if spec.killed else ChangeAction.REVIVED

@@ -20,11 +20,17 @@ from django.utils import timezone
 from grayrelease.exceptions import ScheduleRefused
 from grayrelease.models import ChangeAction, Feature, RolloutStage, ScheduleStatus
 from grayrelease.rules import percent
-from grayrelease.services.changes import feature_commit
+from grayrelease.services.changes import SCHEDULE_ACTOR, feature_commit
 from grayrelease.services.features import feature_lock
 from grayrelease.specs import feature_state
 
-_SCHEDULE_FIELDS = ["schedule_status", "stage_position", "stage_started_at", "percentage_bp"]
+_SCHEDULE_FIELDS = [
+    "schedule_status",
+    "stage_position",
+    "stage_started_at",
+    "percentage_bp",
+    "guard_since",
+]
 
 
 def _stages(feature: Feature) -> list[RolloutStage]:
@@ -51,7 +57,9 @@ def feature_schedule_start(
             f"{key} is at {percent(feature.percentage_bp)} already, the last stage or beyond."
         )
     before = feature_state(feature)
-    _enter(feature, start, last=last, now=timezone.now())
+    now = timezone.now()
+    _enter(feature, start, last=last, now=now)
+    feature.guard_since = now  # the guard judges this rollout afresh
     feature_commit(
         feature,
         before=before,
@@ -90,6 +98,8 @@ def _set_status(
             raise ScheduleRefused(f"{key} is killed: release the kill switch first.")
         before = feature_state(feature)
         feature.schedule_status = to
+        if to == ScheduleStatus.RUNNING:  # resumed (after a fix?): fresh evidence
+            feature.guard_since = timezone.now()
         feature_commit(
             feature,
             before=before,
@@ -151,6 +161,7 @@ def _advance_one(feature_id: int, now: dt.datetime) -> str | None:
             actor=None,
             comment=comment,
             update_fields=_SCHEDULE_FIELDS,
+            system=SCHEDULE_ACTOR,
         )
         return feature.key
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from grayrelease.compiled import in_time_windows
 from grayrelease.evaluation import compile_state
 from grayrelease.models import ChangeAction, Feature
-from grayrelease.services.changes import feature_commit
+from grayrelease.services.changes import WINDOWS_ACTOR, feature_commit
 from grayrelease.specs import feature_state
 
 
@@ -55,6 +55,7 @@ def _announce_one(feature_id: int, now: dt.datetime) -> str | None:
             comment=f"time window boundary {max(crossed).isoformat()}",
             update_fields=["windows_checked_at"],
             evaluated_at=now,
+            system=WINDOWS_ACTOR,
         )
         return feature.key
 

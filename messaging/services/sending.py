@@ -229,7 +229,7 @@ def message_send(
     _check_content(content)
     _throttle(user_id)
     candidate = SpamCandidate(sender_id=user_id, conversation_id=conversation_id, text=content.text)
-    if spam_check(candidate) is SpamVerdict.SPAM:
+    if spam_check(candidate, ticket=ticket) is SpamVerdict.SPAM:
         raise MessageRejected()
     try:
         with transaction.atomic():

@@ -5,6 +5,14 @@ True for spam. It runs in a small thread pool under a time budget
 (MESSAGING_SPAM_FILTER_BUDGET_MS). If it raises or overruns, the message is
 delivered anyway and the skip is counted (`messaging_spam_filter_skips_total`):
 a broken filter must never stop people talking.
+
+A new filter is rolled out like any change: MESSAGING_SPAM_FILTER_CANDIDATE
+names it, and senders for whom the feature `messaging.spam_filter_candidate` is
+on get it instead. Mark that feature guarded: each check counts as an outcome
+of its variant (a skip is an error), and the rollout pauses or rolls back by
+itself if the candidate fails more often than the current filter
+(grayrelease.services.guard). `remote_filter` asks a spam-scoring service
+over HTTP.
 """
 
 from __future__ import annotations
@@ -17,12 +25,18 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
 
+import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from accounts.types import VerifiedTicket
+from grayrelease.evaluation import evaluate, feature_outcome
+from grayrelease.selectors import subject_for_ticket
 from monitoring.metrics import counter
+from wechat_core.http import outbound_client
 
 logger = logging.getLogger(__name__)
+CANDIDATE_FEATURE = "messaging.spam_filter_candidate"
 SPAM_FILTER_SKIPS = counter(
     "messaging_spam_filter_skips_total",
     "Messages delivered without the spam filter because it failed or overran.",
@@ -51,6 +65,34 @@ def keyword_filter(candidate: SpamCandidate) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _remote_client() -> httpx.Client:
+    # One pooled client: building one per message would cost more than the budget.
+    return outbound_client(service="messaging.spam")
+
+
+def remote_filter(candidate: SpamCandidate) -> bool:
+    """Ask the spam-scoring service at MESSAGING_SPAM_FILTER_URL: a POST of
+    {"sender_id", "conversation_id", "text"}, answered {"spam": true|false}.
+    Anything else raises, and the step is skipped."""
+    if not settings.MESSAGING_SPAM_FILTER_URL:
+        raise RuntimeError("MESSAGING_SPAM_FILTER_URL is not set")
+    response = _remote_client().post(
+        settings.MESSAGING_SPAM_FILTER_URL,
+        json={
+            "sender_id": candidate.sender_id,
+            "conversation_id": candidate.conversation_id,
+            "text": candidate.text,
+        },
+        timeout=settings.MESSAGING_SPAM_FILTER_BUDGET_MS / 1000,
+    )
+    response.raise_for_status()
+    verdict = response.json().get("spam")
+    if not isinstance(verdict, bool):
+        raise ValueError("the spam service gave no verdict")
+    return verdict
+
+
+@lru_cache(maxsize=1)
 def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="spam-filter")
 
@@ -60,11 +102,8 @@ def _load(path: str) -> Callable[[SpamCandidate], bool]:
     return import_string(path)  # type: ignore[no-any-return]
 
 
-def spam_check(candidate: SpamCandidate) -> SpamVerdict:
-    if not candidate.text:
-        return SpamVerdict.CLEAN
-    check = _load(settings.MESSAGING_SPAM_FILTER)
-    future = _executor().submit(check, candidate)
+def _run(path: str, candidate: SpamCandidate) -> SpamVerdict:
+    future = _executor().submit(_load(path), candidate)
     try:
         is_spam = future.result(timeout=settings.MESSAGING_SPAM_FILTER_BUDGET_MS / 1000)
     except FutureTimeout:
@@ -76,3 +115,19 @@ def spam_check(candidate: SpamCandidate) -> SpamVerdict:
     SPAM_FILTER_SKIPS.inc(label)
     logger.warning("spam filter %s; delivering without it", reason)
     return SpamVerdict.SKIPPED
+
+
+def spam_check(candidate: SpamCandidate, *, ticket: VerifiedTicket) -> SpamVerdict:
+    """The sender's filter's verdict (the candidate's, if they are in its rollout)."""
+    if not candidate.text:
+        return SpamVerdict.CLEAN
+    if not settings.MESSAGING_SPAM_FILTER_CANDIDATE:
+        return _run(settings.MESSAGING_SPAM_FILTER, candidate)
+    subject = subject_for_ticket(ticket=ticket, user_id=candidate.sender_id)
+    decision = evaluate(key=CANDIDATE_FEATURE, subject=subject)
+    path = settings.MESSAGING_SPAM_FILTER_CANDIDATE if decision else settings.MESSAGING_SPAM_FILTER
+    with feature_outcome(key=CANDIDATE_FEATURE, decision=decision) as outcome:
+        verdict = _run(path, candidate)
+        if verdict is SpamVerdict.SKIPPED:
+            outcome.fail()
+    return verdict

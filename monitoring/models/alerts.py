@@ -89,6 +89,11 @@ class AlertRule(models.Model):
     )
     for_seconds = models.PositiveIntegerField(default=0, help_text="How long it must hold to fire")
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.WARNING)
+    # Empty: monitoring judges the rule from the fields above. Otherwise the app
+    # that judges it ("grayrelease" for rollout guards) and reports its verdicts
+    # (services.alerts.alert_verdict_record); the fields then describe what it
+    # watches, and only that app changes them.
+    source = models.CharField(max_length=40, blank=True, default="", editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

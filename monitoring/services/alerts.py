@@ -8,15 +8,22 @@ for one rule (a partial unique constraint backs that up). A transition creates
 one `Notification` per matching channel, unique per (alert, channel, kind), and
 enqueues its delivery after commit: each channel hears of a firing and of its
 resolution exactly once, whatever the number of evaluations in between.
+
+Rules another app judges (`AlertRule.source`, e.g. grayrelease's rollout
+guards, which compare two label sets) are skipped here: that app reports its
+verdicts through `alert_verdict_record`, and they go through the same
+lifecycle, silences and notifications.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -109,7 +116,8 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> int:
     """Judge every enabled rule once; returns how many alerts changed state."""
     now = now or timezone.now()
     changed = 0
-    for rule_id in AlertRule.objects.filter(enabled=True).values_list("pk", flat=True):
+    judged_here = AlertRule.objects.filter(enabled=True, source="")
+    for rule_id in judged_here.values_list("pk", flat=True):
         try:
             with transaction.atomic():
                 rule = AlertRule.objects.select_for_update().get(pk=rule_id)
@@ -120,7 +128,11 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> int:
 
 
 def _evaluate(rule: AlertRule, now: dt.datetime) -> int:
-    verdict = rule_judge(rule=rule, now=now)
+    return _apply(rule, rule_judge(rule=rule, now=now), now)
+
+
+def _apply(rule: AlertRule, verdict: Verdict, now: dt.datetime) -> int:
+    """Move the rule's open alert (if any) by this verdict; the rule is locked."""
     alert = (
         Alert.objects.select_for_update()
         .filter(rule=rule, state__in=[AlertState.PENDING, AlertState.FIRING])
@@ -192,3 +204,89 @@ def _enqueue(notification_id: int) -> None:
     from monitoring.tasks import deliver_notification
 
     deliver_notification.delay(notification_id)
+
+
+# --- Rules judged by another app ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalRule:
+    """A rule another app judges, as the admin, history page and notices show it."""
+
+    source: str
+    name: str
+    description: str
+    metric: str
+    aggregation: str
+    threshold: float
+    window_seconds: int
+    severity: str
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    numerator_labels: Mapping[str, Any] = field(default_factory=dict)
+    min_volume: float = 0.0
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "metric": self.metric,
+            "aggregation": self.aggregation,
+            "threshold": self.threshold,
+            "window_seconds": self.window_seconds,
+            "severity": self.severity,
+            "labels": dict(self.labels),
+            "numerator_labels": dict(self.numerator_labels),
+            "min_volume": self.min_volume,
+            "comparison": Comparison.ABOVE,
+            "for_seconds": 0,
+        }
+
+
+def _external_rule_lock(rule: ExternalRule) -> AlertRule | None:
+    """The rule's row, created or brought up to date, locked; None if an operator's
+    own rule has the name."""
+    row = AlertRule.objects.select_for_update().filter(name=rule.name).first()
+    if row is None:
+        return AlertRule.objects.create(name=rule.name, source=rule.source, **rule.fields())
+    if row.source != rule.source:
+        logger.error("alert rule %r belongs to %r, not %r", rule.name, row.source, rule.source)
+        return None
+    wanted = rule.fields()
+    changed = [name for name, value in wanted.items() if getattr(row, name) != value]
+    if changed:
+        for name in changed:
+            setattr(row, name, wanted[name])
+        row.save(update_fields=[*changed, "updated_at"])
+    return row
+
+
+@transaction.atomic
+def alert_verdict_record(
+    *, rule: ExternalRule, verdict: Verdict, now: dt.datetime | None = None
+) -> bool:
+    """Record another app's verdict on its rule: an alert opens (and, the rule
+    having no for-duration, fires and notifies) while the verdict holds, and
+    resolves when it stops. Returns whether the alert changed state. A rule an
+    operator disabled in the admin stays as it is."""
+    row = _external_rule_lock(rule)
+    if row is None or not row.enabled:
+        return False
+    return _apply(row, verdict, now or timezone.now()) > 0
+
+
+def alert_rules_retire(*, source: str, keep: Iterable[str], now: dt.datetime | None = None) -> int:
+    """Resolve the open alerts of `source`'s rules other than those named in `keep`
+    (what they watched is gone); returns how many."""
+    moment = now or timezone.now()
+    stale = (
+        AlertRule.objects.filter(
+            source=source, alerts__state__in=[AlertState.PENDING, AlertState.FIRING]
+        )
+        .exclude(name__in=list(keep))
+        .distinct()
+    )
+    retired = 0
+    for rule_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            row = AlertRule.objects.select_for_update().get(pk=rule_id)
+            retired += _apply(row, Verdict(None, None, "no longer watched"), moment)
+    return retired

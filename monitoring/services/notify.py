@@ -82,6 +82,13 @@ def alertmanager_payload(*, alert: Alert, kind: str, receiver: str) -> dict[str,
     }
 
 
+def _explanation(notification: Notification) -> str:
+    """What the evaluation said at this transition ("12 % vs threshold 5 %", or a
+    rollout guard's numbers and what it did)."""
+    event = notification.alert.events.filter(kind=notification.kind).first()
+    return event.message if event is not None else ""
+
+
 def _operators() -> list[User]:
     return list(User.objects.filter(is_staff=True, is_active=True).order_by("pk"))
 
@@ -92,7 +99,8 @@ def _email(notification: Notification) -> None:
     if not recipients:
         return
     alert = notification.alert
-    body = f"{_summary(alert, notification.kind)}\n\n{alert.rule.description}\n"
+    body = f"{_summary(alert, notification.kind)}\n\n{_explanation(notification)}\n\n"
+    body += f"{alert.rule.description}\n"
     send_mail(_summary(alert, notification.kind), body, None, recipients)
 
 
@@ -116,8 +124,9 @@ def _chat(notification: Notification) -> None:
         wechat_id=settings.MONITORING_SYSTEM_WECHAT_ID, nickname="Monitoring"
     )
     text = _summary(notification.alert, notification.kind)
-    if notification.alert.rule.description:
-        text += f"\n{notification.alert.rule.description}"
+    for line in (_explanation(notification), notification.alert.rule.description):
+        if line:
+            text += f"\n{line}"
     with system_account_ticket(user=system) as ticket:
         for operator in _operators():
             if operator.pk == system.pk:

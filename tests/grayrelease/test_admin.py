@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.services.operators import operator_grant
 from grayrelease.models import ChangeAction, Feature, FeatureChange
 from grayrelease.services.features import feature_percentage_set
-from tests.factories import PASSWORD, login_session, make_feature, make_user
+from tests.factories import login_session, make_feature, make_user
 from tests.support.adminforms import add_inline_row, form_data
 
 pytestmark = pytest.mark.django_db
@@ -28,15 +27,6 @@ def change_url(feature: Feature) -> str:
 
 def preview_url(feature: Feature | None) -> str:
     return f"/admin/grayrelease/feature/{feature.pk}/preview/" if feature else f"{LIST}preview/"
-
-
-@pytest.fixture
-def ops() -> Client:
-    operator = make_user(email="olga.ops@example.com", nickname="Olga")
-    operator_grant(user=operator)  # staff in the Operators group, not a superuser
-    browser = Client()
-    assert browser.login(username="olga.ops@example.com", password=PASSWORD)
-    return browser
 
 
 def page_form(browser: Client, url: str) -> dict[str, list[str]]:

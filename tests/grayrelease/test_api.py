@@ -8,20 +8,10 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.services.operators import operator_grant
 from grayrelease.models import Feature, FeatureChange
 from tests.factories import device_json, login_session, make_feature, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator() -> APIClient:
-    user = make_user(nickname="Oscar")
-    operator_grant(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Ticket {login_session(user).token}")
-    return client
 
 
 def user_client(**device: Any) -> APIClient:

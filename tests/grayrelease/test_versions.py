@@ -11,7 +11,6 @@ from grayrelease.versions import (
     InvalidVersion,
     parse_client_version,
     parse_version,
-    version_in_range,
 )
 
 # semver.org §11's own example, lowest first.
@@ -79,12 +78,3 @@ def test_parse_version__releases__order_as_their_numbers(
     assert (key_a < key_b) == (a < b)
     # and a pre-release sits just below its release
     assert parse_version(".".join(map(str, a)) + "-rc.1") < key_a
-
-
-def test_version_in_range__is_half_open_with_optional_bounds() -> None:
-    low, high = parse_version("2.0.0"), parse_version("3.0.0")
-    assert version_in_range(parse_version("2.0.0"), low, high)
-    assert version_in_range(parse_version("2.9.99"), low, high)
-    assert not version_in_range(parse_version("3.0.0"), low, high)
-    assert not version_in_range(parse_version("3.0.0-rc.1"), parse_version("3.0.0"), None)
-    assert version_in_range(parse_version("0.0.1"), None, high)

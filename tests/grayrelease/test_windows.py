@@ -42,7 +42,7 @@ def test_time_window__opening_then_closing__is_audited_and_pushed_to_devices() -
     assert (opened.action, opened.revision, opened.actor_label) == (
         ChangeAction.WINDOW_OPENED,
         2,
-        "rollout schedule",
+        "time windows",
     )
     flag_push_run(change_id=opened.pk)
     # then: the device is told it is on; the same tick again tells nothing more

@@ -32,7 +32,7 @@ from accounts.tickets import ticket_verify
 from accounts.types import DeviceInfo, VerifiedTicket
 from grayrelease.selectors import feature_list
 from grayrelease.services.features import feature_create
-from grayrelease.types import FeatureSpec, StageSpec
+from grayrelease.types import FeatureSpec, GuardSpec, StageSpec
 from wechat_core.services import topology_ensure_local
 
 
@@ -74,6 +74,14 @@ DEMO_FEATURES = (
         stages=tuple(
             StageSpec(bp, m) for bp, m in ((500, 60), (2000, 120), (5000, 240), (10_000, 0))
         ),
+    ),
+    FeatureSpec(
+        key="messaging.spam_filter_candidate",
+        description="A new spam filter (MESSAGING_SPAM_FILTER_CANDIDATE) for the senders in "
+        "its rollout; guarded: the schedule pauses by itself if the candidate fails more "
+        "than the current filter.",
+        stages=tuple(StageSpec(bp, m) for bp, m in ((100, 60), (1000, 120), (10_000, 0))),
+        guard=GuardSpec(margin_bp=100, min_sample=100, window_seconds=600),
     ),
 )
 

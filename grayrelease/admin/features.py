@@ -1,6 +1,6 @@
 """The operators' admin for features (staff only): rules, schedules, the kill switch,
-a preview of how many users each rule covers before saving, and the audit
-trail of every change, shown per feature.
+the rollout guard's settings and last verdict, a preview of how many users each
+rule covers before saving, and the audit trail of every change, shown per feature.
 
 Nothing is saved by Django's model saving: the form and its inlines become one
 spec, written by grayrelease.services (validated, audited, published to every
@@ -9,20 +9,19 @@ process, pushed to clients) in the admin's transaction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
+from grayrelease.admin.actions import FeatureActionsAdmin, operator_of
+from grayrelease.admin.changes import FeatureChangeInline
 from grayrelease.exceptions import InvalidRule
 from grayrelease.forms import (
     RULE_FORMSETS,
@@ -32,18 +31,13 @@ from grayrelease.forms import (
     TimeWindowFormSet,
     VersionRangeFormSet,
 )
-from grayrelease.models import Feature, FeatureChange, RolloutStage, TimeWindow, VersionRange
+from grayrelease.models import Feature, RolloutStage, TimeWindow, VersionRange
 from grayrelease.rules import percent
 from grayrelease.selectors import feature_preview
-from grayrelease.services import features, schedule
+from grayrelease.services import features
 from grayrelease.services.features import feature_spec_validate
-from grayrelease.specs import STANDARD_STAGES, change_summary
 from grayrelease.types import FeatureSpec
 from wechat_core.errors import ServiceError
-
-
-def _operator(request: HttpRequest) -> AbstractBaseUser | None:
-    return request.user if isinstance(request.user, AbstractBaseUser) else None
 
 
 class VersionRangeInline(admin.TabularInline[VersionRange, Feature]):
@@ -69,37 +63,8 @@ class StageInline(admin.TabularInline[RolloutStage, Feature]):
     verbose_name_plural = "Rollout schedule (stages, widening; started from the list's actions)"
 
 
-class FeatureChangeInline(admin.TabularInline[FeatureChange, Feature]):
-    model = FeatureChange
-    extra = 0
-    can_delete = False
-    fields = readonly_fields = (
-        "created_at",
-        "actor_label",
-        "action",
-        "revision",
-        "summary",
-        "comment",
-        "push_status",
-        "pushed_users",
-    )
-    verbose_name_plural = "Audit trail (every change: who, when, before → after)"
-
-    @admin.display(description="Before → after")
-    def summary(self, change: FeatureChange) -> str:
-        return format_html_join(
-            "", "<div>{}</div>", ((line,) for line in change_summary(change.before, change.after))
-        )
-
-    def has_add_permission(self, request: HttpRequest, obj: Feature | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Feature)
-class FeatureAdmin(admin.ModelAdmin[Feature]):
+class FeatureAdmin(FeatureActionsAdmin):
     form = FeatureForm
     change_form_template = "admin/grayrelease/feature/change_form.html"
     list_display = [
@@ -108,26 +73,31 @@ class FeatureAdmin(admin.ModelAdmin[Feature]):
         "killed",
         "rollout",
         "schedule_status",
+        "guard",
         "revision",
         "updated_at",
     ]
-    list_filter = ["client_visible", "killed", "schedule_status"]
+    list_filter = ["client_visible", "killed", "schedule_status", "guarded", "guard_state"]
     search_fields = ["key", "description"]
     inlines = [VersionRangeInline, TimeWindowInline, StageInline, FeatureChangeInline]
-    actions = [
-        "kill",
-        "revive",
-        "standard_schedule",
-        "start_schedule",
-        "pause_schedule",
-        "resume_schedule",
-        "delete_features",
-    ]
     fieldsets = [
         (None, {"fields": ["key", "description", "client_visible", "killed", "percentage"]}),
         (
             "Targeting (empty: everyone)",
             {"fields": ["allow", "deny", "platforms", "datacenters", "campuses"]},
+        ),
+        (
+            "Guarded rollout (pause or roll back when treated users fail more than the control)",
+            {
+                "fields": [
+                    "guarded",
+                    "guard_margin",
+                    "guard_min_sample",
+                    "guard_window_seconds",
+                    "guard_action",
+                    "guard_verdict",
+                ]
+            },
         ),
         ("This change", {"fields": ["comment", "expected_revision"]}),
         (
@@ -151,11 +121,29 @@ class FeatureAdmin(admin.ModelAdmin[Feature]):
         "stage_started_at",
         "created_at",
         "updated_at",
+        "guard_verdict",
     ]
 
     @admin.display(description="Rollout")
     def rollout(self, feature: Feature) -> str:
         return percent(feature.percentage_bp)
+
+    @admin.display(description="Guard")
+    def guard(self, feature: Feature) -> str:
+        if not feature.guarded:
+            return "-"
+        return feature.guard_state or "not judged yet"
+
+    @admin.display(description="Last verdict")
+    def guard_verdict(self, feature: Feature) -> str:
+        if feature.guard_checked_at is None:
+            return "Not judged yet." if feature.guarded else "Not guarded."
+        return format_html(
+            "<strong>{}</strong> at {}: {}",
+            feature.guard_state,
+            feature.guard_checked_at.isoformat(timespec="seconds"),
+            feature.guard_explanation,
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Feature | None = None) -> list[str]:
         return [*self.readonly_fields, "key"] if obj is not None else list(self.readonly_fields)
@@ -179,12 +167,12 @@ class FeatureAdmin(admin.ModelAdmin[Feature]):
             saved = features.feature_update(
                 key=form.instance.key,
                 spec=spec,
-                actor=_operator(request),
+                actor=operator_of(request),
                 comment=comment,
                 expected_revision=form.cleaned_data.get("expected_revision"),
             )
         else:
-            saved = features.feature_create(spec=spec, actor=_operator(request), comment=comment)
+            saved = features.feature_create(spec=spec, actor=operator_of(request), comment=comment)
         form.instance.pk, form.instance.revision = saved.pk, saved.revision
         for formset in formsets:  # the admin's change message reads these
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
@@ -248,140 +236,3 @@ class FeatureAdmin(admin.ModelAdmin[Feature]):
                 if err
             ]
         return TemplateResponse(request, "admin/grayrelease/feature/preview.html", context)
-
-    # --- Actions ----------------------------------------------------------------------------
-
-    def _each(
-        self, request: HttpRequest, queryset: QuerySet[Feature], verb: str, call: Any
-    ) -> None:
-        done = 0
-        for feature in queryset:
-            try:
-                call(feature.key)
-                done += 1
-            except ServiceError as error:
-                self.message_user(request, f"{feature.key}: {error.message}", messages.WARNING)
-        if done:
-            self.message_user(request, f"{verb} {done} feature(s).", messages.SUCCESS)
-
-    @admin.action(description="Kill switch: turn selected features off for everyone")
-    def kill(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Killed",
-            lambda key: features.feature_set_killed(
-                key=key, killed=True, actor=actor, comment="admin: kill switch"
-            ),
-        )
-
-    @admin.action(description="Release the kill switch of selected features")
-    def revive(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Revived",
-            lambda key: features.feature_set_killed(
-                key=key, killed=False, actor=actor, comment="admin: kill switch released"
-            ),
-        )
-
-    @admin.action(description="Use the standard schedule: 1 → 5 → 20 → 50 → 100 %%")
-    def standard_schedule(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Scheduled",
-            lambda key: features.feature_set_stages(
-                key=key, stages=STANDARD_STAGES, actor=actor, comment="admin: standard schedule"
-            ),
-        )
-
-    @admin.action(description="Start the rollout schedule of selected features")
-    def start_schedule(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Started",
-            lambda key: schedule.feature_schedule_start(key=key, actor=actor),
-        )
-
-    @admin.action(description="Pause the rollout schedule of selected features")
-    def pause_schedule(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Paused",
-            lambda key: schedule.feature_schedule_pause(key=key, actor=actor),
-        )
-
-    @admin.action(description="Resume the rollout schedule of selected features")
-    def resume_schedule(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Resumed",
-            lambda key: schedule.feature_schedule_resume(key=key, actor=actor),
-        )
-
-    @admin.action(description="Delete selected features (audited; devices learn they are off)")
-    def delete_features(self, request: HttpRequest, queryset: QuerySet[Feature]) -> None:
-        actor = _operator(request)
-        self._each(
-            request,
-            queryset,
-            "Deleted",
-            lambda key: features.feature_delete(key=key, actor=actor, comment="admin: deleted"),
-        )
-
-
-@admin.register(FeatureChange)
-class FeatureChangeAdmin(admin.ModelAdmin[FeatureChange]):
-    list_display = [
-        "created_at",
-        "feature_key",
-        "revision",
-        "action",
-        "actor_label",
-        "comment",
-        "push_status",
-        "pushed_users",
-    ]
-    list_filter = ["action", "push_status"]
-    search_fields = ["feature_key", "actor_label", "comment"]
-    readonly_fields = [
-        "feature_key",
-        "revision",
-        "action",
-        "actor_label",
-        "comment",
-        "created_at",
-        "before_json",
-        "after_json",
-        "push_status",
-        "pushed_users",
-    ]
-    fields = tuple(readonly_fields)
-
-    @admin.display(description="Before")
-    def before_json(self, change: FeatureChange) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(change.before, indent=2, ensure_ascii=False))
-
-    @admin.display(description="After")
-    def after_json(self, change: FeatureChange) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(change.after, indent=2, ensure_ascii=False))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: FeatureChange | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: FeatureChange | None = None) -> bool:
-        return False
