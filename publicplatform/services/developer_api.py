@@ -223,7 +223,7 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
         return str(item.get("value", "")) if isinstance(item, dict) else ""
 
     text = _SLOT.sub(value, template.content)
-    url = data.get("url") if isinstance(data.get("url"), str) else ""
+    url = replies.web_url(data["url"][:1024]) if isinstance(data.get("url"), str) else ""
     lines = f"{template.title}\n{text}".strip() + (f"\n{url}" if url else "")
     body = {
         "text": replies.clip(lines),

@@ -147,6 +147,27 @@ def test_custom_send__within_48h__reaches_the_chat_and_counts_toward_the_limit(
     assert list(texts) == ["你好 Alice", "你好 Alice"]
 
 
+def test_custom_send__news_with_a_script_link__reaches_the_chat_without_the_link(
+    api: Api,
+) -> None:
+    # given
+    follower = make_follower(make_user(), account_of(api))
+    articles = [
+        {"title": "Safe", "url": "https://example.com/", "picurl": "https://example.com/p.png"},
+        {"title": "Trap", "url": "javascript:alert(1)", "picurl": "data:image/png;base64,AA"},
+    ]
+    body = {"touser": follower.openid, "msgtype": "news", "news": {"articles": articles}}
+    # when
+    assert api.post("message/custom/send", body)["errcode"] == 0
+    # then
+    sent = Message.objects.get(conversation_id=follower.conversation_id)
+    cards = sent.body["official"]["articles"]
+    assert [(c["title"], c["url"], c["picurl"]) for c in cards] == [
+        ("Safe", "https://example.com/", "https://example.com/p.png"),
+        ("Trap", "", ""),
+    ]
+
+
 def test_custom_send__after_48h_or_unfollowed__45015(api: Api) -> None:
     bob = make_user()
     follower = make_follower(bob, account_of(api))
