@@ -11,6 +11,7 @@ an SDK's refresh loop.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from publicplatform.protocol import Article
 from publicplatform.services import replies, webhooks
 from wechat_core.ratelimit import window_hit
 
+logger = logging.getLogger(__name__)
 TOKEN_SCOPE = "pp-token"  # noqa: S105 - a rate-limit scope
 MASS_SCOPE = "pp-mass"
 DAY = 86400
@@ -352,6 +354,7 @@ def mass_batch_send(*, job_id: int) -> bool:
             )
             sent += 1
         except Exception:  # one follower's failure (e.g. account deleted) must not stop the job
+            logger.exception("mass job %s: could not send to follower %s", job.pk, follower.pk)
             errors += 1
     more = len(chunk) == batch if job.to_all else cursor < len(job.openids)
     _mass_progress(

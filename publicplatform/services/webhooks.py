@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from publicplatform import embedded, protocol, transport
 from publicplatform.concurrency import slot_acquire, slot_release
+from publicplatform.exceptions import ServerNotConfigured
 from publicplatform.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -356,6 +357,8 @@ class WebhookTest:
 
 def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
     """Push a sample text message from a made-up follower, and show every step."""
+    if not account.server_url:
+        raise ServerNotConfigured()
     openid = "o" + "TESTFOLLOWER".ljust(27, "0")
     payload = protocol.push_xml(
         [

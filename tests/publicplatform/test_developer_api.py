@@ -244,6 +244,32 @@ def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -
     assert batch["user_info_list"][0]["openid"] == follower.openid
 
 
+def test_user_info_batchget__many_openids__answers_in_order_from_one_query(
+    api: Api, django_assert_max_num_queries: Any
+) -> None:
+    # given: five followers, one of whom unfollowed
+    account = account_of(api)
+    people = [make_user() for _ in range(5)]
+    openids = [make_follower(person, account).openid for person in people]
+    followers.account_unfollow(
+        ticket=login_ticket(people[2]), user_id=people[2].pk, account_id=account.pk
+    )
+    body = {"user_list": [{"openid": o, "lang": "en"} for o in reversed(openids)]}
+    # when: token check, follower rows
+    with django_assert_max_num_queries(3):
+        answer = api.post("user/info/batchget", body)
+    # then
+    infos = answer["user_info_list"]
+    assert [i["openid"] for i in infos] == list(reversed(openids))
+    assert [i["subscribe"] for i in infos] == [1, 1, 0, 1, 1]
+    assert infos[2] == {"subscribe": 0, "openid": openids[2]}
+    assert all(i["language"] == "en" for i in infos if i["subscribe"])
+    # and: an openid nobody has refuses the batch
+    body["user_list"].append({"openid": "o" + "z" * 27})
+    error(api.post("user/info/batchget", body), 40003)
+    error(api.post("user/info/batchget", {"user_list": []}), 40035)
+
+
 def test_user_get__paging__next_openid_always_present_and_no_data_past_the_end(
     api: Api, settings: Any
 ) -> None:
