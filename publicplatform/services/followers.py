@@ -26,7 +26,7 @@ def _account(account_id: int) -> OfficialAccount:
     return account
 
 
-def _greet_on_commit(account: OfficialAccount, follower: Follower) -> None:
+def _greet_on_commit(follower: Follower) -> None:
     from publicplatform.tasks import greet_follower
 
     transaction.on_commit(
@@ -88,7 +88,7 @@ def _follow(ticket: VerifiedTicket, user_id: int, account: OfficialAccount) -> F
             account=account, follower=follower, event="subscribe", fields=[("EventKey", "")]
         )
     elif account.greeting:
-        _greet_on_commit(account, follower)
+        _greet_on_commit(follower)
     return follower
 
 
