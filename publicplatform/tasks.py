@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from publicplatform.services import developer_api, replies, webhooks
+from publicplatform.services import developer_api, mass, replies, webhooks
 
 
 @shared_task(
@@ -39,7 +39,7 @@ def greet_follower(follower_id: int, followed_at: int) -> int | None:
 def mass_send_batch(job_id: int) -> bool:
     """One batch, then the next as a new task: webhook pushes queued meanwhile get
     their turn between batches."""
-    more = developer_api.mass_batch_send(job_id=job_id)
+    more = mass.mass_batch_send(job_id=job_id)
     if more:
         mass_send_batch.delay(job_id)
     return more

@@ -31,7 +31,7 @@ from publicplatform.exceptions import (
     PlatformError,
 )
 from publicplatform.models import OfficialAccount
-from publicplatform.services import developer_api, menus
+from publicplatform.services import developer_api, mass, menus
 from wechat_core.api.request import client_ip
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def template_send(
 
 
 def _mass(account: OfficialAccount, data: dict[str, Any], *, to_all: bool) -> dict[str, Any]:
-    job = developer_api.mass_submit(account=account, data=data, to_all_call=to_all)
+    job = mass.mass_submit(account=account, data=data, to_all_call=to_all)
     return {
         "errcode": 0,
         "errmsg": "send job submission success",

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from publicplatform.models import MassJob, MassJobStatus, MessageTemplate
-from publicplatform.services import developer_api, followers
+from publicplatform.services import developer_api, followers, mass
 from tests.factories import login_ticket, make_follower, make_official_account, make_user
 
 pytestmark = pytest.mark.django_db
@@ -221,6 +221,32 @@ def test_template_send__known_template__renders_into_the_chat(api: Api) -> None:
     )
 
 
+def test_template_send__account_with_a_server__templatesendjobfinish_follows(api: Api) -> None:
+    # given: an account with a server, a template and a follower
+    from publicplatform.models import WebhookDelivery
+    from publicplatform.services import webhooks
+    from tests.factories import configure_server
+    from tests.support.devservers import raw_server
+
+    account = account_of(api)
+    MessageTemplate.objects.create(account=account, template_id="T2", title="Hi", content="x")
+    with raw_server(token="testtoken123", post=lambda: ("200 OK", b"success")) as server:
+        configure_server(account, url=server.url)
+        follower = make_follower(make_user(), account)
+        # when
+        answer = api.post("message/template/send", {"touser": follower.openid, "template_id": "T2"})
+        event = WebhookDelivery.objects.get(account=account, event="TEMPLATESENDJOBFINISH")
+        while webhooks.delivery_step(delivery_id=event.pk).retry_in is not None:
+            pass
+        body = server.posts()[-1].body.decode()
+    # then: the event names the message, from the follower, in the reference's spelling
+    assert answer["errcode"] == 0
+    assert f"<MsgID>{answer['msgid']}</MsgID>" in body
+    assert "<Status><![CDATA[success]]></Status>" in body
+    assert f"<FromUserName><![CDATA[{follower.openid}]]></FromUserName>" in body
+    assert "MsgId" not in body
+
+
 def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -> None:
     account = account_of(api)
     dave = make_user()
@@ -320,7 +346,7 @@ def test_mass_sendall__legacy_group_id_filter__queues_a_job_that_reaches_every_f
         },
     )
     assert answer["errmsg"] == "send job submission success"
-    while developer_api.mass_batch_send(job_id=answer["msg_id"]):
+    while mass.mass_batch_send(job_id=answer["msg_id"]):
         pass
     job = MassJob.objects.get(pk=answer["msg_id"])
     assert (job.status, job.total_count, job.sent_count, job.error_count) == (
