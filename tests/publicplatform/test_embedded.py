@@ -87,8 +87,8 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
     manage(env, "migrate", "--noinput")
     manage(env, "createdemo")
     with gated_server() as (developer, gate):
-        account_id = int(manage(env, "shell", "-c", CONFIGURE.format(url=developer.url,
-                                                                     token=TOKEN)))  # fmt: skip
+        configure = CONFIGURE.format(url=developer.url, token=TOKEN)
+        account_id = int(manage(env, "shell", "-v", "0", "-c", configure).split()[-1])
         server = start_asgi_server(log_dir=tmp_path, env=env, name="embedded-platform")
         try:
             with httpx.Client(base_url=server.url, timeout=20) as http:
