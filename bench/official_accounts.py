@@ -155,15 +155,18 @@ def stages(echoes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
             + list(asked.values())
         ).values_list("pk", "created_at")
     )
-    names = ("send → message stored", "stored → attempt starts", "developer server",
-             "answer → reply stored", "reply stored → read from sync")  # fmt: skip
+    # Messages carry their transaction's start time (PostgreSQL now()), so the send's
+    # and the reply's writes and commits fall in the stage after their start.
+    names = ("send frame → send transaction", "→ first attempt starts (commit, queue, worker)",
+             "developer server (HTTP round trip)", "answer → reply transaction",
+             "→ echo read from sync (write, commit, notify, sync)")  # fmt: skip
     samples: dict[str, list[float]] = {name: [] for name in names}
     for text, message_id in asked.items():
         attempt = attempts.get(message_id)
         if attempt is None or attempt["delivery__reply_message_id"] not in created:
             continue
         sent, read = (ns / 1e9 for ns in sent_at[text])
-        stored = created[message_id].timestamp()
+        stored = created[message_id].timestamp()  # the transaction's start
         started = attempt["started_at"].timestamp()
         answered = started + attempt["latency_ms"] / 1000
         replied = created[attempt["delivery__reply_message_id"]].timestamp()
