@@ -293,6 +293,27 @@ def test_misbehaving_server__each_attempt_fails_with_the_reason_logged(
     assert chat_texts(follower) == [replies.UNAVAILABLE_NOTICE]
 
 
+def test_reply__encrypted_with_a_wrong_msgsignature__fails_each_attempt_and_the_user_is_told() -> None:
+    # given: a safe-mode account whose server signs its encrypted replies with another Token
+    account, _ = make_official_account()
+    key = protocol.new_encoding_aes_key()
+    reply = "<xml><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content></xml>"
+    forged = WeChatCrypto("anothertoken1", key, account.appid).encrypt_message(
+        reply, "12345", "1700000000"
+    )
+    with raw_server(token=TOKEN, post=lambda: ("200 OK", forged.encode())) as server:
+        configure_server(account, url=server.url, token=TOKEN, aes_key=key, mode="safe")
+        kim = make_user()
+        # when: she follows (the subscribe push is answered with the forged reply)
+        follower = make_follower(kim, account)
+        delivery = run_delivery(WebhookDelivery.objects.get(event="subscribe").pk)
+    # then: no attempt trusted it, the log says why, and she saw the notice only
+    attempts = list(delivery.attempts.all())
+    assert [a.outcome for a in attempts] == [AttemptOutcome.BAD_REPLY] * 3
+    assert all("MsgSignature" in a.detail for a in attempts)
+    assert chat_texts(follower) == [replies.UNAVAILABLE_NOTICE]
+
+
 def test_no_reply__success_or_empty__is_not_retried_and_shows_nothing(settings: Any) -> None:
     account, _ = make_official_account()
     with raw_server(token=TOKEN, post=lambda: ("200 OK", b"success")) as server:
