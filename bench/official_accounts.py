@@ -170,8 +170,9 @@ def stages(echoes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
         started = attempt["started_at"].timestamp()
         answered = started + attempt["latency_ms"] / 1000
         replied = created[attempt["delivery__reply_message_id"]].timestamp()
-        for name, value in zip(names, (stored - sent, started - stored, answered - started,
-                                       replied - answered, read - replied), strict=True):  # fmt: skip
+        values = (stored - sent, started - stored, answered - started, replied - answered,
+                  read - replied)  # fmt: skip
+        for name, value in zip(names, values, strict=True):
             samples[name].append(value)
     return {name: percentiles(values) for name, values in samples.items()}
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,7 +28,6 @@ from publicplatform.exceptions import (
     AccessTokenExpired,
     AccessTokenInvalid,
     AccessTokenMissing,
-    ClientMsgIdExists,
     CustomLimitReached,
     InvalidAppId,
     InvalidArgs,
@@ -36,7 +35,6 @@ from publicplatform.exceptions import (
     InvalidMessageType,
     InvalidOpenid,
     InvalidSecret,
-    InvalidTag,
     InvalidTemplateId,
     NotAFollower,
     OutsideWindow,
@@ -45,8 +43,6 @@ from publicplatform.exceptions import (
 from publicplatform.models import (
     AccessToken,
     Follower,
-    MassJob,
-    MassJobStatus,
     MessageTemplate,
     OfficialAccount,
 )

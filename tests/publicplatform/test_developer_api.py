@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from publicplatform.models import MassJob, MassJobStatus, MessageTemplate
-from publicplatform.services import developer_api, followers, mass
+from publicplatform.services import followers, mass
 from tests.factories import login_ticket, make_follower, make_official_account, make_user
 
 pytestmark = pytest.mark.django_db

@@ -92,8 +92,9 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
         server = start_asgi_server(log_dir=tmp_path, env=env, name="embedded-platform")
         try:
             with httpx.Client(base_url=server.url, timeout=20) as http:
+                device = {"platform": "web", "client_version": "1.0.0", "name": "t"}
                 body = {"identifier": "alice@example.com", "password": "alice-demo-2026",
-                        "device": {"platform": "web", "client_version": "1.0.0", "name": "t"}}  # fmt: skip
+                        "device": device}  # fmt: skip
                 ticket = http.post("/api/accounts/login", json=body).json()["ticket"]
                 # when: Alice follows (a subscribe push) while the server holds it
                 followed = http.post(
@@ -108,8 +109,8 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
             async def chat() -> tuple[dict[str, Any], bool, list[str]]:
                 async with ChatClient([ws_url(server)], ticket) as client:
                     # when: she writes; the push of her message is held as well
-                    ack = await client.send(followed.json()["conversation_id"],
-                                            {"kind": "text", "text": "hello"}, timeout=20)  # fmt: skip
+                    chat_id = followed.json()["conversation_id"]
+                    ack = await client.send(chat_id, {"kind": "text", "text": "hello"}, timeout=20)
                     answered_before_ack = gate.is_set()
                     gate.set()  # the server answers both pushes now
                     texts: list[str] = []

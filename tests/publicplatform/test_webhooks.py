@@ -191,7 +191,9 @@ def test_events__subscribe_view_and_unsubscribe__the_xml_of_the_reference_both_s
             ticket=login_ticket(ivan), user_id=ivan.pk, account_id=account.pk, kind="view",
             value="https://example.com/p?a=1",
         )  # fmt: skip
-        followers.account_unfollow(ticket=login_ticket(ivan), user_id=ivan.pk, account_id=account.pk)
+        followers.account_unfollow(
+            ticket=login_ticket(ivan), user_id=ivan.pk, account_id=account.pk
+        )
         deliveries = list(WebhookDelivery.objects.filter(account=account).order_by("pk"))
         outcomes = [run_delivery(d.pk).status for d in deliveries]
         bodies = [post.body for post in server.posts()]
@@ -209,21 +211,29 @@ def test_events__subscribe_view_and_unsubscribe__the_xml_of_the_reference_both_s
     )
     for body in (subscribe, view, unsubscribe):
         assert body.startswith(head)
-        assert re.search(r"<CreateTime>\d+</CreateTime><MsgType><!\[CDATA\[event\]\]></MsgType>", body)
+        assert re.search(
+            r"<CreateTime>\d+</CreateTime><MsgType><!\[CDATA\[event\]\]></MsgType>", body
+        )
         assert "MsgId" not in body
     assert subscribe.endswith(
         "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>"
     )
     assert "<Event><![CDATA[VIEW]]></Event><EventKey><![CDATA[https://example.com/p?a=1]]>" in view
     assert "<MenuId>" in view
-    assert unsubscribe.endswith("<Event><![CDATA[unsubscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>")
+    assert unsubscribe.endswith(
+        "<Event><![CDATA[unsubscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>"
+    )
     # and: both SDKs read them as the events they are
     assert [type(parse_message(b)) for b in bodies] == [
-        events.SubscribeEvent, events.ViewEvent, events.UnsubscribeEvent
+        events.SubscribeEvent,
+        events.ViewEvent,
+        events.UnsubscribeEvent,
     ]
     assert parse_message(bodies[1]).url == "https://example.com/p?a=1"
     assert [werobot.parser.parse_user_msg(b.decode()).type for b in bodies] == [
-        "subscribe_event", "view_event", "unsubscribe_event"
+        "subscribe_event",
+        "view_event",
+        "unsubscribe_event",
     ]
     # and: the unfollowed user's chat got no notice or reply for the unsubscribe
     assert chat_texts(follower) == [f"welcome {follower.openid}"]
@@ -293,7 +303,9 @@ def test_misbehaving_server__each_attempt_fails_with_the_reason_logged(
     assert chat_texts(follower) == [replies.UNAVAILABLE_NOTICE]
 
 
-def test_reply__encrypted_with_a_wrong_msgsignature__fails_each_attempt_and_the_user_is_told() -> None:
+def test_reply__encrypted_with_a_wrong_msgsignature__fails_each_attempt_and_the_user_is_told() -> (
+    None
+):
     # given: a safe-mode account whose server signs its encrypted replies with another Token
     account, _ = make_official_account()
     key = protocol.new_encoding_aes_key()
