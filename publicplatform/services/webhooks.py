@@ -254,9 +254,11 @@ def delivery_step(*, delivery_id: int) -> Step:
         started = timezone.now()
         openid = delivery.follower.openid if delivery.follower else ""
         result = push_send(account=account, payload=delivery.payload, openid=openid)
+        # The reply goes into the chat before the slot is given back: the release's
+        # Redis round trip stays off the user's path (the slot is held a few ms longer).
+        return _record(delivery, started, result)
     finally:
         slot_release(account_id=account.pk, token=slot)
-    return _record(delivery_id, started, result)
 
 
 def _finish_without_server(delivery: WebhookDelivery) -> Step:
@@ -269,15 +271,18 @@ def _finish_without_server(delivery: WebhookDelivery) -> Step:
 
 
 @transaction.atomic
-def _record(delivery_id: int, started: dt.datetime, result: AttemptResult) -> Step:
-    delivery = (
-        WebhookDelivery.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("account", "follower")
-        .get(pk=delivery_id)
+def _record(delivery: WebhookDelivery, started: dt.datetime, result: AttemptResult) -> Step:
+    """Record the attempt of `delivery` (loaded before it, with its account and
+    follower) and relay its reply; the row's own state is read again under lock."""
+    status, attempts = (
+        WebhookDelivery.objects.select_for_update(no_key=True)
+        .filter(pk=delivery.pk)
+        .values_list("status", "attempt_count")
+        .get()
     )
-    if delivery.status != DeliveryStatus.PENDING:  # a duplicate task got here first
-        return Step(None, delivery.status)
-    delivery.attempt_count += 1
+    if status != DeliveryStatus.PENDING:  # a duplicate task got here first
+        return Step(None, status)
+    delivery.attempt_count = attempts + 1
     WebhookAttempt.objects.create(
         delivery=delivery,
         number=delivery.attempt_count,
