@@ -67,7 +67,7 @@ def account_with_followers(name: str, count: int, tickets: list[str]) -> Any:
 
 
 async def roundtrip(
-    ws_url: str, members: list[tuple[str, int]], rate: float, seconds: float
+    ws_url: str, members: list[tuple[str, int]], rate: float, seconds: float, warmup: int
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """Latencies of the echoes, and (sent at, read at) in wall-clock ns for each."""
     echoes: list[tuple[int, int]] = []
@@ -94,27 +94,35 @@ async def roundtrip(
                         echoes.append((int(text.split(" ")[1]), now))
                 key = max(key, page["key"])
 
+    async def send_one(link: Any, conversation: int, mark: str) -> None:
+        frame = {
+            "type": "send",
+            "id": f"x{time.time_ns()}",
+            "conversation": conversation,
+            "client_msg_id": f"w{time.time_ns()}",
+            "content": {"text": f"{time.time_ns()} {mark}"},
+        }
+        await link.send(json.dumps(frame))
+
     async def send(link: Any, conversation: int, offset: float) -> None:
         interval = len(members) / rate
         await asyncio.sleep(offset)
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             tick = time.perf_counter()
-            await link.send(
-                json.dumps(
-                    {
-                        "type": "send",
-                        "id": f"x{time.time_ns()}",
-                        "conversation": conversation,
-                        "client_msg_id": f"w{time.time_ns()}",
-                        "content": {"text": f"{time.time_ns()} x"},
-                    }
-                )
-            )
+            await send_one(link, conversation, "x")
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
 
     # Each link both sends (acks are skipped) and receives its echoes.
     receivers = [asyncio.create_task(receive(link, hello)) for link, hello in links]
+    # Warm-up, not measured: the first pushes start the worker's threads, their
+    # database connections and the developer server's first requests (up to a
+    # few hundred ms, once per process); the measurement is of the steady state.
+    for _ in range(warmup):
+        for (link, _hello), (_ticket, conversation) in zip(links, members, strict=True):
+            await send_one(link, conversation, "warm-up")
+            await asyncio.sleep(1 / rate)
+    await asyncio.sleep(2.0 if warmup else 0.0)
     await asyncio.gather(
         *(
             send(link, conv, i / rate)
@@ -224,6 +232,9 @@ def main() -> None:
     parser.add_argument("--followers", type=int, default=10000)
     parser.add_argument("--skip-mass", action="store_true", help="only the round trip")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="unmeasured messages per user before timing"
+    )
     args = parser.parse_args()
     env = configure()
     sys.path.insert(0, str(ROOT))
@@ -275,7 +286,11 @@ def main() -> None:
         linked = [(by_user[owner[user]], conv) for user, conv in members]
         trip, echoes = asyncio.run(
             roundtrip(
-                server.url.replace("http", "ws") + "/ws/sync", linked, args.rate, args.seconds
+                server.url.replace("http", "ws") + "/ws/sync",
+                linked,
+                args.rate,
+                args.seconds,
+                args.warmup,
             )
         )
         trip["stages"] = stages(echoes)
@@ -294,6 +309,7 @@ def main() -> None:
                 "seconds": args.seconds,
                 "users": args.users,
                 "server": args.server,
+                "warmup_messages_per_user": args.warmup,
                 **trip,
             },
             "mass_send": blast,
