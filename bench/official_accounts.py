@@ -5,12 +5,14 @@
 1. Round trip: users write to an account whose developer server (WeRoBot, in
    its own process) echoes; latency runs from the send frame leaving the user's
    websocket until the echo, pushed by the webhook worker and relayed into the
-   chat, is read from the user's sync. Prints p50/p95/p99.
+   chat, is read from the user's sync. Prints p50/p95/p99, and the same for each
+   stage of the trip, from the rows it wrote (message, push attempt, reply).
 2. Mass send: `message/mass/sendall` to every follower of an account with
    `--followers` followers, through the real /cgi-bin/ API and Celery, timed
    from the API call to the job's finish; prints messages per second.
 
-Production layout: daphne, a Celery worker (4 threads) on the `webhook` queue,
+Production layout: uvicorn (`--server daphne` for the other), a Celery worker
+(4 threads) on the `webhook` queue,
 PostgreSQL and Redis, all on loopback. Followers stay in the benchmark database
 between runs (made once, with a fast password hasher).
 """
@@ -65,27 +67,42 @@ def account_with_followers(name: str, count: int, tickets: list[str]) -> Any:
 
 
 async def roundtrip(
-    ws_url: str, members: list[tuple[str, int]], rate: float, seconds: float
-) -> dict[str, Any]:
-    latencies: list[float] = []
+    ws_url: str, members: list[tuple[str, int]], rate: float, seconds: float, warmup: int
+) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """Latencies of the echoes, and (sent at, read at) in wall-clock ns for each."""
+    echoes: list[tuple[int, int]] = []
     links = [await open_link(ws_url, ticket) for ticket, _ in members]
     stop = asyncio.Event()
 
     async def receive(link: Any, hello: dict[str, Any]) -> None:
-        key = hello["max_seq"]
+        key = wanted = hello["max_seq"]
         while not stop.is_set():
             frame = json.loads(await link.recv())
-            if frame.get("type") != "notify" or frame["seq"] <= key:
-                continue  # acks of our sends, stale notifies
-            await link.send(json.dumps({"type": "sync", "id": "s", "key": key, "limit": 500}))
-            while (page := json.loads(await link.recv())).get("type") != "sync.result":
-                pass
-            now = time.perf_counter_ns()
-            for entry in page["entries"]:
-                text = (entry.get("message") or {}).get("body", {}).get("text", "")
-                if text.startswith("echo: ") and text.endswith(" x"):
-                    latencies.append((now - int(text.split(" ")[1])) / 1e9)
-            key = page["key"]
+            if frame.get("type") == "notify":
+                wanted = max(wanted, frame["seq"])
+            # A notify that comes while a sync is in flight is kept, not dropped:
+            # dropping it left that echo unread until the link's next message.
+            while wanted > key:
+                await link.send(json.dumps({"type": "sync", "id": "s", "key": key, "limit": 500}))
+                while (page := json.loads(await link.recv())).get("type") != "sync.result":
+                    if page.get("type") == "notify":
+                        wanted = max(wanted, page["seq"])
+                now = time.time_ns()
+                for entry in page["entries"]:
+                    text = (entry.get("message") or {}).get("body", {}).get("text", "")
+                    if text.startswith("echo: ") and text.endswith(" x"):
+                        echoes.append((int(text.split(" ")[1]), now))
+                key = max(key, page["key"])
+
+    async def send_one(link: Any, conversation: int, mark: str) -> None:
+        frame = {
+            "type": "send",
+            "id": f"x{time.time_ns()}",
+            "conversation": conversation,
+            "client_msg_id": f"w{time.time_ns()}",
+            "content": {"text": f"{time.time_ns()} {mark}"},
+        }
+        await link.send(json.dumps(frame))
 
     async def send(link: Any, conversation: int, offset: float) -> None:
         interval = len(members) / rate
@@ -93,21 +110,19 @@ async def roundtrip(
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             tick = time.perf_counter()
-            await link.send(
-                json.dumps(
-                    {
-                        "type": "send",
-                        "id": f"x{time.time_ns()}",
-                        "conversation": conversation,
-                        "client_msg_id": f"w{time.time_ns()}",
-                        "content": {"text": f"{time.perf_counter_ns()} x"},
-                    }
-                )
-            )
+            await send_one(link, conversation, "x")
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
 
     # Each link both sends (acks are skipped) and receives its echoes.
     receivers = [asyncio.create_task(receive(link, hello)) for link, hello in links]
+    # Warm-up, not measured: the first pushes start the worker's threads, their
+    # database connections and the developer server's first requests (up to a
+    # few hundred ms, once per process); the measurement is of the steady state.
+    for _ in range(warmup):
+        for (link, _hello), (_ticket, conversation) in zip(links, members, strict=True):
+            await send_one(link, conversation, "warm-up")
+            await asyncio.sleep(1 / rate)
+    await asyncio.sleep(2.0 if warmup else 0.0)
     await asyncio.gather(
         *(
             send(link, conv, i / rate)
@@ -121,7 +136,53 @@ async def roundtrip(
     for link, _ in links:
         await link.close()
     sent = int(rate * seconds)
-    return {"sent_about": sent, "echoes": len(latencies), **percentiles(latencies)}
+    latencies = [(read - sent_at) / 1e9 for sent_at, read in echoes]
+    return {"sent_about": sent, "echoes": len(echoes), **percentiles(latencies)}, echoes
+
+
+def stages(echoes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
+    """Where each echo's time went, from the rows the round trip wrote (message,
+    push, first attempt, reply) between the client's two clock readings."""
+    from messaging.models import Message
+    from publicplatform.models import WebhookAttempt
+
+    sent_at = {f"{sent} x": (sent, read) for sent, read in echoes}
+    asked = dict(
+        Message.objects.filter(body__text__in=list(sent_at)).values_list("body__text", "id")
+    )
+    rows = WebhookAttempt.objects.filter(number=1, delivery__msg_id__in=list(asked.values()))
+    attempts = {
+        r["delivery__msg_id"]: r
+        for r in rows.values(
+            "delivery__msg_id", "started_at", "latency_ms", "delivery__reply_message_id"
+        )
+    }
+    created = dict(
+        Message.objects.filter(
+            pk__in=[a["delivery__reply_message_id"] for a in attempts.values()]
+            + list(asked.values())
+        ).values_list("pk", "created_at")
+    )
+    # Messages carry their transaction's start time (PostgreSQL now()), so the send's
+    # and the reply's writes and commits fall in the stage after their start.
+    names = ("send frame → send transaction", "→ first attempt starts (commit, queue, worker)",
+             "developer server (HTTP round trip)", "answer → reply transaction",
+             "→ echo read from sync (write, commit, notify, sync)")  # fmt: skip
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for text, message_id in asked.items():
+        attempt = attempts.get(message_id)
+        if attempt is None or attempt["delivery__reply_message_id"] not in created:
+            continue
+        sent, read = (ns / 1e9 for ns in sent_at[text])
+        stored = created[message_id].timestamp()  # the transaction's start
+        started = attempt["started_at"].timestamp()
+        answered = started + attempt["latency_ms"] / 1000
+        replied = created[attempt["delivery__reply_message_id"]].timestamp()
+        values = (stored - sent, started - stored, answered - started, replied - answered,
+                  read - replied)  # fmt: skip
+        for name, value in zip(names, values, strict=True):
+            samples[name].append(value)
+    return {name: percentiles(values) for name, values in samples.items()}
 
 
 def mass_send(base_url: str, account: Any, secret: str) -> dict[str, Any]:
@@ -170,6 +231,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--followers", type=int, default=10000)
     parser.add_argument("--skip-mass", action="store_true", help="only the round trip")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="unmeasured messages per user before timing"
+    )
     args = parser.parse_args()
     env = configure()
     sys.path.insert(0, str(ROOT))
@@ -179,9 +244,10 @@ def main() -> None:
     from publicplatform.services.accounts import account_secret_reset, account_server_configure
     from tests.support.processes import collect_static, start_asgi_server, start_celery_worker
 
-    tickets = make_idle_tickets(max(args.followers, args.users))
+    # A round-trip-only run needs only its users (tickets are issued fresh each run).
+    tickets = make_idle_tickets(args.users if args.skip_mass else max(args.followers, args.users))
     echo = account_with_followers("bench-echo", args.users, tickets)
-    mass = account_with_followers("bench-mass", args.followers, tickets)
+    mass = None if args.skip_mass else account_with_followers("bench-mass", args.followers, tickets)
     import redis
 
     # Nothing left over from earlier runs in the worker's queue.
@@ -195,7 +261,7 @@ def main() -> None:
     }
     log_dir = Path(tempfile.mkdtemp(prefix="bench-official-"))
     collect_static(env)
-    server = start_asgi_server(log_dir=log_dir, env=env)
+    server = start_asgi_server(log_dir=log_dir, env=env, server=args.server)
     worker = start_celery_worker(log_dir=log_dir, env=env, queues="webhook", name="official")
     try:
         from django.conf import settings
@@ -204,9 +270,10 @@ def main() -> None:
         account_server_configure(
             account=echo, server_url=url, token=TOKEN, encoding_aes_key="", mode="plain"
         )
-        account_server_configure(
-            account=mass, server_url="", token=TOKEN, encoding_aes_key="", mode="plain"
-        )
+        if mass is not None:
+            account_server_configure(
+                account=mass, server_url="", token=TOKEN, encoding_aes_key="", mode="plain"
+            )
         members = list(
             Follower.objects.filter(account=echo, subscribed=True)
             .order_by("user_id")
@@ -217,15 +284,18 @@ def main() -> None:
 
         owner = dict(Ticket.objects.filter(pk__in=by_user).values_list("user_id", "pk"))
         linked = [(by_user[owner[user]], conv) for user, conv in members]
-        trip = asyncio.run(
+        trip, echoes = asyncio.run(
             roundtrip(
-                server.url.replace("http", "ws") + "/ws/sync", linked, args.rate, args.seconds
+                server.url.replace("http", "ws") + "/ws/sync",
+                linked,
+                args.rate,
+                args.seconds,
+                args.warmup,
             )
         )
+        trip["stages"] = stages(echoes)
         blast = (
-            {}
-            if args.skip_mass
-            else mass_send(server.url, mass, account_secret_reset(account=mass))
+            {} if mass is None else mass_send(server.url, mass, account_secret_reset(account=mass))
         )
     finally:
         worker.stop()
@@ -238,6 +308,8 @@ def main() -> None:
                 "rate_per_second": args.rate,
                 "seconds": args.seconds,
                 "users": args.users,
+                "server": args.server,
+                "warmup_messages_per_user": args.warmup,
                 **trip,
             },
             "mass_send": blast,

@@ -1,13 +1,14 @@
 """A per-account semaphore in Redis: at most N pushes in flight to one developer's
 server, so one slow server holds at most N worker slots and cannot starve the
 others. Slots expire (a crashed worker cannot hold one for ever). The embedded
-mode has no Redis and no workers (Celery runs in the calling thread), so there
-is nothing to share and no limit.
+mode has no Redis and one process, whose pushes run on a few threads
+(publicplatform.embedded): there the same semaphore lives in the process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 
@@ -29,6 +30,9 @@ return 0
 
 _client: redis.Redis | None = None
 _script: object = None
+# Embedded mode: account id -> {slot token: taken at}.
+_local: dict[int, dict[str, float]] = {}
+_local_lock = threading.Lock()
 
 
 def _key(account_id: int) -> str:
@@ -55,7 +59,7 @@ def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | N
     now = time.time()
     client = _redis()
     if client is None:
-        return token
+        return token if _local_acquire(account_id, limit, hold_seconds, token, now) else None
     try:
         got = _script(keys=[_key(account_id)], args=[now, hold_seconds, limit, token])  # type: ignore[operator]
     except Exception:
@@ -64,9 +68,22 @@ def slot_acquire(*, account_id: int, limit: int, hold_seconds: float) -> str | N
     return token if int(got) == 1 else None
 
 
+def _local_acquire(account_id: int, limit: int, hold: float, token: str, now: float) -> bool:
+    with _local_lock:
+        held = _local.setdefault(account_id, {})
+        for stale in [t for t, taken in held.items() if taken <= now - hold]:
+            del held[stale]
+        if len(held) >= limit:
+            return False
+        held[token] = now
+        return True
+
+
 def slot_release(*, account_id: int, token: str) -> None:
     client = _redis()
     if client is None:
+        with _local_lock:
+            _local.get(account_id, {}).pop(token, None)
         return
     try:
         client.zrem(_key(account_id), token)

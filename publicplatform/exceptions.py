@@ -169,6 +169,11 @@ class ServerVerificationFailed(PlatformError, InvalidInput):
     default_message = "The server did not answer the verification with the echostr."
 
 
+class ServerNotConfigured(PlatformError, InvalidInput):
+    code = "server_not_configured"
+    default_message = "Configure and verify a server first."
+
+
 class TooManyAccounts(PlatformError, Conflict):
     code = "too_many_accounts"
     default_message = "You have as many official accounts as a developer may."

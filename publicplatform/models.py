@@ -11,7 +11,10 @@ mass-send jobs, keyword auto-replies and search pools (DESIGN.md §10).
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -270,6 +273,15 @@ class AutoReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.match}: {self.pattern}"
+
+    def clean(self) -> None:
+        """A regex rule must compile (the admin's inline form runs this; the
+        console goes through services.accounts.autoreply_add, which checks too)."""
+        if self.match == MatchKind.REGEX:
+            try:
+                re.compile(self.pattern)
+            except re.error as error:
+                raise ValidationError({"pattern": f"Does not compile: {error}."}) from error
 
 
 class Pool(models.Model):

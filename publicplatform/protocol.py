@@ -107,8 +107,14 @@ def timestamp() -> str:
 # --- The XML we push (reference §2.2) ---------------------------------------------------
 
 
+# Characters XML 1.0 cannot carry at all, not even in CDATA: one of them in a user's
+# text would make every SDK's parser refuse the push (and the user get the notice).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _cdata(value: str) -> str:
     # "]]>" cannot appear inside one CDATA section: split it across two.
+    value = _NOT_XML.sub("", value)
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 

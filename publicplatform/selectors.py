@@ -14,8 +14,9 @@ from django.db.models import Prefetch, Q, QuerySet
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from publicplatform import identifiers
-from publicplatform.exceptions import AccountNotFound, InvalidOpenid
+from publicplatform.exceptions import AccountNotFound, InvalidArgs, InvalidOpenid, MenuNotFound
 from publicplatform.models import (
+    AutoReply,
     Follower,
     OfficialAccount,
     Pool,
@@ -178,6 +179,11 @@ def delivery_log(*, account: OfficialAccount, limit: int = 50) -> list[WebhookDe
     )
 
 
+def autoreply_rules(*, account: OfficialAccount) -> QuerySet[AutoReply]:
+    """The account's keyword rules in the order they are tried."""
+    return AutoReply.objects.filter(account=account).order_by("position", "id")
+
+
 def follower_count(*, account: OfficialAccount) -> int:
     return Follower.objects.filter(account=account, subscribed=True).count()
 
@@ -185,13 +191,17 @@ def follower_count(*, account: OfficialAccount) -> int:
 # --- Developers: /cgi-bin/user/… (reference §4.5) ------------------------------------------
 
 
-def follower_info(*, account: OfficialAccount, openid: Any, lang: str = "zh_CN") -> dict[str, Any]:
+def _openid(openid: Any) -> str:
     if not isinstance(openid, str) or not identifiers.OPENID_RE.fullmatch(openid):
         raise InvalidOpenid("invalid openid: 28 characters of letters, digits, _ and -")
-    follower = Follower.objects.filter(account=account, openid=openid).first()
-    if follower is None:
-        raise InvalidOpenid()
-    info: dict[str, Any] = {"subscribe": 1 if follower.subscribed else 0, "openid": openid}
+    return openid
+
+
+def _info(account: OfficialAccount, follower: Follower, lang: str) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "subscribe": 1 if follower.subscribed else 0,
+        "openid": follower.openid,
+    }
     if account.open_platform_id:
         info["unionid"] = identifiers.unionid_for(
             open_platform_id=account.open_platform_id, user_id=follower.user_id
@@ -208,6 +218,37 @@ def follower_info(*, account: OfficialAccount, openid: Any, lang: str = "zh_CN")
         "qr_scene": 0,
         "qr_scene_str": "",
     }
+
+
+def follower_info(*, account: OfficialAccount, openid: Any, lang: str = "zh_CN") -> dict[str, Any]:
+    """user/info: only `subscribe` and `openid` (+ `unionid`) once unfollowed."""
+    follower = Follower.objects.filter(account=account, openid=_openid(openid)).first()
+    if follower is None:
+        raise InvalidOpenid()
+    return _info(account, follower, lang)
+
+
+def followers_info(*, account: OfficialAccount, user_list: Any) -> list[dict[str, Any]]:
+    """user/info/batchget: up to PUBLICPLATFORM_BATCHGET_MAX {openid, lang} items,
+    read in one query; any openid that is not a follower's refuses the batch."""
+    limit = settings.PUBLICPLATFORM_BATCHGET_MAX
+    if not isinstance(user_list, list) or not 1 <= len(user_list) <= limit:
+        raise InvalidArgs(f"invalid args: user_list has 1-{limit} items")
+    items = [item if isinstance(item, dict) else {} for item in user_list]
+    wanted = [(_openid(item.get("openid")), str(item.get("lang", "zh_CN"))) for item in items]
+    found = {
+        f.openid: f
+        for f in Follower.objects.filter(account=account, openid__in=[o for o, _ in wanted])
+    }
+    if any(openid not in found for openid, _ in wanted):
+        raise InvalidOpenid()
+    return [_info(account, found[openid], lang) for openid, lang in wanted]
+
+
+def menu_get(*, account: OfficialAccount) -> list[dict[str, Any]]:
+    if not account.menu:
+        raise MenuNotFound()
+    return list(account.menu)
 
 
 @dataclass(frozen=True, slots=True)

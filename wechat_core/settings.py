@@ -412,6 +412,11 @@ PUBLICPLATFORM_WEBHOOK_CONCURRENCY_PER_ACCOUNT = env_int(
 PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS = env_float(
     "PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS", default=0.5, minimum=0.01
 )
+# Embedded mode only (Celery eager): pushes run on this many threads of the server
+# process instead of in the user's request (publicplatform.embedded).
+PUBLICPLATFORM_EMBEDDED_WEBHOOK_THREADS = env_int(
+    "PUBLICPLATFORM_EMBEDDED_WEBHOOK_THREADS", default=8, minimum=1
+)
 PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES = env_int(
     "PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024, minimum=1024
 )

@@ -5,13 +5,15 @@ official account's chat open to a member or what a message to it sets off. The
 app that owns the kind registers a policy (in its AppConfig.ready): `before_send`
 may refuse a member's message, `after_send` runs inside the send's transaction,
 after the message is stored, and schedules whatever follows (on commit).
+Whatever `before_send` returns (the rows it checked, say) is handed to
+`after_send` as `checked`, so the send's transaction reads them once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from messaging.types import OutgoingContent
 
@@ -31,9 +33,9 @@ class SentMessage:
 class KindPolicy(Protocol):
     def before_send(
         self, *, user_id: int, conversation_id: int, content: OutgoingContent
-    ) -> None: ...
+    ) -> Any: ...
 
-    def after_send(self, *, sent: SentMessage) -> None: ...
+    def after_send(self, *, sent: SentMessage, checked: Any) -> None: ...
 
 
 _policies: dict[str, KindPolicy] = {}

@@ -235,10 +235,11 @@ def message_send(
         with transaction.atomic():
             head = _lock_head(conversation_id, user_id)
             policy = kind_policy(head.kind)
+            checked: Any = None
             if head.kind == ConversationKind.DIRECT:
                 _check_direct_peer(ticket, user_id, head.direct_key)
             elif policy is not None:
-                policy.before_send(
+                checked = policy.before_send(
                     user_id=user_id, conversation_id=conversation_id, content=content
                 )
             elif head.kind != ConversationKind.GROUP:
@@ -253,7 +254,8 @@ def message_send(
                     sent=SentMessage(
                         message_id, conversation_id, user_id, content.kind, content.text,
                         created_at,
-                    )
+                    ),
+                    checked=checked,
                 )  # fmt: skip
     except IntegrityError:
         # The same client_msg_id raced in on another connection; that one won.

@@ -28,11 +28,10 @@ from publicplatform.exceptions import (
     EmptyBody,
     InvalidArgs,
     MalformedJson,
-    MenuNotFound,
     PlatformError,
 )
 from publicplatform.models import OfficialAccount
-from publicplatform.services import developer_api, menus
+from publicplatform.services import developer_api, mass, menus
 from wechat_core.api.request import client_ip
 
 logger = logging.getLogger(__name__)
@@ -133,7 +132,7 @@ def template_send(
 
 
 def _mass(account: OfficialAccount, data: dict[str, Any], *, to_all: bool) -> dict[str, Any]:
-    job = developer_api.mass_submit(account=account, data=data, to_all_call=to_all)
+    job = mass.mass_submit(account=account, data=data, to_all_call=to_all)
     return {
         "errcode": 0,
         "errmsg": "send job submission success",
@@ -169,19 +168,8 @@ def user_info(
 def user_info_batchget(
     request: HttpRequest, account: OfficialAccount, data: dict[str, Any]
 ) -> dict[str, Any]:
-    wanted = data.get("user_list")
-    limit = settings.PUBLICPLATFORM_BATCHGET_MAX
-    if not isinstance(wanted, list) or not 1 <= len(wanted) <= limit:
-        raise InvalidArgs(f"invalid args: user_list has 1-{limit} items")
-    items = [item if isinstance(item, dict) else {} for item in wanted]
-    return {
-        "user_info_list": [
-            selectors.follower_info(
-                account=account, openid=item.get("openid"), lang=str(item.get("lang", "zh_CN"))
-            )
-            for item in items
-        ]
-    }
+    infos = selectors.followers_info(account=account, user_list=data.get("user_list"))
+    return {"user_info_list": infos}
 
 
 @endpoint(("GET",))
@@ -208,9 +196,7 @@ def menu_create(
 def menu_get(
     request: HttpRequest, account: OfficialAccount, data: dict[str, Any]
 ) -> dict[str, Any]:
-    if not account.menu:
-        raise MenuNotFound()
-    return {"menu": {"button": account.menu}}
+    return {"menu": {"button": selectors.menu_get(account=account)}}
 
 
 @endpoint(("GET", "POST"))

@@ -4,6 +4,9 @@ developer sees only the accounts they own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from publicplatform import protocol, selectors
 from publicplatform.console.forms import AccountForm, AutoReplyForm, ServerForm, WebhookTestForm
 from publicplatform.exceptions import AccountNotFound
-from publicplatform.models import AutoReply, OfficialAccount
+from publicplatform.models import OfficialAccount
 from publicplatform.services import accounts as account_services
 from publicplatform.services import webhooks
 from wechat_core.errors import ServiceError
@@ -57,67 +60,94 @@ def _server_initial(account: OfficialAccount) -> dict[str, str]:
     }
 
 
+Page = dict[str, Any]  # the account page's forms and what the last action showed
+
+
+def _save_profile(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    page["profile"] = profile = AccountForm(request.POST)
+    if profile.is_valid():
+        account_services.account_update(account=target, **profile.cleaned_data)
+        messages.success(request, "Saved.")
+
+
+def _save_server(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    page["server"] = server = ServerForm(request.POST)
+    if not server.is_valid():
+        return
+    verified = account_services.account_server_configure(
+        account=target,
+        server_url=server.cleaned_data["server_url"],
+        token=server.cleaned_data["token"],
+        encoding_aes_key=server.cleaned_data["encoding_aes_key"],
+        mode=server.cleaned_data["encryption_mode"],
+    )
+    if verified is not None:
+        page["verification"] = {
+            "status_code": verified.status_code,
+            "body": verified.body_excerpt,
+            "signed_string": verified.signed_string,
+            "signature": verified.signature,
+        }
+    messages.success(request, "Server verified and saved." if verified else "Server turned off.")
+
+
+def _reset_secret(request: HttpRequest, target: OfficialAccount, page: Page) -> HttpResponse:
+    request.session[NEW_SECRET] = account_services.account_secret_reset(account=target)
+    return redirect("console-account", account_id=target.pk)
+
+
+def _add_rule(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    rule = AutoReplyForm(request.POST)
+    if rule.is_valid():
+        account_services.autoreply_add(account=target, **rule.cleaned_data)
+
+
+def _delete_rule(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    try:
+        rule_id = int(request.POST.get("rule", ""))
+    except ValueError:
+        return
+    account_services.autoreply_delete(account=target, rule_id=rule_id)
+
+
+ACTIONS: dict[str, Callable[[HttpRequest, OfficialAccount, Page], HttpResponse | None]] = {
+    "profile": _save_profile,
+    "server": _save_server,
+    "secret": _reset_secret,
+    "rule": _add_rule,
+    "delete-rule": _delete_rule,
+}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest, account_id: int) -> HttpResponse:
     target = _account(request, account_id)
-    profile = AccountForm(
-        initial={
-            "name": target.name,
-            "description": target.description,
-            "greeting": target.greeting,
-        }
-    )
-    server = ServerForm(initial=_server_initial(target))
-    verification: object = None
-    action = request.POST.get("action")
-    try:
-        if action == "profile":
-            profile = AccountForm(request.POST)
-            if profile.is_valid():
-                account_services.account_update(account=target, **profile.cleaned_data)
-                messages.success(request, "Saved.")
-        elif action == "server":
-            server = ServerForm(request.POST)
-            if server.is_valid():
-                verified = account_services.account_server_configure(
-                    account=target,
-                    server_url=server.cleaned_data["server_url"],
-                    token=server.cleaned_data["token"],
-                    encoding_aes_key=server.cleaned_data["encoding_aes_key"],
-                    mode=server.cleaned_data["encryption_mode"],
-                )
-                if verified is not None:
-                    verification = {
-                        "status_code": verified.status_code,
-                        "body": verified.body_excerpt,
-                        "signed_string": verified.signed_string,
-                        "signature": verified.signature,
-                    }
-                messages.success(
-                    request, "Server verified and saved." if verified else "Server turned off."
-                )
-        elif action == "secret":
-            request.session[NEW_SECRET] = account_services.account_secret_reset(account=target)
-            return redirect("console-account", account_id=target.pk)
-        elif action == "rule":
-            rule = AutoReplyForm(request.POST)
-            if rule.is_valid():
-                account_services.autoreply_add(account=target, **rule.cleaned_data)
-        elif action == "delete-rule":
-            account_services.autoreply_delete(
-                account=target, rule_id=int(request.POST.get("rule", 0))
-            )
-    except ServiceError as error:
-        messages.error(request, error.message)
-        verification = error.details or None
-    context = {
+    page: Page = {
+        "profile": AccountForm(
+            initial={
+                "name": target.name,
+                "description": target.description,
+                "greeting": target.greeting,
+            }
+        ),
+        "server": ServerForm(initial=_server_initial(target)),
+        "verification": None,
+    }
+    action = ACTIONS.get(request.POST.get("action", "")) if request.method == "POST" else None
+    if action is not None:
+        try:
+            response = action(request, target, page)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            page["verification"] = error.details or None
+        else:
+            if response is not None:
+                return response
+    context = page | {
         "account": target,
-        "profile": profile,
-        "server": server,
-        "verification": verification,
         "new_secret": request.session.pop(NEW_SECRET, None),
-        "rules": AutoReply.objects.filter(account=target),
+        "rules": selectors.autoreply_rules(account=target),
         "rule_form": AutoReplyForm(),
         "followers": selectors.follower_count(account=target),
     }
@@ -138,10 +168,10 @@ def webhook_test(request: HttpRequest, account_id: int) -> HttpResponse:
     form = WebhookTestForm(request.POST or None)
     outcome = None
     if request.method == "POST" and form.is_valid():
-        if not target.server_url:
-            messages.error(request, "Configure and verify a server first.")
-        else:
+        try:
             outcome = webhooks.webhook_test(account=target, text=form.cleaned_data["text"])
+        except ServiceError as error:
+            messages.error(request, error.message)
     return render(
         request, "publicplatform/test.html", {"account": target, "form": form, "outcome": outcome}
     )

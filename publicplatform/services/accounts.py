@@ -4,10 +4,8 @@ keyword replies."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -111,7 +109,8 @@ class Verification:
 
 def server_url_check(url: str) -> str:
     """An http(s) URL whose host resolves to public addresses (any address when
-    PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS is on, for development)."""
+    PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS is on, for development): refused on
+    save with a reason the developer can act on."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -122,12 +121,13 @@ def server_url_check(url: str) -> str:
         raise ServerUrlRefused("The server URL may not carry a user name or password.")
     if settings.PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS:
         return url
+    # Checked again at every connection (publicplatform.transport), where a name
+    # that resolves differently later (DNS rebinding) is caught too.
+    default_port = 443 if parts.scheme == "https" else 80
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except OSError as error:
-        raise ServerUrlRefused(f"The host {parts.hostname} does not resolve.") from error
-    if not all(ipaddress.ip_address(str(address).split("%")[0]).is_global for address in addresses):
-        raise ServerUrlRefused(f"The host {parts.hostname} is not on the public internet.")
+        transport.public_addresses(parts.hostname, parts.port or default_port)
+    except transport.AddressRefused as error:
+        raise ServerUrlRefused(str(error)) from error
     return url
 
 

@@ -1,5 +1,5 @@
 """What developers do through /cgi-bin/ (reference §4): access tokens,
-customer-service and template messages, mass sends.
+customer-service and template messages (mass sends: services.mass).
 
 Access tokens. Each lives PUBLICPLATFORM_ACCESS_TOKEN_TTL_SECONDS and is never
 refused before then, whatever was issued after it: two processes of one
@@ -11,6 +11,7 @@ an SDK's refresh loop.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,7 +28,6 @@ from publicplatform.exceptions import (
     AccessTokenExpired,
     AccessTokenInvalid,
     AccessTokenMissing,
-    ClientMsgIdExists,
     CustomLimitReached,
     InvalidAppId,
     InvalidArgs,
@@ -35,7 +35,6 @@ from publicplatform.exceptions import (
     InvalidMessageType,
     InvalidOpenid,
     InvalidSecret,
-    InvalidTag,
     InvalidTemplateId,
     NotAFollower,
     OutsideWindow,
@@ -44,8 +43,6 @@ from publicplatform.exceptions import (
 from publicplatform.models import (
     AccessToken,
     Follower,
-    MassJob,
-    MassJobStatus,
     MessageTemplate,
     OfficialAccount,
 )
@@ -53,8 +50,8 @@ from publicplatform.protocol import Article
 from publicplatform.services import replies, webhooks
 from wechat_core.ratelimit import window_hit
 
+logger = logging.getLogger(__name__)
 TOKEN_SCOPE = "pp-token"  # noqa: S105 - a rate-limit scope
-MASS_SCOPE = "pp-mass"
 DAY = 86400
 
 
@@ -174,36 +171,57 @@ def _follower(account: OfficialAccount, openid: Any) -> Follower:
     return follower
 
 
+def _custom_refusal(follower: Follower) -> OutsideWindow | CustomLimitReached | None:
+    """Why a customer-service message to this follower may not go out now, if so."""
+    window = timedelta(seconds=settings.PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS)
+    closes = follower.last_interaction_at + window
+    if not follower.subscribed or closes <= timezone.now():
+        reason = (
+            "the user unfollowed"
+            if not follower.subscribed
+            else f"the window closed at {closes:%Y-%m-%dT%H:%M:%SZ}"
+        )
+        return OutsideWindow(f"response out of time limit or subscription is canceled: {reason}")
+    limit = settings.PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION
+    if follower.custom_sent >= limit:
+        return CustomLimitReached(
+            f"out of response count limit: {limit} messages per user interaction; "
+            f"the window closes at {closes:%Y-%m-%dT%H:%M:%SZ}",
+            retry_after=max(1.0, (closes - timezone.now()).total_seconds()),
+        )
+    return None
+
+
 def custom_send(*, account: OfficialAccount, data: dict[str, Any]) -> None:
     """A customer-service message (客服消息): within 48 h of the follower's last
-    interaction and at most PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION since."""
+    interaction and at most PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION since.
+
+    Locks in the order a follower's own message takes them, the chat first and
+    the follower row second: the other way round, a developer's message and the
+    follower's, sent at the same moment, deadlocked. So the message is posted
+    first and counted after, in one transaction that a refusal rolls back."""
     body = content_body(msgtype=data.get("msgtype"), data=data)
+    follower = _follower(account, data.get("touser"))
+    refusal = _custom_refusal(follower)
+    if refusal is not None:
+        raise refusal
+    window = timedelta(seconds=settings.PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS)
     with transaction.atomic():
-        follower = _follower(account, data.get("touser"))
-        follower = Follower.objects.select_for_update(no_key=True).get(pk=follower.pk)
-        window = timedelta(seconds=settings.PUBLICPLATFORM_CUSTOM_WINDOW_SECONDS)
-        closes = follower.last_interaction_at + window
-        if not follower.subscribed or closes <= timezone.now():
-            reason = (
-                "the user unfollowed"
-                if not follower.subscribed
-                else f"the window closed at {closes:%Y-%m-%dT%H:%M:%SZ}"
-            )
-            raise OutsideWindow(f"response out of time limit or subscription is canceled: {reason}")
-        limit = settings.PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION
-        if follower.custom_sent >= limit:
-            raise CustomLimitReached(
-                f"out of response count limit: {limit} messages per user interaction; "
-                f"the window closes at {closes:%Y-%m-%dT%H:%M:%SZ}",
-                retry_after=max(1.0, (closes - timezone.now()).total_seconds()),
-            )
-        Follower.objects.filter(pk=follower.pk).update(custom_sent=F("custom_sent") + 1)
         replies.reply_post(
             account=account,
             follower=follower,
             body=body,
             key=f"ppc-{follower.pk}-{secrets.token_hex(8)}",
         )
+        counted = Follower.objects.filter(
+            pk=follower.pk,
+            subscribed=True,
+            last_interaction_at__gt=timezone.now() - window,
+            custom_sent__lt=settings.PUBLICPLATFORM_CUSTOM_MESSAGES_PER_INTERACTION,
+        ).update(custom_sent=F("custom_sent") + 1)
+        if not counted:  # it changed meanwhile: refuse, and the message goes with it
+            follower.refresh_from_db()
+            raise _custom_refusal(follower) or OutsideWindow()
 
 
 _SLOT = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\.DATA\s*\}\}")
@@ -223,7 +241,7 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
         return str(item.get("value", "")) if isinstance(item, dict) else ""
 
     text = _SLOT.sub(value, template.content)
-    url = data.get("url") if isinstance(data.get("url"), str) else ""
+    url = replies.web_url(data["url"][:1024]) if isinstance(data.get("url"), str) else ""
     lines = f"{template.title}\n{text}".strip() + (f"\n{url}" if url else "")
     body = {
         "text": replies.clip(lines),
@@ -248,146 +266,3 @@ def template_send(*, account: OfficialAccount, data: dict[str, Any]) -> int:
                 from_user=follower.openid,
             )
     return ack.message_id
-
-
-# --- Mass sends --------------------------------------------------------------------------
-
-
-def mass_submit(*, account: OfficialAccount, data: dict[str, Any], to_all_call: bool) -> MassJob:
-    """Check a sendall (filter) or send (touser) request and queue the job."""
-    msgtype = data.get("msgtype")
-    content = content_body(msgtype=msgtype, data=data)
-    openids: list[str] = []
-    to_all = False
-    if to_all_call:
-        given = data.get("filter")
-        filters: dict[str, Any] = given if isinstance(given, dict) else {}
-        to_all = filters.get("is_to_all") is True
-        tag = filters.get("tag_id", filters.get("group_id"))  # wechatpy sends group_id
-        if not to_all and tag is not None:
-            raise InvalidTag()
-        if not to_all:
-            raise InvalidArgs("invalid args: filter.is_to_all must be true")
-    else:
-        touser = data.get("touser")
-        limit = settings.PUBLICPLATFORM_MASS_SEND_MAX_OPENIDS
-        if not isinstance(touser, list) or not 2 <= len(touser) <= limit:
-            raise InvalidArgs(f"invalid args: touser lists 2-{limit} openids")
-        if not all(isinstance(o, str) and identifiers.OPENID_RE.fullmatch(o) for o in touser):
-            raise InvalidOpenid()
-        openids = list(dict.fromkeys(touser))
-    given_id = data.get("clientmsgid")
-    client_msg_id = given_id if isinstance(given_id, str) else ""
-    hits = window_hit(scope=MASS_SCOPE, identity=str(account.pk), window_seconds=DAY)
-    if hits.count > settings.PUBLICPLATFORM_MASS_SENDS_PER_DAY:
-        raise QuotaReached(
-            f"reach max api daily quota limit: {settings.PUBLICPLATFORM_MASS_SENDS_PER_DAY} "
-            "mass sends a day",
-            retry_after=hits.retry_after,
-        )
-    return _mass_create(account, str(msgtype), content, to_all, openids, client_msg_id[:64])
-
-
-def _mass_create(
-    account: OfficialAccount,
-    msgtype: str,
-    content: dict[str, Any],
-    to_all: bool,
-    openids: list[str],
-    client_msg_id: str,
-) -> MassJob:
-    from publicplatform.tasks import mass_send_batch
-
-    day_ago = timezone.now() - timedelta(days=1)
-    if client_msg_id:
-        MassJob.objects.filter(
-            account=account, client_msg_id=client_msg_id, created_at__lt=day_ago
-        ).update(client_msg_id="")
-    try:
-        with transaction.atomic():
-            job = MassJob.objects.create(
-                account=account,
-                msg_type=msgtype,
-                content=content,
-                to_all=to_all,
-                openids=openids,
-                client_msg_id=client_msg_id,
-            )
-            transaction.on_commit(lambda: mass_send_batch.delay(job.pk))
-    except IntegrityError as error:
-        raise ClientMsgIdExists() from error
-    return job
-
-
-def mass_batch_send(*, job_id: int) -> bool:
-    """Send the next batch of a mass job; True while more remain. Each follower's
-    message is its own small transaction (idempotent by job and follower), so a
-    crashed batch resumes where it stopped."""
-    job = MassJob.objects.select_related("account").get(pk=job_id)
-    if job.status == MassJobStatus.FINISHED:
-        return False
-    batch = settings.PUBLICPLATFORM_MASS_SEND_BATCH
-    followers = Follower.objects.filter(account=job.account, subscribed=True)
-    if job.to_all:
-        chunk = list(followers.filter(pk__gt=job.cursor).order_by("pk")[:batch])
-        cursor = chunk[-1].pk if chunk else job.cursor
-        total = job.total_count or followers.count()
-        missing = 0
-    else:
-        wanted = job.openids[job.cursor : job.cursor + batch]
-        chunk = list(followers.filter(openid__in=wanted).order_by("pk"))
-        cursor, total, missing = (
-            job.cursor + len(wanted),
-            len(job.openids),
-            len(wanted) - len(chunk),
-        )
-    sent = errors = 0
-    for follower in chunk:
-        try:
-            replies.reply_post(
-                account=job.account,
-                follower=follower,
-                body=job.content,
-                key=f"ppm-{job.pk}-{follower.pk}",
-            )
-            sent += 1
-        except Exception:  # one follower's failure (e.g. account deleted) must not stop the job
-            errors += 1
-    more = len(chunk) == batch if job.to_all else cursor < len(job.openids)
-    _mass_progress(
-        job, cursor=cursor, total=total, sent=sent, errors=errors, filtered=missing, done=not more
-    )
-    return more
-
-
-@transaction.atomic
-def _mass_progress(
-    job: MassJob, *, cursor: int, total: int, sent: int, errors: int, filtered: int, done: bool
-) -> None:
-    MassJob.objects.filter(pk=job.pk).update(
-        cursor=cursor,
-        total_count=total,
-        sent_count=F("sent_count") + sent,
-        error_count=F("error_count") + errors,
-        filter_count=F("filter_count") + sent + errors,
-    )
-    if not done:
-        return
-    job.refresh_from_db()
-    job.status, job.finished_at = MassJobStatus.FINISHED, timezone.now()
-    job.save(update_fields=["status", "finished_at"])
-    if job.account.server_url:
-        webhooks.delivery_create_for_event(
-            account=job.account,
-            follower=None,
-            event="MASSSENDJOBFINISH",
-            fields=[
-                ("MsgID", job.pk),
-                ("Status", "send success"),
-                ("TotalCount", job.total_count),
-                ("FilterCount", job.filter_count),
-                ("SentCount", job.sent_count),
-                ("ErrorCount", job.error_count),
-            ],
-            from_user="mphelper",
-        )

@@ -26,7 +26,7 @@ def _account(account_id: int) -> OfficialAccount:
     return account
 
 
-def _greet_on_commit(account: OfficialAccount, follower: Follower) -> None:
+def _greet_on_commit(follower: Follower) -> None:
     from publicplatform.tasks import greet_follower
 
     transaction.on_commit(
@@ -88,7 +88,7 @@ def _follow(ticket: VerifiedTicket, user_id: int, account: OfficialAccount) -> F
             account=account, follower=follower, event="subscribe", fields=[("EventKey", "")]
         )
     elif account.greeting:
-        _greet_on_commit(account, follower)
+        _greet_on_commit(follower)
     return follower
 
 
@@ -167,9 +167,14 @@ class OfficialConversationPolicy:
     """Only a current follower writes to an account, and only text; each message
     goes to the developer's server, or to the keyword replies."""
 
-    def before_send(self, *, user_id: int, conversation_id: int, content: OutgoingContent) -> None:
+    def before_send(
+        self, *, user_id: int, conversation_id: int, content: OutgoingContent
+    ) -> Follower:
+        # Locked here, after the chat (messaging locks it first), and read once for
+        # the whole send: after_send gets it back. custom_send locks in this order too.
         follower = (
-            Follower.objects.filter(conversation_id=conversation_id, user_id=user_id)
+            Follower.objects.select_for_update(no_key=True, of=("self",))
+            .filter(conversation_id=conversation_id, user_id=user_id)
             .select_related("account")
             .first()
         )
@@ -179,13 +184,10 @@ class OfficialConversationPolicy:
             raise AccountNotFound("This account no longer takes messages.")
         if content.kind != "text":
             raise InvalidContent("Official accounts accept text messages here.")
+        return follower
 
-    def after_send(self, *, sent: SentMessage) -> None:
-        follower = (
-            Follower.objects.select_for_update(no_key=True)
-            .select_related("account")
-            .get(conversation_id=sent.conversation_id, user_id=sent.sender_id)
-        )
+    def after_send(self, *, sent: SentMessage, checked: Follower) -> None:
+        follower = checked
         _touch(follower)
         account = follower.account
         if account.server_url:

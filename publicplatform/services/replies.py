@@ -25,20 +25,28 @@ def clip(text: str) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def web_url(value: str) -> str:
+    """`value` if it is an http(s) URL, else "": a developer's article link becomes
+    a link in users' clients, where `javascript:` or `data:` would run."""
+    value = value.strip()
+    return value if value.lower().startswith(("http://", "https://")) else ""
+
+
 def articles_body(articles: list[Article] | tuple[Article, ...]) -> dict[str, Any]:
     """News (图文): the web client draws cards; older clients read the text."""
-    lines = []
-    for article in articles:
-        lines += [article.title, article.description, article.url]
+    cards = [
+        {
+            "title": a.title,
+            "description": a.description,
+            "url": web_url(a.url),
+            "picurl": web_url(a.pic_url),
+        }
+        for a in articles
+    ]
+    lines = [line for card in cards for line in (card["title"], card["description"], card["url"])]
     return {
         "text": clip("\n".join(line for line in lines if line) or "[News]"),
-        "official": {
-            "type": "news",
-            "articles": [
-                {"title": a.title, "description": a.description, "url": a.url, "picurl": a.pic_url}
-                for a in articles
-            ],
-        },
+        "official": {"type": "news", "articles": cards},
     }
 
 
@@ -50,9 +58,10 @@ def reply_body(reply: Reply) -> dict[str, Any] | None:
         return articles_body(reply.articles)
     if reply.msg_type == "music":
         text = " — ".join(part for part in (reply.title, reply.description) if part)
+        url = web_url(reply.music_url)
         return {
-            "text": clip(f"♪ {text or 'Music'}\n{reply.music_url}".strip()),
-            "official": {"type": "music", "url": reply.music_url},
+            "text": clip(f"♪ {text or 'Music'}\n{url}".strip()),
+            "official": {"type": "music", "url": url},
         }
     if reply.msg_type in MEDIA_LABELS:
         # Media uploads are not part of this platform; say what was sent.

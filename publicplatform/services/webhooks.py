@@ -2,7 +2,8 @@
 `WebhookDelivery` per user message or event, one `WebhookAttempt` per try.
 
 A push is created inside the transaction that caused it and enqueued after
-commit (Celery queue `webhook`), never run in the user's request. Each attempt
+commit (Celery queue `webhook`; in the embedded mode publicplatform.embedded),
+never run in the user's request. Each attempt
 takes one of the account's slots (publicplatform.concurrency), signs afresh and
 sends the same stored plaintext; safe mode encrypts it anew. An answer of
 `success` or nothing means no reply; valid reply XML is relayed into the chat;
@@ -21,8 +22,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from publicplatform import protocol, transport
+from publicplatform import embedded, protocol, transport
 from publicplatform.concurrency import slot_acquire, slot_release
+from publicplatform.exceptions import ServerNotConfigured
 from publicplatform.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -43,10 +45,39 @@ USER_FACING_EVENTS = {"", "subscribe", "CLICK", "SCAN"}
 # --- Creating pushes ---------------------------------------------------------------------
 
 
-def _enqueue(delivery_id: int) -> None:
+def _dispatch(delivery_id: int) -> None:
+    """Hand a push to the `webhook` queue; in the embedded mode, where Celery would
+    run it right here in the user's request, to a background runner instead."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        embedded.delivery_start_in_background(delivery_id=delivery_id)
+        return
     from publicplatform.tasks import deliver_webhook
 
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery_id))
+    deliver_webhook.delay(delivery_id)
+
+
+def _delivery_create(
+    *,
+    account: OfficialAccount,
+    follower: Follower | None,
+    fields: list[tuple[str, str | int]],
+    msg_type: str,
+    create_time: int,
+    event: str = "",
+    msg_id: int | None = None,
+) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.create(
+        account=account,
+        follower=follower,
+        msg_type=msg_type,
+        event=event,
+        msg_id=msg_id,
+        create_time=create_time,
+        payload=protocol.push_xml(fields),
+    )
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: _dispatch(delivery_id))
+    return delivery
 
 
 def delivery_create_for_text(
@@ -59,26 +90,18 @@ def delivery_create_for_text(
 ) -> WebhookDelivery:
     """A user's text message (MsgId = our message id, so it is pushed once)."""
     create_time = int(created_at.timestamp())
-    payload = protocol.push_xml(
-        [
-            ("ToUserName", account.original_id),
-            ("FromUserName", follower.openid),
-            ("CreateTime", create_time),
-            ("MsgType", "text"),
-            ("Content", text),
-            ("MsgId", message_id),
-        ]
-    )
-    delivery = WebhookDelivery.objects.create(
-        account=account,
-        follower=follower,
-        msg_type="text",
-        msg_id=message_id,
-        create_time=create_time,
-        payload=payload,
-    )
-    _enqueue(delivery.pk)
-    return delivery
+    fields: list[tuple[str, str | int]] = [
+        ("ToUserName", account.original_id),
+        ("FromUserName", follower.openid),
+        ("CreateTime", create_time),
+        ("MsgType", "text"),
+        ("Content", text),
+        ("MsgId", message_id),
+    ]
+    return _delivery_create(
+        account=account, follower=follower, fields=fields, msg_type="text",
+        create_time=create_time, msg_id=message_id,
+    )  # fmt: skip
 
 
 def delivery_create_for_event(
@@ -92,26 +115,17 @@ def delivery_create_for_event(
     """An event (no MsgId); `fields` follow Event in the XML, in the order given."""
     create_time = int(timezone.now().timestamp())
     sender = from_user if from_user is not None else (follower.openid if follower else "")
-    payload = protocol.push_xml(
-        [
-            ("ToUserName", account.original_id),
-            ("FromUserName", sender),
-            ("CreateTime", create_time),
-            ("MsgType", "event"),
-            ("Event", event),
-            *fields,
-        ]
-    )
-    delivery = WebhookDelivery.objects.create(
-        account=account,
-        follower=follower,
-        msg_type="event",
-        event=event,
-        create_time=create_time,
-        payload=payload,
-    )
-    _enqueue(delivery.pk)
-    return delivery
+    head: list[tuple[str, str | int]] = [
+        ("ToUserName", account.original_id),
+        ("FromUserName", sender),
+        ("CreateTime", create_time),
+        ("MsgType", "event"),
+        ("Event", event),
+    ]
+    return _delivery_create(
+        account=account, follower=follower, fields=head + fields, msg_type="event",
+        create_time=create_time, event=event,
+    )  # fmt: skip
 
 
 # --- One attempt ---------------------------------------------------------------------------
@@ -189,9 +203,8 @@ def _classify(account: OfficialAccount, answer: transport.DeveloperResponse) -> 
     return AttemptResult(AttemptOutcome.REPLIED, *base, detail, excerpt, reply)
 
 
-def push_send(*, account: OfficialAccount, payload: str, openid: str) -> AttemptResult:
-    signed = push_sign(account=account, payload=payload, openid=openid)
-    answer = transport.developer_call(
+def _post(account: OfficialAccount, signed: SignedRequest) -> transport.DeveloperResponse:
+    return transport.developer_call(
         method="POST",
         url=account.server_url,
         params=signed.params,
@@ -200,7 +213,11 @@ def push_send(*, account: OfficialAccount, payload: str, openid: str) -> Attempt
         timeout=settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS,
         max_bytes=settings.PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES,
     )
-    return _classify(account, answer)
+
+
+def push_send(*, account: OfficialAccount, payload: str, openid: str) -> AttemptResult:
+    signed = push_sign(account=account, payload=payload, openid=openid)
+    return _classify(account, _post(account, signed))
 
 
 # --- Running a delivery --------------------------------------------------------------------
@@ -237,9 +254,11 @@ def delivery_step(*, delivery_id: int) -> Step:
         started = timezone.now()
         openid = delivery.follower.openid if delivery.follower else ""
         result = push_send(account=account, payload=delivery.payload, openid=openid)
+        # The reply goes into the chat before the slot is given back: the release's
+        # Redis round trip stays off the user's path (the slot is held a few ms longer).
+        return _record(delivery, started, result)
     finally:
         slot_release(account_id=account.pk, token=slot)
-    return _record(delivery_id, started, result)
 
 
 def _finish_without_server(delivery: WebhookDelivery) -> Step:
@@ -252,15 +271,18 @@ def _finish_without_server(delivery: WebhookDelivery) -> Step:
 
 
 @transaction.atomic
-def _record(delivery_id: int, started: dt.datetime, result: AttemptResult) -> Step:
-    delivery = (
-        WebhookDelivery.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("account", "follower")
-        .get(pk=delivery_id)
+def _record(delivery: WebhookDelivery, started: dt.datetime, result: AttemptResult) -> Step:
+    """Record the attempt of `delivery` (loaded before it, with its account and
+    follower) and relay its reply; the row's own state is read again under lock."""
+    status, attempts = (
+        WebhookDelivery.objects.select_for_update(no_key=True)
+        .filter(pk=delivery.pk)
+        .values_list("status", "attempt_count")
+        .get()
     )
-    if delivery.status != DeliveryStatus.PENDING:  # a duplicate task got here first
-        return Step(None, delivery.status)
-    delivery.attempt_count += 1
+    if status != DeliveryStatus.PENDING:  # a duplicate task got here first
+        return Step(None, status)
+    delivery.attempt_count = attempts + 1
     WebhookAttempt.objects.create(
         delivery=delivery,
         number=delivery.attempt_count,
@@ -314,8 +336,6 @@ def deliveries_requeue_stale(*, idle_seconds: float) -> list[int]:
     """Enqueue again pending pushes that nobody has touched for `idle_seconds` (a
     task lost with a broker or a worker); returns their ids. A duplicate task is
     harmless: an attempt is recorded only while the push is still pending."""
-    from publicplatform.tasks import deliver_webhook
-
     cutoff = timezone.now() - dt.timedelta(seconds=idle_seconds)
     stale = list(
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
@@ -323,7 +343,7 @@ def deliveries_requeue_stale(*, idle_seconds: float) -> list[int]:
         .values_list("pk", flat=True)[:1000]
     )
     for delivery_id in stale:
-        deliver_webhook.delay(delivery_id)
+        _dispatch(delivery_id)
     return stale
 
 
@@ -342,6 +362,8 @@ class WebhookTest:
 
 def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
     """Push a sample text message from a made-up follower, and show every step."""
+    if not account.server_url:
+        raise ServerNotConfigured()
     openid = "o" + "TESTFOLLOWER".ljust(27, "0")
     payload = protocol.push_xml(
         [
@@ -354,15 +376,7 @@ def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
         ]
     )
     signed = push_sign(account=account, payload=payload, openid=openid)
-    answer = transport.developer_call(
-        method="POST",
-        url=account.server_url,
-        params=signed.params,
-        content=signed.body,
-        content_type="text/xml; charset=utf-8",
-        timeout=settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS,
-        max_bytes=settings.PUBLICPLATFORM_WEBHOOK_MAX_RESPONSE_BYTES,
-    )
+    answer = _post(account, signed)
     return WebhookTest(
         answer.url,
         payload,

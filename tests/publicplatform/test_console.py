@@ -114,6 +114,30 @@ def test_admin__operator_creates_an_account__gets_its_secret_once() -> None:
     assert account.service_user.nickname == "City Hall"
 
 
+def test_admin__keyword_rule_with_a_bad_regex__is_refused_and_nothing_saved() -> None:
+    # given: an operator editing an account in the admin
+    from accounts.services.operators import operator_grant
+    from publicplatform.models import AutoReply
+
+    ops = make_user()
+    operator_grant(user=ops, superuser=True)
+    account, _ = make_official_account(name="Museum")
+    form = {
+        "name": "Museum", "description": "", "greeting": "", "open_platform_id": "",
+        "is_active": "on", "auto_replies-TOTAL_FORMS": "1", "auto_replies-INITIAL_FORMS": "0",
+        "auto_replies-0-match": "regex", "auto_replies-0-pattern": "(unclosed",
+        "auto_replies-0-reply": "never", "auto_replies-0-position": "0",
+    }  # fmt: skip
+    # when
+    response = logged_in(ops).post(
+        f"/admin/publicplatform/officialaccount/{account.pk}/change/", form
+    )
+    # then: the form comes back with the reason, and no rule exists
+    assert response.status_code == 200
+    assert "Does not compile" in response.content.decode()
+    assert not AutoReply.objects.filter(account=account).exists()
+
+
 def test_slots__per_account_limit__refuses_beyond_it_frees_on_release_and_expires() -> None:
     # given: a limit of two
     first = slot_acquire(account_id=990001, limit=2, hold_seconds=30)

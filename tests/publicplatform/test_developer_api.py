@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from publicplatform.models import MassJob, MassJobStatus, MessageTemplate
-from publicplatform.services import developer_api, followers
+from publicplatform.services import followers, mass
 from tests.factories import login_ticket, make_follower, make_official_account, make_user
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +147,27 @@ def test_custom_send__within_48h__reaches_the_chat_and_counts_toward_the_limit(
     assert list(texts) == ["你好 Alice", "你好 Alice"]
 
 
+def test_custom_send__news_with_a_script_link__reaches_the_chat_without_the_link(
+    api: Api,
+) -> None:
+    # given
+    follower = make_follower(make_user(), account_of(api))
+    articles = [
+        {"title": "Safe", "url": "https://example.com/", "picurl": "https://example.com/p.png"},
+        {"title": "Trap", "url": "javascript:alert(1)", "picurl": "data:image/png;base64,AA"},
+    ]
+    body = {"touser": follower.openid, "msgtype": "news", "news": {"articles": articles}}
+    # when
+    assert api.post("message/custom/send", body)["errcode"] == 0
+    # then
+    sent = Message.objects.get(conversation_id=follower.conversation_id)
+    cards = sent.body["official"]["articles"]
+    assert [(c["title"], c["url"], c["picurl"]) for c in cards] == [
+        ("Safe", "https://example.com/", "https://example.com/p.png"),
+        ("Trap", "", ""),
+    ]
+
+
 def test_custom_send__after_48h_or_unfollowed__45015(api: Api) -> None:
     bob = make_user()
     follower = make_follower(bob, account_of(api))
@@ -200,6 +221,32 @@ def test_template_send__known_template__renders_into_the_chat(api: Api) -> None:
     )
 
 
+def test_template_send__account_with_a_server__templatesendjobfinish_follows(api: Api) -> None:
+    # given: an account with a server, a template and a follower
+    from publicplatform.models import WebhookDelivery
+    from publicplatform.services import webhooks
+    from tests.factories import configure_server
+    from tests.support.devservers import raw_server
+
+    account = account_of(api)
+    MessageTemplate.objects.create(account=account, template_id="T2", title="Hi", content="x")
+    with raw_server(token="testtoken123", post=lambda: ("200 OK", b"success")) as server:
+        configure_server(account, url=server.url)
+        follower = make_follower(make_user(), account)
+        # when
+        answer = api.post("message/template/send", {"touser": follower.openid, "template_id": "T2"})
+        event = WebhookDelivery.objects.get(account=account, event="TEMPLATESENDJOBFINISH")
+        while webhooks.delivery_step(delivery_id=event.pk).retry_in is not None:
+            pass
+        body = server.posts()[-1].body.decode()
+    # then: the event names the message, from the follower, in the reference's spelling
+    assert answer["errcode"] == 0
+    assert f"<MsgID>{answer['msgid']}</MsgID>" in body
+    assert "<Status><![CDATA[success]]></Status>" in body
+    assert f"<FromUserName><![CDATA[{follower.openid}]]></FromUserName>" in body
+    assert "MsgId" not in body
+
+
 def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -> None:
     account = account_of(api)
     dave = make_user()
@@ -221,6 +268,32 @@ def test_user_info__follower_and_unfollower__shapes_of_the_reference(api: Api) -
         "user/info/batchget", {"user_list": [{"openid": follower.openid, "lang": "zh_CN"}]}
     )
     assert batch["user_info_list"][0]["openid"] == follower.openid
+
+
+def test_user_info_batchget__many_openids__answers_in_order_from_one_query(
+    api: Api, django_assert_max_num_queries: Any
+) -> None:
+    # given: five followers, one of whom unfollowed
+    account = account_of(api)
+    people = [make_user() for _ in range(5)]
+    openids = [make_follower(person, account).openid for person in people]
+    followers.account_unfollow(
+        ticket=login_ticket(people[2]), user_id=people[2].pk, account_id=account.pk
+    )
+    body = {"user_list": [{"openid": o, "lang": "en"} for o in reversed(openids)]}
+    # when: token check, follower rows
+    with django_assert_max_num_queries(3):
+        answer = api.post("user/info/batchget", body)
+    # then
+    infos = answer["user_info_list"]
+    assert [i["openid"] for i in infos] == list(reversed(openids))
+    assert [i["subscribe"] for i in infos] == [1, 1, 0, 1, 1]
+    assert infos[2] == {"subscribe": 0, "openid": openids[2]}
+    assert all(i["language"] == "en" for i in infos if i["subscribe"])
+    # and: an openid nobody has refuses the batch
+    body["user_list"].append({"openid": "o" + "z" * 27})
+    error(api.post("user/info/batchget", body), 40003)
+    error(api.post("user/info/batchget", {"user_list": []}), 40035)
 
 
 def test_user_get__paging__next_openid_always_present_and_no_data_past_the_end(
@@ -273,7 +346,7 @@ def test_mass_sendall__legacy_group_id_filter__queues_a_job_that_reaches_every_f
         },
     )
     assert answer["errmsg"] == "send job submission success"
-    while developer_api.mass_batch_send(job_id=answer["msg_id"]):
+    while mass.mass_batch_send(job_id=answer["msg_id"]):
         pass
     job = MassJob.objects.get(pk=answer["msg_id"])
     assert (job.status, job.total_count, job.sent_count, job.error_count) == (

@@ -142,6 +142,7 @@ def test_text_message__sdk_server_replies__the_reply_is_in_the_users_chat(config
     )
     assert ("encrypt_type" in post.query) == (mode == "safe")
     assert (b"<Encrypt>" in post.body) == (mode == "safe")
+    assert post.content_type == "text/xml; charset=utf-8"
 
 
 def test_menu_click__sdk_server__gets_click_event_and_its_reply_is_relayed(configured: Any) -> None:
@@ -165,6 +166,77 @@ def test_menu_click__sdk_server__gets_click_event_and_its_reply_is_relayed(confi
     delivery = run_delivery(WebhookDelivery.objects.get(account=account, event="CLICK").pk)
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert chat_texts(follower)[-1] == "clicked V1001_GOOD"
+
+
+def test_events__subscribe_view_and_unsubscribe__the_xml_of_the_reference_both_sdks_read() -> None:
+    # given: an account whose (wechatpy) server answers every push, with a view button
+    import re
+
+    import werobot.parser
+    from wechatpy import events, parse_message
+
+    from publicplatform.services.menus import menu_set
+
+    account, _ = make_official_account()
+    menu_set(
+        account=account,
+        data={"button": [{"type": "view", "name": "Site", "url": "https://example.com/p?a=1"}]},
+    )
+    ivan = make_user()
+    with wechatpy_server(TOKEN) as server:
+        configure_server(account, url=server.url, token=TOKEN)
+        # when: Ivan follows, taps the view button, and unfollows
+        follower = make_follower(ivan, account)
+        url = followers.menu_tap(
+            ticket=login_ticket(ivan), user_id=ivan.pk, account_id=account.pk, kind="view",
+            value="https://example.com/p?a=1",
+        )  # fmt: skip
+        followers.account_unfollow(
+            ticket=login_ticket(ivan), user_id=ivan.pk, account_id=account.pk
+        )
+        deliveries = list(WebhookDelivery.objects.filter(account=account).order_by("pk"))
+        outcomes = [run_delivery(d.pk).status for d in deliveries]
+        bodies = [post.body for post in server.posts()]
+    # then: three pushes, each delivered
+    assert url == "https://example.com/p?a=1"
+    assert [d.event for d in deliveries] == ["subscribe", "VIEW", "unsubscribe"]
+    assert outcomes == [DeliveryStatus.SUCCEEDED] * 3
+    assert bodies == [d.payload.encode() for d in deliveries]
+    subscribe, view, unsubscribe = (body.decode() for body in bodies)
+    # and: strings in CDATA, CreateTime a bare integer, no MsgId on events, canonical
+    # case, and an empty EventKey on a plain subscribe
+    head = (
+        f"<xml><ToUserName><![CDATA[{account.original_id}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{follower.openid}]]></FromUserName><CreateTime>"
+    )
+    for body in (subscribe, view, unsubscribe):
+        assert body.startswith(head)
+        assert re.search(
+            r"<CreateTime>\d+</CreateTime><MsgType><!\[CDATA\[event\]\]></MsgType>", body
+        )
+        assert "MsgId" not in body
+    assert subscribe.endswith(
+        "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>"
+    )
+    assert "<Event><![CDATA[VIEW]]></Event><EventKey><![CDATA[https://example.com/p?a=1]]>" in view
+    assert "<MenuId>" in view
+    assert unsubscribe.endswith(
+        "<Event><![CDATA[unsubscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>"
+    )
+    # and: both SDKs read them as the events they are
+    assert [type(parse_message(b)) for b in bodies] == [
+        events.SubscribeEvent,
+        events.ViewEvent,
+        events.UnsubscribeEvent,
+    ]
+    assert parse_message(bodies[1]).url == "https://example.com/p?a=1"
+    assert [werobot.parser.parse_user_msg(b.decode()).type for b in bodies] == [
+        "subscribe_event",
+        "view_event",
+        "unsubscribe_event",
+    ]
+    # and: the unfollowed user's chat got no notice or reply for the unsubscribe
+    assert chat_texts(follower) == [f"welcome {follower.openid}"]
 
 
 def test_retries__server_answers_garbage__three_identical_plaintexts_then_the_notice() -> None:
@@ -228,6 +300,29 @@ def test_misbehaving_server__each_attempt_fails_with_the_reason_logged(
     assert delivery.status == DeliveryStatus.FAILED
     assert [a.outcome for a in delivery.attempts.all()] == [outcome] * 3
     assert all(a.detail for a in delivery.attempts.all())
+    assert chat_texts(follower) == [replies.UNAVAILABLE_NOTICE]
+
+
+def test_reply__encrypted_with_a_wrong_msgsignature__fails_each_attempt_and_the_user_is_told() -> (
+    None
+):
+    # given: a safe-mode account whose server signs its encrypted replies with another Token
+    account, _ = make_official_account()
+    key = protocol.new_encoding_aes_key()
+    reply = "<xml><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content></xml>"
+    forged = WeChatCrypto("anothertoken1", key, account.appid).encrypt_message(
+        reply, "12345", "1700000000"
+    )
+    with raw_server(token=TOKEN, post=lambda: ("200 OK", forged.encode())) as server:
+        configure_server(account, url=server.url, token=TOKEN, aes_key=key, mode="safe")
+        kim = make_user()
+        # when: she follows (the subscribe push is answered with the forged reply)
+        follower = make_follower(kim, account)
+        delivery = run_delivery(WebhookDelivery.objects.get(event="subscribe").pk)
+    # then: no attempt trusted it, the log says why, and she saw the notice only
+    attempts = list(delivery.attempts.all())
+    assert [a.outcome for a in attempts] == [AttemptOutcome.BAD_REPLY] * 3
+    assert all("MsgSignature" in a.detail for a in attempts)
     assert chat_texts(follower) == [replies.UNAVAILABLE_NOTICE]
 
 

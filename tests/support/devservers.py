@@ -36,6 +36,7 @@ class Received:
     method: str
     query: dict[str, str]
     body: bytes
+    content_type: str = ""
 
 
 @dataclass
@@ -69,7 +70,9 @@ def _recording(app: WsgiApp, server: DevServer) -> WsgiApp:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        server.received.append(Received(environ["REQUEST_METHOD"], query, body))
+        server.received.append(
+            Received(environ["REQUEST_METHOD"], query, body, environ.get("CONTENT_TYPE", ""))
+        )
         import io
 
         environ["wsgi.input"] = io.BytesIO(body)
@@ -98,8 +101,11 @@ def serve(app: WsgiApp) -> Iterator[DevServer]:
 def werobot_robot(
     token: str, *, app_id: str | None = None, aes_key: str | None = None, delay: float = 0
 ) -> werobot.WeRoBot:
+    # WeRoBot ignores a falsy `session_storage` and opens werobot_session.sqlite3 in
+    # the working directory (a disk write per message); SESSION_STORAGE=False is
+    # the spelling that turns sessions off.
     robot = werobot.WeRoBot(
-        token=token, app_id=app_id, encoding_aes_key=aes_key, session_storage=False
+        token=token, app_id=app_id, encoding_aes_key=aes_key, SESSION_STORAGE=False
     )
 
     @robot.text  # type: ignore[untyped-decorator]

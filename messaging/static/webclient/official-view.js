@@ -123,10 +123,13 @@ export function menuBar(app, conv) {
   return bar;
 }
 
+/** A developer's link, only if it is http(s): anything else (javascript:, data:) could run. */
+const webUrl = (url) => (/^https?:\/\//i.test(url || "") ? url : "#");
+
 /** A news message (图文) as cards. */
 export function articleCards(official) {
   return h("span", { class: "articles", testid: "message-articles" }, (official.articles || []).map((a) =>
-    h("a", { class: "article", href: a.url || "#", target: "_blank", rel: "noopener noreferrer" },
+    h("a", { class: "article", href: webUrl(a.url), target: "_blank", rel: "noopener noreferrer" },
       h("strong", {}, a.title || a.url || "Article"),
       a.description ? h("span", { class: "muted small" }, a.description) : null)));
 }
