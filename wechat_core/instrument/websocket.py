@@ -36,7 +36,7 @@ from channels.db import database_sync_to_async  # type: ignore[import-untyped]
 from django.conf import settings
 
 from accounts.types import VerifiedTicket
-from monitoring.guard import GUARD_REFUSED, blocked_for, guard_count, guard_trip
+from monitoring.guard import GUARD_REFUSED, blocked_for, guard_count, guard_escalate
 from monitoring.metrics import client_version_label, counter, gauge, histogram
 
 CLOSE_GUARD = 4029  # stop connecting for `retry_after` seconds
@@ -176,10 +176,11 @@ class WatchedSocket:
         identity = _identity(self.scope)
         repeats = guard_count(identity, f"ws {frame}", fingerprint, failed=outcome == "error")
         if repeats:
-            seconds = await database_sync_to_async(guard_trip, thread_sensitive=False)(
+            seconds = await database_sync_to_async(guard_escalate, thread_sensitive=False)(
                 identity, f"ws {frame}", repeats
             )
-            await self._stop_client(seconds)
+            if seconds:
+                await self._stop_client(seconds)
 
     async def _refuse_blocked(self, accept: dict[str, Any]) -> bool:
         if not settings.MONITORING_GUARD_ENABLED:
