@@ -195,3 +195,30 @@ def test_websocket__looping_sync_frames__throttle_frame_close_4029_and_refused_o
     assert 1 <= throttle["retry_after"] <= 3
     assert (refused["type"], code_again) == ("throttle", 4029)
     assert GuardBlock.objects.filter(endpoint="ws sync").count() == 1
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_websocket__reconnect_loop__stopped_with_throttle_and_4029(
+    guarded_server: ServerProcess,
+) -> None:
+    # given: a client that connects and drops again and again
+    session = login_session(make_user())
+
+    async def scenario() -> tuple[int, dict[str, Any], int]:
+        for attempt in range(1, 30):
+            async with raw_connect(guarded_server, session.token) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if first["type"] == "throttle":
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await asyncio.wait_for(ws.recv(), 5)
+                    rcvd = closed.value.rcvd
+                    return attempt, first, rcvd.code if rcvd else 0
+        raise AssertionError("never stopped")
+
+    # when
+    attempt, throttle, code = run(scenario())
+    # then: past the limit (10 repeats after the first connect) it is told to stay away
+    assert attempt == 12
+    assert (throttle["tier"], throttle["reason"], code) == (2, "traffic_guard", 4029)
+    assert GuardBlock.objects.filter(endpoint="ws connect").count() == 1
