@@ -248,6 +248,26 @@ def freshness(base: str, http: httpx.Client, trials: int) -> dict[str, Any]:
     }
 
 
+def operator_session() -> tuple[str, str, str]:
+    """A new operator (to read the dashboards) and a ticket of theirs."""
+    from accounts.models import Platform
+    from accounts.services.login import login
+    from accounts.services.operators import operator_grant
+    from accounts.services.registration import user_create
+    from accounts.types import DeviceInfo
+
+    password = "bench-passphrase-1"
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    user = user_create(phone=None, email=email, password=password, nickname="Bench")
+    operator_grant(user=user)
+    device = DeviceInfo(platform=Platform.OTHER, client_version="3.0.0", name="bench")
+    return (
+        email,
+        password,
+        login(identifier=email, password=password, device=device, ip=None).ticket,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
@@ -261,19 +281,9 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     env = configure()
-    from accounts.models import Platform
-    from accounts.services.login import login
-    from accounts.services.operators import operator_grant
-    from accounts.services.registration import user_create
-    from accounts.types import DeviceInfo
     from tests.support.processes import collect_static, start_asgi_server
 
-    password = "bench-passphrase-1"
-    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
-    user = user_create(phone=None, email=email, password=password, nickname="Bench")
-    operator_grant(user=user)
-    device = DeviceInfo(platform=Platform.OTHER, client_version="3.0.0", name="bench")
-    token = login(identifier=email, password=password, device=device, ip=None).ticket
+    email, password, token = operator_session()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     base_env = {
         **env,
