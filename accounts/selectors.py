@@ -228,6 +228,11 @@ def device_profiles_signed_in(*, after_user_id: int, users: int) -> list[DeviceP
     return [_profile(row) for row in rows]
 
 
+def operators_active() -> list[User]:
+    """Active staff accounts in id order: the operators monitoring notifies."""
+    return list(User.objects.filter(is_staff=True, is_active=True).order_by("pk"))
+
+
 def users_existing(
     *, user_ids: Iterable[int], wechat_ids: Iterable[str]
 ) -> tuple[set[int], set[str]]:

@@ -9,3 +9,8 @@ class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Declares the delivery-delay metric in every process (web, workers, beat),
+        # so /metrics, the history and the alert rules know it wherever they run.
+        import messaging.services.receipts  # noqa: F401

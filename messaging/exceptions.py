@@ -34,6 +34,13 @@ class NotFriends(PermissionRefused):
     default_message = "You can only message people who are in your contacts and have you in theirs."
 
 
+class SystemAccountReplies(PermissionRefused):
+    """A reply to a system account (the monitoring account's alerts): nobody reads it."""
+
+    code = "system_account"
+    default_message = "This is a system account; replies are not read."
+
+
 class NotAllowed(PermissionRefused):
     code = "not_allowed"
     default_message = "Only the group's owner or admins may do this."

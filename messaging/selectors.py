@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from accounts.exceptions import UserNotFound
 from accounts.models import Device, User
+from accounts.selectors import user_profile_get
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging import storage
@@ -103,6 +105,16 @@ def sync_max_seq(*, ticket: VerifiedTicket, user_id: int) -> int:
 def device_client_version(*, ticket: VerifiedTicket) -> str:
     version = Device.objects.filter(pk=ticket.device_id).values_list("client_version", flat=True)
     return str(version.first() or "0.0.0")
+
+
+def account_is_system(*, user_id: int) -> bool:
+    """Whether the user is a system account (MESSAGING_SYSTEM_ACCOUNTS): the service
+    speaking, e.g. the monitoring account writing alerts to operators."""
+    try:
+        wechat_id = user_profile_get(user_id=user_id).wechat_id
+    except UserNotFound:
+        return False
+    return (wechat_id or "").lower() in settings.MESSAGING_SYSTEM_ACCOUNTS
 
 
 def _conversations(ids: Iterable[int], viewer_id: int) -> dict[int, dict[str, Any]]:

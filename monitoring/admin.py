@@ -11,26 +11,18 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from monitoring.metrics import FAMILIES
+from monitoring.exceptions import InvalidAlertRule
 from monitoring.models import (
-    Aggregation,
     Alert,
     AlertEvent,
     AlertRule,
-    Comparison,
     GuardBlock,
     Notification,
     NotificationChannel,
     Silence,
 )
+from monitoring.services.alerts import alert_rule_check
 from monitoring.services.guard import guard_unblock
-
-_BY_KIND = {
-    "counter": {Aggregation.RATE, Aggregation.INCREASE, Aggregation.RATIO},
-    "histogram": {Aggregation.P50, Aggregation.P95, Aggregation.P99, Aggregation.MEAN,
-                  Aggregation.SHARE_ABOVE, Aggregation.RATIO, Aggregation.RATE},
-    "gauge": {Aggregation.LAST, Aggregation.MAX},
-}  # fmt: skip
 
 
 class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -46,23 +38,20 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         data: dict[str, Any] = super().clean() or {}
         if self.instance.source:  # only `enabled` is on the form
             return data
-        family = FAMILIES.get(data.get("metric") or "")
-        if family is None:
-            known = ", ".join(sorted(FAMILIES))
-            raise forms.ValidationError({"metric": f"Unknown metric. Known: {known}"})
-        if data.get("aggregation") not in _BY_KIND[family.kind]:
-            raise forms.ValidationError({"aggregation": f"Not for a {family.kind}."})
-        for field in ("labels", "numerator_labels"):
-            unknown = set(data.get(field) or {}) - set(family.label_names)
-            if unknown:
-                raise forms.ValidationError(
-                    {field: f"{family.name} has no label {', '.join(sorted(unknown))}."}
-                )
-        if data.get("aggregation") == Aggregation.SHARE_ABOVE and data.get("bucket_bound") is None:
-            raise forms.ValidationError({"bucket_bound": "share_above needs a bucket bound."})
-        history = data.get("comparison") in (Comparison.ABOVE_HISTORY, Comparison.BELOW_HISTORY)
-        if history and not data.get("history_offset"):
-            raise forms.ValidationError({"history_offset": "Compare with yesterday or last week."})
+        if self.errors:
+            return data  # a field is already refused; judge the rule once it parses
+        try:
+            alert_rule_check(
+                metric=data.get("metric") or "",
+                aggregation=data.get("aggregation") or "",
+                labels=data.get("labels") or {},
+                numerator_labels=data.get("numerator_labels") or {},
+                bucket_bound=data.get("bucket_bound"),
+                comparison=data.get("comparison") or "",
+                history_offset=data.get("history_offset"),
+            )
+        except InvalidAlertRule as error:
+            raise forms.ValidationError({error.details["field"]: error.message}) from error
         return data
 
 

@@ -17,8 +17,15 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from monitoring.models import Alert, AlertState, GuardBlock
-from monitoring.selectors import Query, label_values, settled_until, timeseries, window_value
+from monitoring.selectors import (
+    Query,
+    WindowValue,
+    alerts_open,
+    guard_blocks_recent,
+    settled_until,
+    timeseries,
+    window_values_by,
+)
 
 RANGES = {"15m": (900, 0), "1h": (3600, 0), "6h": (6 * 3600, 60), "24h": (86400, 300),
           "7d": (7 * 86400, 1800)}  # fmt: skip
@@ -131,18 +138,22 @@ def _render(panel: Panel, since: dt.datetime, until: dt.datetime, step: int) -> 
 def _breakdown(
     label: str, filters: dict[str, Any], since: dt.datetime, until: dt.datetime
 ) -> list[dict[str, Any]]:
+    """Requests/s, 5xx share and p99 for each value of `label` (module, version, route)."""
+
+    def by_value(query: Query) -> dict[str, WindowValue]:
+        return window_values_by(query=query, label=label, since=since, until=until)
+
+    rates = by_value(_q(HTTP, "rate", filters))
+    errors = by_value(_q(HTTP, "ratio", filters, numerator={"outcome": "5xx"}))
+    p99s = by_value(_q(LATENCY, "p99", filters))
     rows = []
-    for value in label_values(family=HTTP, label=label):
-        where = {**filters, label: value}
-        rate = window_value(query=_q(HTTP, "rate", where), since=since, until=until)
-        errors = window_value(query=_q(HTTP, "ratio", where, numerator={"outcome": "5xx"}),
-                              since=since, until=until)  # fmt: skip
-        p99 = window_value(query=_q(LATENCY, "p99", where), since=since, until=until)
+    for value, rate in rates.items():
+        p99 = p99s[value].value if value in p99s else None
         rows.append({
-            "name": value, "rate": rate.value, "error_rate": errors.value,
-            "p99_ms": None if p99.value is None else p99.value * 1000,
+            "name": value, "rate": rate.value, "error_rate": errors[value].value,
+            "p99_ms": None if p99 is None else p99 * 1000,
         })  # fmt: skip
-    return sorted(rows, key=lambda row: -(row["rate"] or 0))
+    return sorted(rows, key=lambda row: (-(row["rate"] or 0), row["name"]))
 
 
 def dashboard_data(*, page: str, name: str, range_name: str) -> dict[str, Any]:
@@ -162,13 +173,12 @@ def dashboard_data(*, page: str, name: str, range_name: str) -> dict[str, Any]:
         data["firing"] = [
             {"id": a.pk, "rule": a.rule.name, "severity": a.rule.severity, "state": a.state,
              "since": a.started_at.isoformat(), "value": a.value}
-            for a in Alert.objects.filter(state__in=[AlertState.PENDING, AlertState.FIRING])
-            .select_related("rule")
+            for a in alerts_open()
         ]  # fmt: skip
         data["guard"] = [
             {"identity": b.identity, "endpoint": b.endpoint, "repeats": b.repeats,
              "at": b.created_at.isoformat(), "until": b.until.isoformat()}
-            for b in GuardBlock.objects.all()[:20]
+            for b in guard_blocks_recent(limit=20)
         ]  # fmt: skip
     elif page == "module":
         data["routes"] = _breakdown("route", {"module": name}, recent, until)

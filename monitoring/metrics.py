@@ -27,6 +27,7 @@ its values to files there and /metrics sums them (monitoring.exposition).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -62,6 +63,7 @@ CLIENT_LABELS = frozenset({"client_version", "platform", "frame"})
 CODE_LABEL_VALUES_MAX = 2000
 
 
+@functools.lru_cache(maxsize=512)  # every request and frame asks; versions are few
 def client_version_label(version: str | None) -> str:
     """A client version as a bounded label: "major.minor", or "other" if unreadable."""
     match = _VERSION.match(version or "")
@@ -132,6 +134,15 @@ class Family:
             if len(self._children) < 100_000:
                 self._children[key] = found
             return found
+
+    def bounded(self, label: str, value: str) -> str:
+        """`value` as this family records it for `label` (itself, or "other" once the
+        label has all the values it may take), for callers that reuse the label."""
+        index = self.own_labels.index(label)
+        if value in self._seen[index]:
+            return value
+        with self._lock:
+            return self._bound(index, value)
 
     def _bound(self, index: int, value: str) -> str:
         seen = self._seen[index]

@@ -1,4 +1,5 @@
-"""Reading metric history: series by labels, time series and window values.
+"""Reads of monitoring: metric history (series by labels, time series and window
+values), and the alerts and traffic-guard blocks the operator pages list.
 
 Both the dashboards and alert evaluation read through `window_value` and
 `timeseries`, so what an operator sees is what a rule judges. Only buckets that
@@ -16,10 +17,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from monitoring.metrics import FAMILIES
-from monitoring.models import MetricPoint, MetricSeries
+from monitoring.models import (
+    Alert,
+    AlertEvent,
+    AlertState,
+    GuardBlock,
+    MetricPoint,
+    MetricSeries,
+)
 from monitoring.quantiles import histogram_quantile, share_above
 from monitoring.services.history import MINUTE, bucket_start
 
@@ -65,16 +75,6 @@ def series_for(
     ]
 
 
-def label_values(*, family: str, label: str) -> list[str]:
-    """Values a label has taken in the history (for the per-module / per-version pages)."""
-    values = {
-        str(s.labels[label])
-        for s in MetricSeries.objects.filter(family=family).only("labels")
-        if label in s.labels
-    }
-    return sorted(values)
-
-
 def _points(
     series: list[MetricSeries], resolution: int, since: dt.datetime, until: dt.datetime
 ) -> list[tuple[int, dt.datetime, float]]:
@@ -112,26 +112,37 @@ def _step_of(start: dt.datetime, origin: dt.datetime, step: int) -> dt.datetime:
     return origin + timedelta(seconds=offset)
 
 
-def _collect(
-    query: Query, resolution: int, since: dt.datetime, until: dt.datetime, step: int
-) -> tuple[
+Steps = tuple[
     dict[dt.datetime, float], dict[dt.datetime, float], dict[dt.datetime, dict[float | None, float]]
-]:
-    """Per step: the (denominator) sum, the numerator sum, and histogram buckets."""
+]
+Point = tuple[int, dt.datetime, float]
+
+
+def _series_of(query: Query) -> tuple[str, list[MetricSeries]]:
+    """The family's kind, and the series (of the parts the aggregation reads) that
+    match the query's filters."""
     declared = FAMILIES.get(query.family)
-    kind = declared.kind if declared is not None else "counter"
+    if declared is not None:
+        kind: str = declared.kind
+    else:  # declared in a module this process never imported: the history knows
+        stored = MetricSeries.objects.filter(family=query.family).values_list("kind", flat=True)
+        kind = stored.first() or "counter"
+    if kind == "histogram":
+        reads_buckets = query.aggregation in (*QUANTILES, "share_above", "bucket")
+        parts = ["bucket"] if reads_buckets else ["count", "sum"]
+    else:
+        parts = ["value"]
+    return kind, series_for(family=query.family, filters=query.filters, parts=parts)
+
+
+def _accumulate(
+    query: Query, kind: str, series: list[MetricSeries], points: Iterable[Point],
+    since: dt.datetime, step: int,
+) -> Steps:  # fmt: skip
+    """Per step: the (denominator) sum, the numerator sum, and histogram buckets."""
     totals: dict[dt.datetime, float] = defaultdict(float)
     numerators: dict[dt.datetime, float] = defaultdict(float)
     buckets: dict[dt.datetime, dict[float | None, float]] = defaultdict(lambda: defaultdict(float))
-    if kind == "histogram":
-        parts = (
-            ["bucket"]
-            if query.aggregation in (*QUANTILES, "share_above", "bucket")
-            else ["count", "sum"]
-        )
-    else:
-        parts = ["value"]
-    series = series_for(family=query.family, filters=query.filters, parts=parts)
     by_id = {s.id: s for s in series}
     numerator_ids = (
         {s.id for s in series if labels_match(s.labels, query.numerator)}
@@ -141,7 +152,7 @@ def _collect(
     gauge_steps: dict[dt.datetime, dict[dt.datetime, float]] = defaultdict(
         lambda: defaultdict(float)
     )
-    for sid, start, value in _points(series, resolution, since, until):
+    for sid, start, value in points:
         at = _step_of(start, since, step)
         part = by_id[sid].part
         if kind == "gauge":
@@ -159,6 +170,13 @@ def _collect(
         totals[at] = max(per_bucket.values()) if query.aggregation == "max" else per_bucket[newest]
         numerators[at] = totals[at]
     return totals, numerators, buckets
+
+
+def _collect(
+    query: Query, resolution: int, since: dt.datetime, until: dt.datetime, step: int
+) -> Steps:
+    kind, series = _series_of(query)
+    return _accumulate(query, kind, series, _points(series, resolution, since, until), since, step)
 
 
 def _combine(
@@ -188,20 +206,54 @@ def _combine(
     return WindowValue(total, 1.0)  # gauges: last / max
 
 
-def window_value(*, query: Query, since: dt.datetime, until: dt.datetime) -> WindowValue:
-    """The query's value over [since, until)."""
-    resolution = resolution_for(since)
-    since, until = bucket_start(since, resolution), bucket_start(until, resolution)
-    seconds = max(1, int((until - since).total_seconds()))
-    totals, numerators, buckets = _collect(query, resolution, since, until, seconds)
+def _window(query: Query, kind: str, steps: Steps, seconds: int) -> WindowValue:
+    totals, numerators, buckets = steps
     merged: dict[float | None, float] = defaultdict(float)
     for per_step in buckets.values():
         for le, n in per_step.items():
             merged[le] += n
-    declared = FAMILIES.get(query.family)
-    if declared is not None and declared.kind == "gauge" and not totals:
+    if kind == "gauge" and not totals:
         return WindowValue(None, 0.0)
     return _combine(query, sum(totals.values()), sum(numerators.values()), merged, seconds)
+
+
+def _window_bounds(since: dt.datetime, until: dt.datetime) -> tuple[int, dt.datetime, dt.datetime]:
+    resolution = resolution_for(since)
+    return resolution, bucket_start(since, resolution), bucket_start(until, resolution)
+
+
+def window_value(*, query: Query, since: dt.datetime, until: dt.datetime) -> WindowValue:
+    """The query's value over [since, until)."""
+    resolution, since, until = _window_bounds(since, until)
+    seconds = max(1, int((until - since).total_seconds()))
+    kind, series = _series_of(query)
+    points = _points(series, resolution, since, until)
+    return _window(query, kind, _accumulate(query, kind, series, points, since, seconds), seconds)
+
+
+def window_values_by(
+    *, query: Query, label: str, since: dt.datetime, until: dt.datetime
+) -> dict[str, WindowValue]:
+    """`window_value` for each value `label` has taken (the per-module and
+    per-version tables), from one read of the points rather than one per value."""
+    resolution, since, until = _window_bounds(since, until)
+    seconds = max(1, int((until - since).total_seconds()))
+    kind, series = _series_of(query)
+    groups: dict[str, list[MetricSeries]] = defaultdict(list)
+    for member in series:
+        if label in member.labels:
+            groups[str(member.labels[label])].append(member)
+    group_of = {member.id: value for value, members in groups.items() for member in members}
+    points: dict[str, list[Point]] = defaultdict(list)
+    for point in _points(series, resolution, since, until):
+        if point[0] in group_of:
+            points[group_of[point[0]]].append(point)
+    return {
+        value: _window(
+            query, kind, _accumulate(query, kind, members, points[value], since, seconds), seconds
+        )
+        for value, members in groups.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,3 +283,27 @@ def timeseries(*, query: Query, since: dt.datetime, until: dt.datetime, step: in
         )
         at += timedelta(seconds=step)
     return TimeSeries(times, values)
+
+
+# --- Alerts and blocks (operator pages; staff only, no user's data) -----------------
+
+
+def alerts_open() -> QuerySet[Alert]:
+    """Pending and firing alerts, newest first, with their rules."""
+    return Alert.objects.filter(state__in=[AlertState.PENDING, AlertState.FIRING]).select_related(
+        "rule"
+    )
+
+
+def alert_events_recent(*, limit: int) -> list[AlertEvent]:
+    """The history page: the newest transitions of every alert."""
+    return list(AlertEvent.objects.select_related("alert__rule")[:limit])
+
+
+def alert_get(*, alert_id: int) -> Alert:
+    """One alert with its rule (404 when there is none)."""
+    return get_object_or_404(Alert.objects.select_related("rule"), pk=alert_id)
+
+
+def guard_blocks_recent(*, limit: int) -> list[GuardBlock]:
+    return list(GuardBlock.objects.all()[:limit])

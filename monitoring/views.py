@@ -7,13 +7,15 @@ import hmac
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitoring.dashboards import RANGES, dashboard_data
 from monitoring.exposition import metrics_text
-from monitoring.models import Alert, AlertEvent, AlertState
+from monitoring.selectors import alert_events_recent, alert_get, alerts_open
 from wechat_core.api.errors import error_body
+
+ALERT_HISTORY_ROWS = 200
 
 
 def _token_ok(request: HttpRequest) -> bool:
@@ -78,15 +80,13 @@ def data(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def alerts(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/alerts.html", {
-        "open": Alert.objects.filter(state__in=[AlertState.PENDING, AlertState.FIRING])
-        .select_related("rule"),
-        "events": AlertEvent.objects.select_related("alert__rule")[:200],
+        "open": alerts_open(), "events": alert_events_recent(limit=ALERT_HISTORY_ROWS),
     })  # fmt: skip
 
 
 @staff_member_required
 def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = get_object_or_404(Alert.objects.select_related("rule"), pk=alert_id)
+    alert = alert_get(alert_id=alert_id)
     return render(request, "monitoring/alert.html", {
         "alert": alert, "events": alert.events.all(),
         "notifications": alert.notifications.select_related("channel"),

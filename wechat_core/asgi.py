@@ -26,7 +26,7 @@ from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_routes  # noqa: E402
 from monitoring.runtime import process_start  # noqa: E402
-from wechat_core.instrument.websocket import watched  # noqa: E402
+from wechat_core.instrument.websocket import watch  # noqa: E402
 
 process_start(role="asgi")  # metric history, and the embedded mode's scheduler
 
@@ -69,6 +69,13 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if route is None or not _origins.allows(scope):
             await WebsocketDenier()(scope, receive, send)  # the handshake gets a 403
             return
-        await watched(route, scope, receive, send)  # counted: wechat_core.instrument
+        socket = watch(scope, receive, send)  # counted: wechat_core.instrument
+        if socket is None:
+            await route(scope, receive, send)
+            return
+        try:
+            await route(scope, socket.receive, socket.send)
+        finally:
+            socket.gone()
         return
     await django_asgi_app(scope, receive, send)

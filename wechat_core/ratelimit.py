@@ -30,31 +30,31 @@ def _key(kind: str, scope: str, identity: str) -> str:
     return f"rl:{kind}:{scope}:{digest}"
 
 
-def _incr(key: str, timeout: int) -> int:
-    """Increment a counter that expires; one round trip on Redis (sends count
+def _incr(key: str, timeout: int, amount: int) -> int:
+    """Add to a counter that expires; one round trip on Redis (sends count
     every message, so this is on the hottest path)."""
     if isinstance(cache._cache, RedisCacheClient):  # type: ignore[attr-defined]
         name = cache.make_key(key)
         pipe = cache._cache.get_client(name, write=True).pipeline()  # type: ignore[attr-defined]
-        pipe.incr(name)
+        pipe.incrby(name, amount)
         pipe.expire(name, timeout, nx=True)
         return int(pipe.execute()[0])
     cache.add(key, 0, timeout=timeout)
     try:
-        return int(cache.incr(key))
+        return int(cache.incr(key, amount))
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=timeout)
-        return 1
+        cache.set(key, amount, timeout=timeout)
+        return amount
 
 
-def window_hit(*, scope: str, identity: str, window_seconds: int) -> WindowCount:
-    """Count one event in the current fixed window; return the count so far."""
+def window_hit(*, scope: str, identity: str, window_seconds: int, amount: int = 1) -> WindowCount:
+    """Count `amount` events in the current fixed window; return the count so far."""
     now = time.time()
     window = int(now // window_seconds)
     key = f"{_key('win', scope, identity)}:{window}"
     retry_after = (window + 1) * window_seconds - now
     try:
-        count = _incr(key, window_seconds + 1)
+        count = _incr(key, window_seconds + 1, amount)
     except Exception:
         logger.warning("rate limit store unreachable; allowing %s", scope)
         return WindowCount(count=0, retry_after=0.0)

@@ -624,6 +624,12 @@ MONITORING_GUARD_BLOCK_SECONDS = env_int("MONITORING_GUARD_BLOCK_SECONDS", defau
 MONITORING_GUARD_TRACKED_CLIENTS = env_int(
     "MONITORING_GUARD_TRACKED_CLIENTS", default=20_000, minimum=100
 )
+# Paths (without the leading /) probed on purpose by machines that ask the same
+# thing every few seconds from one address (load-balancer health checks,
+# Prometheus): never counted nor refused by the guard.
+MONITORING_GUARD_EXEMPT_ROUTES = frozenset(
+    env_list("MONITORING_GUARD_EXEMPT_ROUTES", default=["api/health", "metrics"])
+)
 CELERY_BEAT_SCHEDULE["monitoring-evaluate-alerts"] = {
     "task": "monitoring.tasks.evaluate_alerts",
     "schedule": float(MONITORING_EVALUATE_SECONDS),

@@ -12,11 +12,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from accounts.models import User
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging.exceptions import InvalidContent, NotAllowed
 from messaging.models import Conversation, ConversationKind, DeliveryCursor, Membership, MessageKind
+from messaging.selectors import account_is_system
 from messaging.services.events import conversation_lock, event_append
 from messaging.services.sending import CLIENT_MSG_ID, _previous_send
 from messaging.services.synclog import sequences_ensure
@@ -52,8 +52,7 @@ def system_message_send(
 ) -> SendAck:
     """The system account `user_id` writes `text` into its chat with `recipient_id`."""
     ticket_require(ticket, user_id=user_id)
-    wechat_id = User.objects.filter(pk=user_id).values_list("wechat_id", flat=True).first()
-    if (wechat_id or "").lower() not in settings.MESSAGING_SYSTEM_ACCOUNTS:
+    if not account_is_system(user_id=user_id):
         raise NotAllowed("Only system accounts write without being friends.")
     if not CLIENT_MSG_ID.fullmatch(client_msg_id) or not text.strip():
         raise InvalidContent("A system message needs text and a valid client_msg_id.")

@@ -5,9 +5,10 @@ A client reports each message from someone else once, with how many
 milliseconds ago it displayed it (`shown_ago_ms`): relative times need no
 agreement between the client's clock and ours. The delay is the display time in
 our clock minus the message's `created_at`. Only messages of the reporter's
-conversations count, never their own, and none older than
+conversations count, never their own, none older than
 MONITORING_RECEIPT_MAX_AGE_SECONDS at display (a device catching up after a day
-offline measures its absence, not our delay).
+offline measures its absence, not our delay), and none shown before they were
+sent.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ DELIVERY_DELAY = histogram(
     buckets=(1.0, 2.0, 5.0, 10.0),
     process_labels=True,
 )
+# How far the clocks of two of our servers may disagree (the one that stored the
+# message and the one that took the receipt).
+CLOCK_SKEW_SECONDS = 1.0
 
 
 def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[int, int]]) -> int:
@@ -40,7 +44,10 @@ def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[i
             f"At most {settings.MONITORING_RECEIPT_MAX_MESSAGES} messages per receipt.",
             details={"limit": settings.MONITORING_RECEIPT_MAX_MESSAGES},
         )
-    ago = {message_id: max(0, ms) for message_id, ms in shown}
+    # Beyond the age limit a receipt counts for nothing anyway; capping keeps a
+    # client's huge number from overflowing the date arithmetic.
+    cap = (settings.MONITORING_RECEIPT_MAX_AGE_SECONDS + 1) * 1000
+    ago = {message_id: min(max(0, ms), cap) for message_id, ms in shown}
     conversations = Membership.objects.filter(user_id=user_id).values("conversation_id")
     created = (
         Message.objects.filter(pk__in=list(ago), conversation_id__in=conversations)
@@ -53,7 +60,9 @@ def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[i
     counted = 0
     for message_id, created_at in created:
         delay = (now - timedelta(milliseconds=ago[message_id]) - created_at).total_seconds()
-        if delay > limit:
+        # Shown before it was sent is impossible: a client's bad arithmetic, not a
+        # delay (a little below zero is the servers' clocks disagreeing).
+        if delay > limit or delay < -CLOCK_SKEW_SECONDS:
             continue
         DELIVERY_DELAY.observe(platform, version, value=max(0.0, delay))
         counted += 1

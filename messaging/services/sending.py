@@ -26,6 +26,7 @@ from messaging.exceptions import (
     NotAllowed,
     NotFriends,
     RecallWindowPassed,
+    SystemAccountReplies,
     Throttled,
 )
 from messaging.models import (
@@ -38,6 +39,7 @@ from messaging.models import (
     Message,
     MessageKind,
 )
+from messaging.selectors import account_is_system
 from messaging.services.delivery import (
     deliveries_count_on_commit,
     delivery_is_inline,
@@ -123,6 +125,9 @@ def _check_direct_peer(ticket: VerifiedTicket, user_id: int, direct_key: str | N
     if relation.i_blocked_them:
         raise YouBlockedUser()
     if not (relation.i_have_them and relation.they_have_me):
+        # Nobody is friends with a system account; say so rather than not_friends.
+        if account_is_system(user_id=peer_id):
+            raise SystemAccountReplies()
         raise NotFriends()
 
 

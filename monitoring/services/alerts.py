@@ -29,6 +29,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.exceptions import InvalidAlertRule
+from monitoring.metrics import FAMILIES
 from monitoring.models import (
     Aggregation,
     Alert,
@@ -53,6 +55,51 @@ class Verdict:
     holds: bool | None  # None: not enough data to judge
     value: float | None
     explanation: str
+
+
+# Which aggregations make sense for which kind of metric.
+AGGREGATIONS_BY_KIND = {
+    "counter": {Aggregation.RATE, Aggregation.INCREASE, Aggregation.RATIO},
+    "histogram": {Aggregation.P50, Aggregation.P95, Aggregation.P99, Aggregation.MEAN,
+                  Aggregation.SHARE_ABOVE, Aggregation.RATIO, Aggregation.RATE},
+    "gauge": {Aggregation.LAST, Aggregation.MAX},
+}  # fmt: skip
+
+
+def alert_rule_check(
+    *, metric: str, aggregation: str, labels: Any, numerator_labels: Any,
+    bucket_bound: float | None, comparison: str, history_offset: int | None,
+) -> None:  # fmt: skip
+    """Refuse a rule that could never be judged (InvalidAlertRule, `details.field`):
+    an unknown metric, an aggregation not made for its kind, labels it does not
+    have, share_above without a bound, a history comparison without an offset."""
+    family = FAMILIES.get(metric)
+    if family is None:
+        known = ", ".join(sorted(FAMILIES))
+        raise InvalidAlertRule(f"Unknown metric. Known: {known}", details={"field": "metric"})
+    if aggregation not in AGGREGATIONS_BY_KIND[family.kind]:
+        raise InvalidAlertRule(f"Not for a {family.kind}.", details={"field": "aggregation"})
+    for name, given in (("labels", labels), ("numerator_labels", numerator_labels)):
+        if not isinstance(given, Mapping):
+            raise InvalidAlertRule(
+                'Label filters are an object, e.g. {"module": "messaging"}.',
+                details={"field": name},
+            )
+        unknown = set(given) - set(family.label_names)
+        if unknown:
+            raise InvalidAlertRule(
+                f"{family.name} has no label {', '.join(sorted(unknown))}.",
+                details={"field": name},
+            )
+    if aggregation == Aggregation.SHARE_ABOVE and bucket_bound is None:
+        raise InvalidAlertRule(
+            "share_above needs a bucket bound.", details={"field": "bucket_bound"}
+        )
+    history = comparison in (Comparison.ABOVE_HISTORY, Comparison.BELOW_HISTORY)
+    if history and not history_offset:
+        raise InvalidAlertRule(
+            "Compare with yesterday or last week.", details={"field": "history_offset"}
+        )
 
 
 def rule_query(rule: AlertRule) -> Query:
@@ -168,7 +215,7 @@ def _apply(rule: AlertRule, verdict: Verdict, now: dt.datetime) -> int:
         else:
             alert.notified = True
             _notify(alert, "firing")
-    alert.save()
+    alert.save(update_fields=["state", "fired_at", "value", "evaluated_at", "notified"])
     return changed
 
 

@@ -21,7 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from monitoring.metrics import FAMILIES, SeriesValue
@@ -121,11 +122,14 @@ def history_write(*, deltas: Sequence[Delta], ended: dt.datetime, instance: str)
         for resolution, start in starts.items():
             key = (resolution, sid, start)
             target[key] = target.get(key, 0.0) + value.value if not delta.replace else value.value
-    MetricSeries.objects.bulk_create(
-        [series[sid] for sid in sorted(series)], ignore_conflicts=True, batch_size=_CHUNK
-    )
-    _upsert(added, additive=True)
-    _upsert(replaced, additive=False)
+    # One transaction: a purge never sees a new series without its points (and
+    # drops it as an orphan) while the points are being written.
+    with transaction.atomic():
+        MetricSeries.objects.bulk_create(
+            [series[sid] for sid in sorted(series)], ignore_conflicts=True, batch_size=_CHUNK
+        )
+        _upsert(added, additive=True)
+        _upsert(replaced, additive=False)
     return len(added) + len(replaced)
 
 
@@ -172,7 +176,12 @@ def history_purge(*, now: dt.datetime | None = None) -> int:
         .delete()
     )
     old, _ = MetricPoint.objects.filter(resolution=MINUTE, start__lt=minute_cutoff).delete()
-    MetricSeries.objects.exclude(id__in=MetricPoint.objects.values("series_id").distinct()).delete()
+    # Per series, an index probe (resolution, series_id) rather than a scan of
+    # every point: the points table holds weeks of minutes for every series.
+    resolutions = [settings.MONITORING_FLUSH_SECONDS, MINUTE]
+    MetricSeries.objects.exclude(
+        Exists(MetricPoint.objects.filter(resolution__in=resolutions, series_id=OuterRef("pk")))
+    ).delete()
     history_cutoff = now - timedelta(days=settings.MONITORING_ALERT_HISTORY_DAYS)
     AlertEvent.objects.filter(at__lt=history_cutoff).delete()
     Alert.objects.filter(

@@ -20,7 +20,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.selectors import operators_active
 from accounts.services.system import system_account_ensure, system_account_ticket
 from messaging.services.notices import system_message_send
 from monitoring.models import Alert, Notification, NotificationStatus
@@ -89,13 +89,9 @@ def _explanation(notification: Notification) -> str:
     return event.message if event is not None else ""
 
 
-def _operators() -> list[User]:
-    return list(User.objects.filter(is_staff=True, is_active=True).order_by("pk"))
-
-
 def _email(notification: Notification) -> None:
     target = [line.strip() for line in notification.channel.target.splitlines() if line.strip()]
-    recipients = target or [user.email for user in _operators() if user.email]
+    recipients = target or [user.email for user in operators_active() if user.email]
     if not recipients:
         return
     alert = notification.alert
@@ -128,7 +124,7 @@ def _chat(notification: Notification) -> None:
         if line:
             text += f"\n{line}"
     with system_account_ticket(user=system) as ticket:
-        for operator in _operators():
+        for operator in operators_active():
             if operator.pk == system.pk:
                 continue
             system_message_send(

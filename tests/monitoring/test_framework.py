@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from accounts.services.operators import operator_grant
+from monitoring.exposition import metrics_text
 from monitoring.metrics import sample_value
 from tests.factories import login_session, make_user
+from tests.support.chat import Raw, raw_connect, run
 from tests.support.processes import ServerProcess, wait_until_idle
 from wechat_core.http import outbound_client
 
@@ -189,3 +191,62 @@ def test_metrics__several_servers_and_a_worker__one_scrape_sums_every_process(
         time.sleep(0.5)
     assert (seen.value or 0) >= 10
     assert tasks.value == 1
+
+
+def _scraped(name: str, **labels: str) -> float:
+    """The value every process of this host reports (the multiprocess directory the
+    test process shares with the servers it starts, as /metrics reads it)."""
+    return _metric(metrics_text().decode(), name, **labels)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_websocket__connect_frames_disconnect__counted_with_no_code_in_the_app(
+    asgi_servers: list[ServerProcess],
+) -> None:
+    # given: a client whose version nobody else uses, so its series are this test's
+    session = login_session(make_user(), client_version="8.77.1")
+    mine = {"route": "/ws/sync", "client_version": "8.77"}
+    frames = {
+        outcome: _scraped("websocket_frames_total", **mine, frame=frame, outcome=outcome)
+        for frame, outcome in (("heartbeat", "ok"), ("nonsense", "error"))
+    }
+    closed_normally = _scraped("websocket_disconnects_total", route="/ws/sync", code="1000")
+    open_before = _scraped("websocket_open_connections", route="/ws/sync")
+
+    async def scenario() -> float:
+        async with raw_connect(asgi_servers[0], session.token) as ws:
+            link = Raw(ws)
+            assert (await link.recv())["type"] == "hello"
+            # when: a heartbeat, and a frame the app answers with an error
+            assert (await link.reply_to({"type": "heartbeat", "id": 1}))["type"] == "heartbeat.ack"
+            await link.send({"type": "nonsense", "id": 2})  # refused before its id is read
+            while (answer := await link.recv())["type"] == "notify":
+                pass
+            assert (answer["type"], answer["code"]) == ("error", "unknown_frame_type")
+            open_now = _scraped("websocket_open_connections", route="/ws/sync")
+            await ws.close(code=1000)
+        return open_now
+
+    open_during = run(scenario())
+    # then: the handshake, both frames by type and outcome, the open link and its end
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        _scraped("websocket_disconnects_total", route="/ws/sync", code="1000") <= closed_normally
+    ):
+        time.sleep(0.1)
+    assert _scraped("websocket_connects_total", **mine, outcome="accepted") == 1
+    assert _scraped("websocket_frames_total", **mine, frame="heartbeat", outcome="ok") == (
+        frames["ok"] + 1
+    )
+    assert _scraped("websocket_frames_total", **mine, frame="nonsense", outcome="error") == (
+        frames["error"] + 1
+    )
+    assert (
+        _scraped("websocket_frame_duration_seconds_count", route="/ws/sync", frame="nonsense") >= 1
+    )
+    assert open_during >= open_before + 1
+    assert _scraped("websocket_disconnects_total", route="/ws/sync", code="1000") >= (
+        closed_normally + 1
+    )
+    assert _scraped("websocket_open_connections", route="/ws/sync") <= open_during - 1

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from monitoring.metrics import SeriesValue, counter, gauge, histogram
 from monitoring.models import MetricPoint, MetricSeries
-from monitoring.selectors import Query, timeseries, window_value
+from monitoring.selectors import Query, timeseries, window_value, window_values_by
 from monitoring.services.history import (
     Delta,
     DeltaTracker,
@@ -126,6 +126,31 @@ def test_window_value__ratio_and_quantile__from_the_written_history() -> None:
         query=Query(REQUESTS.name, "rate", {"outcome": "!5xx"}), since=at(60), until=at(0)
     )
     assert excluded.volume == 90
+
+
+def test_window_values_by__each_label_value__equals_the_query_filtered_on_it() -> None:
+    # given: requests of three outcomes, and latencies, in the last minute
+    write(
+        [
+            value(REQUESTS.name, "counter", 90, outcome="2xx"),
+            value(REQUESTS.name, "counter", 7, outcome="4xx"),
+            value(REQUESTS.name, "counter", 3, outcome="5xx"),
+        ],
+        at(20),
+    )
+    write([value(REQUESTS.name, "counter", 10, outcome="2xx")], at(40))
+    # when: one read per label, as the dashboards' tables do
+    rates = window_values_by(
+        query=Query(REQUESTS.name, "rate", {}), label="outcome", since=at(60), until=at(0)
+    )
+    # then: the same figures as one query per value
+    assert sorted(rates) == ["2xx", "4xx", "5xx"]
+    for outcome, found in rates.items():
+        alone = window_value(
+            query=Query(REQUESTS.name, "rate", {"outcome": outcome}), since=at(60), until=at(0)
+        )
+        assert found == alone
+    assert rates["2xx"].volume == 100
 
 
 def test_timeseries__steps__place_each_increase_in_its_bucket() -> None:

@@ -10,7 +10,9 @@ MONITORING_LONG_POLL_ROUTES wait by design: they are counted but not timed.
 It is also where the traffic guard sees HTTP (monitoring.guard): each answer is
 fingerprinted, a client repeating one request without progress is blocked, and
 a blocked client gets 429 with Retry-After and the protocol's throttle body
-(tier 2, reason traffic_guard) before any view runs.
+(tier 2, reason traffic_guard) before any view runs. Paths listed in
+MONITORING_GUARD_EXEMPT_ROUTES (health checks, scrapes) are neither counted nor
+refused.
 
 Sync-only like the rest of the chain (see MIDDLEWARE in settings).
 """
@@ -26,7 +28,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.api.authentication import ticket_from_header
 from accounts.types import VerifiedTicket
-from monitoring.guard import GUARD_REFUSED, any_blocked, blocked_for, guard_count, guard_trip
+from monitoring.guard import GUARD_REFUSED, any_blocked, blocked_for, guard_count, guard_escalate
 from monitoring.metrics import client_version_label, counter, histogram
 from wechat_core.api.request import client_ip
 from wechat_core.errors import ServiceError
@@ -93,7 +95,8 @@ class MonitoringMiddleware:
         if not settings.MONITORING_ENABLED:
             return self.get_response(request)
         started = time.perf_counter()
-        refusal = self._refuse_if_blocked(request) if any_blocked() else None
+        exempt = request.path_info.lstrip("/") in settings.MONITORING_GUARD_EXEMPT_ROUTES
+        refusal = self._refuse_if_blocked(request) if not exempt and any_blocked() else None
         response = refusal or self.get_response(request)
         elapsed = time.perf_counter() - started
         module, route = route_of(request)
@@ -108,7 +111,7 @@ class MonitoringMiddleware:
         )
         if route not in settings.MONITORING_LONG_POLL_ROUTES:
             HTTP_DURATION.observe(module, route, method, version, platform, value=elapsed)
-        if refusal is None:
+        if refusal is None and not exempt:
             self._watch(request, response, ticket, f"{method} {route}")
         return response
 
@@ -136,4 +139,4 @@ class MonitoringMiddleware:
         failed = response.status_code >= 400
         repeats = guard_count(identity, endpoint, _fingerprint(request, response), failed=failed)
         if repeats:
-            guard_trip(identity, endpoint, repeats)
+            guard_escalate(identity, endpoint, repeats)

@@ -1,27 +1,33 @@
 """Websocket connects, frames and disconnects counted and timed for every websocket
-route, with no code in the app (DESIGN.md §7), and the traffic guard on frames.
+route, with no code in the app (DESIGN.md §7), and the traffic guard on
+handshakes and frames.
 
 wechat_core.asgi hands each connection's `receive` and `send` through one
-`WatchedSocket`: a slotted object of a few hundred bytes, the only thing kept
-per connection (idle links stay cheap: no task, no buffer, no copy of the scope).
+`WatchedSocket` (`watch`), the only thing kept per connection. An idle link may
+stay open for hours, so it holds no task, no buffer, no copy of the scope or of
+a frame: a slotted object of nine references, its two bound methods, one float
+and the suspended `receive` (about 500 bytes in all, docs/performance.md);
+between frames every other slot points at a shared constant.
 
 - connect: counted when the app accepts (`outcome=accepted`) or closes before
   accepting (`refused`); the open-websockets gauge moves with accept and end.
 - frames: the type is read from the text's `"type"` field without parsing the
-  JSON (bounded like every label); a frame's duration runs from its arrival until
-  the app asks for the next event (apps handle frames one at a time); its
-  outcome is `error` when the app answered with an error frame meanwhile,
-  `throttled` for a throttle frame, else `ok`.
+  JSON (bounded like every label) when the frame arrives, and the frame itself
+  is not kept; its duration runs from its arrival until the app asks for the
+  next event (apps handle frames one at a time); its outcome is `error` when the
+  app answered with an error frame meanwhile, `throttled` for a throttle frame,
+  else `ok`.
 - disconnect: by close code (bounded), with the connection's lifetime.
 
 Client version and platform come from the verified ticket the app leaves in
 `scope["auth"]` (as Django's request.auth), `none` before.
 
-Traffic guard: a frame equal to this client's previous one on the same type
-(ids aside), or answered by an error, makes no progress; past the limit the
-client is blocked, gets a `throttle` frame (tier 2, reason traffic_guard) and
-the link closes with 4029. A blocked client that reconnects is told the same
-right after the handshake.
+Traffic guard (monitoring.guard): a frame equal to this client's previous one
+of the same type (ids aside), or answered by an error, makes no progress, and
+so does every handshake after the first in a minute (a reconnect loop); past
+the limit the client is blocked, gets a `throttle` frame (tier 2, reason
+traffic_guard) and the link closes with 4029. A blocked client that reconnects
+is told the same right after the handshake.
 """
 
 from __future__ import annotations
@@ -36,10 +42,11 @@ from channels.db import database_sync_to_async  # type: ignore[import-untyped]
 from django.conf import settings
 
 from accounts.types import VerifiedTicket
-from monitoring.guard import GUARD_REFUSED, blocked_for, guard_count, guard_trip
+from monitoring.guard import GUARD_REFUSED, blocked_for, guard_count, guard_escalate
 from monitoring.metrics import client_version_label, counter, gauge, histogram
 
 CLOSE_GUARD = 4029  # stop connecting for `retry_after` seconds
+CONNECT_ENDPOINT = "ws connect"  # the guard's endpoint for handshakes
 
 WS_CONNECTS = counter(
     "websocket_connects_total",
@@ -74,9 +81,11 @@ WS_LIFETIME = histogram(
     buckets=(1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600),
     process_labels=True,
 )
-_TYPE = re.compile(rb'"type"\s*:\s*"([a-z][a-z0-9._]{0,31})"')
+_TYPE = re.compile(r'"type"\s*:\s*"([a-z][a-z0-9._]{0,31})"')
 _ID = re.compile(rb'"id"\s*:\s*(?:"[^"]{0,64}"|\d{1,20}|null)\s*,?')
 _KNOWN_CODES = {"1000", "1001", "1005", "1006", "1011", "4001", "4008", "4029"}
+# What the app answered while a frame was being handled.
+_OK, _ERROR, _THROTTLED = "ok", "error", "throttled"
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -97,33 +106,63 @@ def _identity(scope: dict[str, Any]) -> str:
     return f"ip:{client[0]}"
 
 
-def _as_bytes(event: dict[str, Any]) -> bytes:
+def _frame_type(event: dict[str, Any]) -> str:
     text = event.get("text")
-    return text.encode() if isinstance(text, str) else (event.get("bytes") or b"")
+    if isinstance(text, str):
+        match = _TYPE.search(text, 0, 200)
+    else:
+        match = _TYPE.search((event.get("bytes") or b"")[:200].decode("latin-1"))
+    return WS_FRAMES.bounded("frame", match[1] if match else "unknown")
+
+
+def _fingerprint(event: dict[str, Any]) -> int:
+    """The frame without its request id, hashed: equal frames make no progress."""
+    text = event.get("text")
+    raw = text.encode() if isinstance(text, str) else (event.get("bytes") or b"")
+    digest = hashlib.blake2b(_ID.sub(b"", raw, count=1), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _admit(identity: str) -> float:
+    """In a thread, at the handshake: seconds the client must stay away (0: welcome).
+    A blocked client is refused; a handshake is counted as a possible loop."""
+    seconds = blocked_for(identity)
+    if seconds:
+        GUARD_REFUSED.inc("websocket")
+        return seconds
+    repeats = guard_count(identity, CONNECT_ENDPOINT, 0, failed=False)
+    return guard_escalate(identity, CONNECT_ENDPOINT, repeats) if repeats else 0.0
 
 
 class WatchedSocket:
     __slots__ = (
+        "_answer",
+        "_fingerprint",
         "_frame",
         "_frame_at",
-        "_last",
         "_receive",
         "_send",
-        "accepted",
-        "closed",
         "opened_at",
-        "route",
         "scope",
+        "state",
     )  # fmt: skip
 
+    # `state`: where the connection is in its life.
+    CONNECTING, OPEN, CLOSED = 0, 1, 2
+
     def __init__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        self.scope, self.route = scope, scope["path"]
+        self.scope = scope
         self._receive, self._send = receive, send
-        self.accepted = self.closed = False
+        self.state = self.CONNECTING
         self.opened_at = 0.0
-        self._frame: bytes | None = None  # the frame being handled, and its outcome
+        self._frame: str | None = None  # the type of the frame being handled
         self._frame_at = 0.0
-        self._last = ""  # "", "error" or "throttle": what the app answered meanwhile
+        self._fingerprint = 0
+        self._answer = _OK  # what the app answered it with so far
+
+    @property
+    def closed(self) -> bool:
+        return self.state == self.CLOSED
 
     async def receive(self) -> dict[str, Any]:
         if self._frame is not None:
@@ -131,7 +170,9 @@ class WatchedSocket:
         event = await self._receive()
         kind = event["type"]
         if kind == "websocket.receive" and not self.closed:
-            self._frame, self._frame_at, self._last = _as_bytes(event), time.perf_counter(), ""
+            self._frame, self._frame_at, self._answer = _frame_type(event), time.perf_counter(), _OK
+            if settings.MONITORING_GUARD_ENABLED:
+                self._fingerprint = _fingerprint(event)
         elif kind == "websocket.disconnect":
             self._ended(str(event.get("code", 1005)))
         return event
@@ -141,55 +182,56 @@ class WatchedSocket:
         if self.closed:
             return  # the guard closed the link; the app finds out on its next receive
         if kind == "websocket.accept":
-            if await self._refuse_blocked(message):
+            if await self._refuse_looping(message):
                 return
-            self.accepted, self.opened_at = True, time.monotonic()
+            self.state, self.opened_at = self.OPEN, time.monotonic()
             version, platform = _labels(self.scope)
             WS_CONNECTS.inc(self.route, "accepted", version, platform)
             WS_OPEN.inc(self.route)
         elif kind == "websocket.send" and self._frame is not None:
             text = message.get("text") or ""
             if text.startswith('{"type":"error"'):
-                self._last = "error"
+                self._answer = _ERROR
             elif text.startswith('{"type":"throttle"'):
-                self._last = "throttle"
+                self._answer = _THROTTLED
         elif kind == "websocket.close":
-            if not self.accepted:
+            if self.state == self.CONNECTING:
                 version, platform = _labels(self.scope)
                 WS_CONNECTS.inc(self.route, "refused", version, platform)
             self._ended(str(message.get("code", 1000)))
         await self._send(message)
 
+    @property
+    def route(self) -> str:
+        return str(self.scope["path"])
+
     async def _frame_done(self) -> None:
-        raw, self._frame = self._frame or b"", None
-        match = _TYPE.search(raw, 0, 200)
-        frame = match[1].decode() if match else "unknown"
-        outcome = {"error": "error", "throttle": "throttled"}.get(self._last, "ok")
+        frame, outcome, self._frame = self._frame or "unknown", self._answer, None
         version, platform = _labels(self.scope)
         WS_FRAMES.inc(self.route, frame, outcome, version, platform)
         WS_FRAME_DURATION.observe(self.route, frame, value=time.perf_counter() - self._frame_at)
+        fingerprint, self._fingerprint, self._frame_at = self._fingerprint, 0, 0.0
         if not settings.MONITORING_GUARD_ENABLED or self.closed:
             return
-        fingerprint = int.from_bytes(
-            hashlib.blake2b(_ID.sub(b"", raw, count=1), digest_size=8).digest(), "big"
-        )
-        identity = _identity(self.scope)
-        repeats = guard_count(identity, f"ws {frame}", fingerprint, failed=outcome == "error")
+        identity, endpoint = _identity(self.scope), f"ws {frame}"
+        repeats = guard_count(identity, endpoint, fingerprint, failed=outcome == _ERROR)
         if repeats:
-            seconds = await database_sync_to_async(guard_trip, thread_sensitive=False)(
-                identity, f"ws {frame}", repeats
+            seconds = await database_sync_to_async(guard_escalate, thread_sensitive=False)(
+                identity, endpoint, repeats
             )
-            await self._stop_client(seconds)
+            if seconds:
+                await self._stop_client(seconds)
 
-    async def _refuse_blocked(self, accept: dict[str, Any]) -> bool:
+    async def _refuse_looping(self, accept: dict[str, Any]) -> bool:
+        """A blocked client, or one whose reconnects just passed the limit, gets the
+        handshake, the throttle frame and close 4029."""
         if not settings.MONITORING_GUARD_ENABLED:
             return False
-        seconds = await database_sync_to_async(blocked_for, thread_sensitive=False)(
+        seconds = await database_sync_to_async(_admit, thread_sensitive=False)(
             _identity(self.scope)
         )
         if not seconds:
             return False
-        GUARD_REFUSED.inc("websocket")
         await self._send(accept)
         await self._stop_client(seconds)
         return True
@@ -207,24 +249,23 @@ class WatchedSocket:
             pass
         self._ended(str(CLOSE_GUARD))
 
+    def gone(self) -> None:
+        """The app returned: if no close was seen, the connection just went away."""
+        self._ended("1006")
+
     def _ended(self, code: str) -> None:
         if self.closed:
             return
-        self.closed = True
-        if self.accepted:
+        if self.state == self.OPEN:
             WS_OPEN.dec(self.route)
             WS_LIFETIME.observe(self.route, value=time.monotonic() - self.opened_at)
+        self.state = self.CLOSED
         WS_DISCONNECTS.inc(self.route, code if code in _KNOWN_CODES else "other")
 
 
-async def watched(app: Callable[..., Awaitable[None]], scope: dict[str, Any], receive: Receive,
-                  send: Send) -> None:  # fmt: skip
-    """Run the websocket app with this connection measured."""
-    if not settings.MONITORING_ENABLED:
-        await app(scope, receive, send)
-        return
-    socket = WatchedSocket(scope, receive, send)
-    try:
-        await app(scope, socket.receive, socket.send)
-    finally:
-        socket._ended("1006")  # no close seen: the connection just went away
+def watch(scope: dict[str, Any], receive: Receive, send: Send) -> WatchedSocket | None:
+    """The measuring wrapper of one connection (None when monitoring is off). The
+    caller runs the app with its `receive` and `send`, and calls `gone()` when
+    the app returns: a coroutine of ours around the app would be one more frame
+    kept for every open link."""
+    return WatchedSocket(scope, receive, send) if settings.MONITORING_ENABLED else None
