@@ -4,7 +4,11 @@ MESSAGING_SPAM_FILTER names a callable taking a `SpamCandidate` and returning
 True for spam. It runs in a small thread pool under a time budget
 (MESSAGING_SPAM_FILTER_BUDGET_MS). If it raises or overruns, the message is
 delivered anyway and the skip is counted (`messaging_spam_filter_skips_total`):
-a broken filter must never stop people talking.
+a broken filter must never stop people talking. A filter marked `@runs_inline`
+(pure computation on the text, like the default keyword filter) runs in the
+sender's thread instead: the hand-off to the pool cost more server time than
+the filter itself (docs/performance.md). It can still raise and be skipped; it
+cannot be cut short, so one that overruns is logged as needing the pool.
 
 A new filter is rolled out like any change: MESSAGING_SPAM_FILTER_CANDIDATE
 names it, and senders for whom the feature `messaging.spam_filter_candidate` is
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -58,6 +63,18 @@ class SpamVerdict(enum.Enum):
     SKIPPED = "skipped"
 
 
+SpamFilter = Callable[[SpamCandidate], bool]
+_inline_filters: set[SpamFilter] = set()
+
+
+def runs_inline(spam_filter: SpamFilter) -> SpamFilter:
+    """Mark a filter that does no I/O and whose cost the text limit bounds: it
+    runs in the sender's thread, without the pool's time budget."""
+    _inline_filters.add(spam_filter)
+    return spam_filter
+
+
+@runs_inline
 def keyword_filter(candidate: SpamCandidate) -> bool:
     """The default filter: spam if the text contains a MESSAGING_SPAM_KEYWORDS entry."""
     text = candidate.text.lower()
@@ -98,14 +115,33 @@ def _executor() -> ThreadPoolExecutor:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str) -> Callable[[SpamCandidate], bool]:
+def _load(path: str) -> SpamFilter:
     return import_string(path)  # type: ignore[no-any-return]
 
 
+def _run_inline(spam_filter: SpamFilter, candidate: SpamCandidate, path: str) -> bool:
+    started = time.perf_counter()
+    is_spam = spam_filter(candidate)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if elapsed_ms > settings.MESSAGING_SPAM_FILTER_BUDGET_MS:
+        logger.warning(
+            "inline spam filter %s took %.0f ms, over its %d ms budget; it should not be "
+            "marked runs_inline",
+            path,
+            elapsed_ms,
+            settings.MESSAGING_SPAM_FILTER_BUDGET_MS,
+        )
+    return is_spam
+
+
 def _run(path: str, candidate: SpamCandidate) -> SpamVerdict:
-    future = _executor().submit(_load(path), candidate)
+    spam_filter = _load(path)
     try:
-        is_spam = future.result(timeout=settings.MESSAGING_SPAM_FILTER_BUDGET_MS / 1000)
+        if spam_filter in _inline_filters:
+            is_spam = _run_inline(spam_filter, candidate, path)
+        else:
+            future = _executor().submit(spam_filter, candidate)
+            is_spam = future.result(timeout=settings.MESSAGING_SPAM_FILTER_BUDGET_MS / 1000)
     except FutureTimeout:
         reason, label = "overran its budget", "timeout"
     except Exception as error:

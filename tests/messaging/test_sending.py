@@ -27,7 +27,7 @@ from messaging.models import Message, SyncEntry
 from messaging.selectors import sync_read
 from messaging.services.conversations import direct_open, group_create
 from messaging.services.sending import conversation_read, message_recall, message_send
-from messaging.services.spam import SpamCandidate
+from messaging.services.spam import SpamCandidate, runs_inline
 from messaging.types import OutgoingContent
 from monitoring.metrics import sample_value
 from tests.factories import Session, login_session, make_friends, make_user
@@ -221,6 +221,42 @@ def test_spam_filter__that_overruns_its_budget__is_skipped_and_counted(
     assert time.monotonic() - started < 0.9  # the send did not wait for the filter
     assert [m["body"]["text"] for m in messages_of(b)] == ["on time"]
     assert sample_value("messaging_spam_filter_skips_total", reason="timeout") == before + 1
+
+
+@runs_inline
+def raising_inline_filter(candidate: SpamCandidate) -> bool:
+    raise ValueError("a broken rule")
+
+
+@runs_inline
+def slow_inline_filter(candidate: SpamCandidate) -> bool:
+    time.sleep(0.1)
+    return "slow spam" in candidate.text
+
+
+def test_spam_filter__inline_one_that_raises__is_skipped_and_counted_like_a_pooled_one(
+    pair: Any, settings: Any
+) -> None:
+    settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.raising_inline_filter"
+    a, b, chat = pair
+    before = sample_value("messaging_spam_filter_skips_total", reason="error")
+    send(a, chat, text("delivered anyway"))
+    assert [m["body"]["text"] for m in messages_of(b)] == ["delivered anyway"]
+    assert sample_value("messaging_spam_filter_skips_total", reason="error") == before + 1
+
+
+def test_spam_filter__inline_one_that_overruns__still_decides_and_the_overrun_is_logged(
+    pair: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An inline filter cannot be cut short: its verdict stands, and the log says
+    # it belongs in the pool.
+    settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.slow_inline_filter"
+    settings.MESSAGING_SPAM_FILTER_BUDGET_MS = 20
+    a, b, chat = pair
+    with pytest.raises(MessageRejected):
+        send(a, chat, text("this is slow spam"))
+    assert messages_of(b) == []
+    assert "should not be marked runs_inline" in caplog.text
 
 
 def test_spam_filter__that_answers_spam__rejects_the_message(pair: Any, settings: Any) -> None:
