@@ -1,5 +1,6 @@
-"""What runs inside each server process: the history flusher, and in the embedded
-mode the scheduler that stands in for Celery beat.
+"""What runs inside each server process: the history flusher. (In the embedded
+mode alert evaluation and purges run from wechat_core.embedded_beat, like every
+other scheduled task.)
 
 `process_start` is called by the ASGI entry point (wechat_core.asgi) and by Celery
 workers (their process-init signals, wechat_core.instrument.celery); management
@@ -78,13 +79,12 @@ class Flusher:
 
 
 _flusher: Flusher | None = None
-_scheduler: threading.Thread | None = None
 _start_lock = threading.Lock()
 
 
 def process_start(*, role: str) -> None:
     """Start this process's monitoring threads (idempotent, fork-aware)."""
-    global _flusher, _scheduler
+    global _flusher
     if not settings.MONITORING_ENABLED:
         return
     with _start_lock:
@@ -94,9 +94,6 @@ def process_start(*, role: str) -> None:
         ):
             _flusher = Flusher()
             atexit.register(_final_flush, _flusher)
-        if role == "asgi" and settings.MONITORING_INPROCESS_SCHEDULER and _scheduler is None:
-            _scheduler = threading.Thread(target=_schedule, name="monitoring-schedule", daemon=True)
-            _scheduler.start()
 
 
 def _final_flush(flusher: Flusher) -> None:
@@ -130,27 +127,3 @@ def _forget_dead_processes() -> None:
             multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
         except (ValueError, PermissionError):
             continue
-
-
-def _schedule() -> None:
-    """The embedded mode's beat: alert evaluation, queue sampling is moot, purges."""
-    from monitoring.services.alerts import alerts_evaluate
-    from monitoring.services.history import history_purge
-
-    next_evaluation = time.monotonic() + settings.MONITORING_EVALUATE_SECONDS
-    next_purge = time.monotonic() + 600
-    while True:
-        time.sleep(1)
-        now = time.monotonic()
-        try:
-            if now >= next_evaluation:
-                next_evaluation = now + settings.MONITORING_EVALUATE_SECONDS
-                alerts_evaluate()
-            if now >= next_purge:
-                next_purge = now + 600
-                history_purge()
-        except Exception:
-            logger.exception("monitoring schedule failed")
-        finally:
-            close_old_connections()
-            connection.close()

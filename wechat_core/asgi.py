@@ -26,9 +26,11 @@ from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_routes  # noqa: E402
 from monitoring.runtime import process_start  # noqa: E402
+from wechat_core.embedded_beat import embedded_beat_start  # noqa: E402
 from wechat_core.instrument.websocket import watch  # noqa: E402
 
-process_start(role="asgi")  # metric history, and the embedded mode's scheduler
+process_start(role="asgi")  # metric history
+embedded_beat_start()  # the schedule, where no Celery beat runs (EMBEDDED_BEAT)
 
 
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]

@@ -207,6 +207,9 @@ CELERY_TASK_ROUTES = {
     "publicplatform.tasks.*": {"queue": "webhook"},
     "monitoring.tasks.*": {"queue": "monitoring"},
 }
+# Without Celery beat (the embedded mode) a thread of the ASGI process runs
+# CELERY_BEAT_SCHEDULE (wechat_core.embedded_beat). One process only.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", default=EMBEDDED)
 CELERY_BEAT_SCHEDULE = {
     "expire-friend-requests": {
         "task": "accounts.tasks.expire_friend_requests",
@@ -589,8 +592,6 @@ MONITORING_LONG_POLL_ROUTES = frozenset(
     env_list("MONITORING_LONG_POLL_ROUTES", default=["api/messaging/sync"])
 )
 MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", default=60, minimum=1)
-# Without Celery beat (the embedded mode) a thread in the ASGI process runs the schedule.
-MONITORING_INPROCESS_SCHEDULER = env_bool("MONITORING_INPROCESS_SCHEDULER", default=EMBEDDED)
 MONITORING_DASHBOARD_REFRESH_SECONDS = env_int(
     "MONITORING_DASHBOARD_REFRESH_SECONDS", default=5, minimum=1
 )

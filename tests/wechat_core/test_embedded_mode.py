@@ -1,17 +1,39 @@
 """The embedded mode of `make run`: SQLite, in-memory channel layer, in-process
-Celery and demo data, served by daphne with nothing else running."""
+Celery and its beat schedule, and demo data, served by daphne with nothing else
+running."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.processes import ROOT, start_asgi_server
+
+# An alert rule that holds as soon as one request is in the history.
+ANY_REQUEST_RULE = (
+    "from monitoring.models import AlertRule; AlertRule.objects.create(name='any request', "
+    "metric='http_requests_total', aggregation='increase', window_seconds=60, "
+    "comparison='above', threshold=0, min_volume=1, for_seconds=0)"
+)
+ALERT_OPENED = (
+    "from monitoring.models import Alert; "
+    "print(Alert.objects.filter(rule__name='any request').count())"
+)
+
+
+def manage(*command: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.mark.live
@@ -26,15 +48,15 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
         "STATIC_ROOT": str(tmp_path / "static"),
         "MEDIA_ROOT": str(tmp_path / "media"),
         "DJANGO_SETTINGS_MODULE": "wechat_core.settings",
+        # the schedule's alert evaluation and history, every second
+        "MONITORING_EVALUATE_SECONDS": "1",
+        "MONITORING_FLUSH_SECONDS": "1",
     }
-    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["createdemo"],
-                    ["createdemo"]):  # fmt: skip
-        done = subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
-            text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    assert "alice@example.com / alice-demo-2026" in done.stdout
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["createdemo"]):
+        manage(*command, env=env)
+    demo = manage("createdemo", env=env)  # twice: it is idempotent
+    assert "alice@example.com / alice-demo-2026" in demo
+    manage("shell", "--no-imports", "-c", ANY_REQUEST_RULE, env=env)
     # when: daphne serves it
     server = start_asgi_server(log_dir=tmp_path, env=env, name="embedded")
     try:
@@ -52,6 +74,11 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
         greeting = httpx.get(chat, headers=headers).json()["messages"]
         docs = httpx.get(f"{server.url}/api/docs/")
         index = httpx.get(f"{server.url}/")
+        # with no Celery beat running, the server's own schedule judges the rule
+        deadline, alerts = time.monotonic() + 60, "0"
+        while alerts == "0" and time.monotonic() < deadline:
+            time.sleep(1)
+            alerts = manage("shell", "--no-imports", "-c", ALERT_OPENED, env=env).strip()
     finally:
         server.stop()
     # then
@@ -62,3 +89,4 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
     assert greeting[0]["body"]["text"].startswith("你好, 我是志愿者 szdy")
     assert docs.status_code == 200
     assert index.status_code == 200
+    assert alerts == "1"
