@@ -197,10 +197,23 @@ def slow_filter(candidate: SpamCandidate) -> bool:
     return True
 
 
+@runs_inline
+def raising_inline_filter(candidate: SpamCandidate) -> bool:
+    raise ValueError("a broken rule")
+
+
+@runs_inline
+def slow_inline_filter(candidate: SpamCandidate) -> bool:
+    time.sleep(0.1)
+    return "slow spam" in candidate.text
+
+
+@pytest.mark.parametrize("spam_filter", ["raising_filter", "raising_inline_filter"])
 def test_spam_filter__that_raises__is_skipped_the_message_delivered_and_the_skip_counted(
-    pair: Any, settings: Any
+    pair: Any, settings: Any, spam_filter: str
 ) -> None:
-    settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.raising_filter"
+    # in the pool or inline (@runs_inline), a broken filter never stops a message
+    settings.MESSAGING_SPAM_FILTER = f"tests.messaging.test_sending.{spam_filter}"
     a, b, chat = pair
     before = sample_value("messaging_spam_filter_skips_total", reason="error")
     send(a, chat, text("delivered anyway"))
@@ -221,28 +234,6 @@ def test_spam_filter__that_overruns_its_budget__is_skipped_and_counted(
     assert time.monotonic() - started < 0.9  # the send did not wait for the filter
     assert [m["body"]["text"] for m in messages_of(b)] == ["on time"]
     assert sample_value("messaging_spam_filter_skips_total", reason="timeout") == before + 1
-
-
-@runs_inline
-def raising_inline_filter(candidate: SpamCandidate) -> bool:
-    raise ValueError("a broken rule")
-
-
-@runs_inline
-def slow_inline_filter(candidate: SpamCandidate) -> bool:
-    time.sleep(0.1)
-    return "slow spam" in candidate.text
-
-
-def test_spam_filter__inline_one_that_raises__is_skipped_and_counted_like_a_pooled_one(
-    pair: Any, settings: Any
-) -> None:
-    settings.MESSAGING_SPAM_FILTER = "tests.messaging.test_sending.raising_inline_filter"
-    a, b, chat = pair
-    before = sample_value("messaging_spam_filter_skips_total", reason="error")
-    send(a, chat, text("delivered anyway"))
-    assert [m["body"]["text"] for m in messages_of(b)] == ["delivered anyway"]
-    assert sample_value("messaging_spam_filter_skips_total", reason="error") == before + 1
 
 
 def test_spam_filter__inline_one_that_overruns__still_decides_and_the_overrun_is_logged(
