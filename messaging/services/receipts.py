@@ -8,14 +8,19 @@ our clock minus the message's `created_at`. Only messages of the reporter's
 conversations count, never their own, none older than
 MONITORING_RECEIPT_MAX_AGE_SECONDS at display (a device catching up after a day
 offline measures its absence, not our delay), and none shown before they were
-sent.
+sent. Each device counts a message once: a client that resends a receipt (its
+link dropped before the answer) does not count it again. Each of a user's
+devices does count, since each displayed it.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCacheClient
 from django.utils import timezone
 
 from accounts.tickets import ticket_require
@@ -31,9 +36,38 @@ DELIVERY_DELAY = histogram(
     buckets=(1.0, 2.0, 5.0, 10.0),
     process_labels=True,
 )
+logger = logging.getLogger(__name__)
 # How far the clocks of two of our servers may disagree (the one that stored the
 # message and the one that took the receipt).
 CLOCK_SKEW_SECONDS = 1.0
+
+
+def _first_reports(device_id: int, message_ids: list[int]) -> set[int]:
+    """The messages this device had not reported yet; marks them reported.
+
+    A mark lasts until no receipt of the message could count any more: shown at
+    most MAX_AGE after it was sent, reported at most MAX_AGE (the cap) after that.
+    """
+    if not message_ids:
+        return set()
+    timeout = 2 * settings.MONITORING_RECEIPT_MAX_AGE_SECONDS + 2
+    keys = [f"receipt:{device_id}:{message_id}" for message_id in message_ids]
+    try:
+        if isinstance(cache._cache, RedisCacheClient):  # type: ignore[attr-defined]
+            # One round trip for the whole receipt (SET NX per message).
+            names = [cache.make_key(key) for key in keys]
+            client = cache._cache.get_client(names[0], write=True)  # type: ignore[attr-defined]
+            pipe = client.pipeline(transaction=False)
+            for name in names:
+                pipe.set(name, 1, nx=True, ex=timeout)
+            firsts = pipe.execute()
+        else:
+            firsts = [cache.add(key, 1, timeout=timeout) for key in keys]
+    except Exception:
+        # Counting twice is better than not measuring at all (flexible availability).
+        logger.warning("receipt marks unreachable; counting without them")
+        return set(message_ids)
+    return {message_id for message_id, first in zip(message_ids, firsts, strict=True) if first}
 
 
 def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[int, int]]) -> int:
@@ -57,13 +91,14 @@ def receipts_record(*, ticket: VerifiedTicket, user_id: int, shown: list[tuple[i
     now = timezone.now()
     limit = settings.MONITORING_RECEIPT_MAX_AGE_SECONDS
     platform, version = ticket.platform or "none", client_version_label(ticket.client_version)
-    counted = 0
+    delays: dict[int, float] = {}
     for message_id, created_at in created:
         delay = (now - timedelta(milliseconds=ago[message_id]) - created_at).total_seconds()
         # Shown before it was sent is impossible: a client's bad arithmetic, not a
         # delay (a little below zero is the servers' clocks disagreeing).
-        if delay > limit or delay < -CLOCK_SKEW_SECONDS:
-            continue
-        DELIVERY_DELAY.observe(platform, version, value=max(0.0, delay))
-        counted += 1
-    return counted
+        if -CLOCK_SKEW_SECONDS <= delay <= limit:
+            delays[message_id] = max(0.0, delay)
+    firsts = _first_reports(ticket.device_id, sorted(delays))
+    for message_id in firsts:
+        DELIVERY_DELAY.observe(platform, version, value=delays[message_id])
+    return len(firsts)

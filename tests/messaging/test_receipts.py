@@ -69,6 +69,21 @@ def test_receipts__messages_shown_after_some_seconds__fall_in_their_delay_bucket
     assert delay_buckets(version) == {1.0: 1, 2.0: 0, 5.0: 2, 10.0: 0, None: 0}
 
 
+def test_receipts__resent_by_a_device__count_once_but_each_device_counts(chat) -> None:
+    a, b, conversation, version = chat
+    message = send(a, conversation)
+    phone = login_session(b.user, client_version=f"{version}.0")  # Bob's second device
+    with time_machine.travel(timezone.now() + timedelta(seconds=0.5), tick=False):
+        first = receipts_record(ticket=b.ticket, user_id=b.user.pk, shown=[(message.message_id, 0)])
+        # the link dropped before the answer, and the client sends the receipt again
+        again = receipts_record(ticket=b.ticket, user_id=b.user.pk, shown=[(message.message_id, 0)])
+        other_device = receipts_record(
+            ticket=phone.ticket, user_id=b.user.pk, shown=[(message.message_id, 0)]
+        )
+    assert (first, again, other_device) == (1, 0, 1)
+    assert delay_buckets(version) == {1.0: 2, 2.0: 0, 5.0: 0, 10.0: 0, None: 0}
+
+
 def test_receipts__own_strangers_old_and_impossible__are_not_counted(chat) -> None:
     a, b, conversation, version = chat
     # given: Bob's own message, a message in a chat Bob is not in, and Alice's message
