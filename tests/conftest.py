@@ -26,6 +26,7 @@ from tests.support.processes import (
     start_asgi_server,
     start_celery_worker,
 )
+from wechat_core.ratelimit import leases_clear
 from wechat_core.sharedstate import forget_local_copies
 
 
@@ -37,6 +38,7 @@ def _fresh_shared_state() -> None:
     ticket_cache_clear()
     forget_local_copies()
     guard_reset_local()
+    leases_clear()
 
 
 @pytest.fixture(scope="session")

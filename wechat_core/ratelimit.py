@@ -4,12 +4,19 @@ Fixed windows are enough here: limits protect against abuse, not meter usage.
 Keys hash the caller's identity so that phone numbers and e-mail addresses do
 not end up in Redis key names. When the cache is unreachable the limiter lets
 requests through (flexible availability) and logs that it did.
+
+`window_hit_leased` is for limits on the hottest paths (a message send): a
+process reserves a tenth of the limit at once and counts it out in memory, so
+a user writing from one device reaches Redis once per tenth of the limit
+instead of once per message. Reserved but unused counts still count, so a user
+spread over P processes may be throttled up to (P - 1) tenths early, never late.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -61,8 +68,58 @@ def window_hit(*, scope: str, identity: str, window_seconds: int, amount: int = 
     return WindowCount(count=count, retry_after=retry_after)
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Counts next..end of one identity's window are this process's to hand out."""
+
+    next: int
+    end: int
+
+
+# scope -> (window number, identity -> lease); a new window drops the old leases.
+_leases: dict[str, tuple[int, dict[str, _Lease]]] = {}
+_leases_lock = threading.Lock()
+
+
+def window_hit_leased(*, scope: str, identity: str, window_seconds: int, limit: int) -> WindowCount:
+    """Like `window_hit`, counted in leases of a tenth of `limit` (see the module)."""
+    now = time.time()
+    window = int(now // window_seconds)
+    retry_after = (window + 1) * window_seconds - now
+    with _leases_lock:
+        held_window, leases = _leases.get(scope, (window, {}))
+        if held_window != window:
+            leases = {}
+        _leases[scope] = (window, leases)
+        lease = leases.get(identity)
+        if lease is not None and lease.next <= lease.end:
+            lease.next += 1
+            return WindowCount(count=lease.next - 1, retry_after=retry_after)
+    size = max(1, limit // 10)
+    key = f"{_key('win', scope, identity)}:{window}"
+    try:
+        end = _incr(key, window_seconds + 1, size)
+    except Exception:
+        logger.warning("rate limit store unreachable; allowing %s", scope)
+        return WindowCount(count=0, retry_after=0.0)
+    first = end - size + 1
+    with _leases_lock:
+        held_window, leases = _leases.get(scope, (window, {}))
+        if held_window == window:
+            leases[identity] = _Lease(next=first + 1, end=end)
+    return WindowCount(count=first, retry_after=retry_after)
+
+
+def leases_clear() -> None:
+    """Forget this process's leases (tests, after clearing the cache)."""
+    with _leases_lock:
+        _leases.clear()
+
+
 def window_reset(*, scope: str, identity: str, window_seconds: int) -> None:
     window = int(time.time() // window_seconds)
+    with _leases_lock:
+        _leases.get(scope, (0, {}))[1].pop(identity, None)
     try:
         cache.delete(f"{_key('win', scope, identity)}:{window}")
     except Exception:

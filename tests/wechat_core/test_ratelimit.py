@@ -59,6 +59,62 @@ def test_cache_unreachable__limiter_lets_traffic_through_and_logs(caplog: Any) -
     with override_settings(CACHES=UNREACHABLE_REDIS_CACHES):
         caches["default"].close()
         result = ratelimit.window_hit(scope="s", identity="a", window_seconds=60)
+        leased = ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100)
         remaining = ratelimit.lock_remaining(scope="s", identity="a")
-    assert (result.count, remaining) == (0, 0)
+    assert (result.count, leased.count, remaining) == (0, 0, 0)
     assert "unreachable" in caplog.text
+
+
+# --- Leased windows: the send path's limit, counted out in memory ----------------------
+
+
+def redis_count(scope: str, identity: str, window_seconds: int) -> int:
+    window = int(time.time() // window_seconds)
+    return int(caches["default"].get(f"{ratelimit._key('win', scope, identity)}:{window}") or 0)
+
+
+def test_window_hit_leased__counts_like_window_hit_but_reserves_a_tenth_at_a_time() -> None:
+    counts = [
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100).count
+        for _ in range(25)
+    ]
+    assert counts == list(range(1, 26))
+    # three leases of 10 taken from Redis for 25 hits: 3 round trips, not 25
+    assert redis_count("s", "a", 60) == 30
+
+
+def test_window_hit_leased__a_second_process__continues_after_the_first_ones_lease() -> None:
+    # given: one process counted 3 of its lease of 10
+    for _ in range(3):
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100)
+    # when: another process (no leases of its own) counts the same identity
+    ratelimit.leases_clear()
+    other = ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100)
+    # then: it counts after everything reserved: early by the unused 7, never late
+    assert other.count == 11
+
+
+def test_window_hit_leased__refuses_at_the_limit_like_the_plain_window() -> None:
+    counts = [
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=20).count
+        for _ in range(21)
+    ]
+    assert [c > 20 for c in counts] == [False] * 20 + [True]
+
+
+def test_window_hit_leased__new_window__starts_from_one() -> None:
+    ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=1, limit=100)
+    time.sleep(1.05)
+    assert (
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=1, limit=100).count == 1
+    )
+
+
+def test_window_hit_leased__reset__forgets_the_lease_too() -> None:
+    for _ in range(5):
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100)
+    ratelimit.window_reset(scope="s", identity="a", window_seconds=60)
+    assert (
+        ratelimit.window_hit_leased(scope="s", identity="a", window_seconds=60, limit=100).count
+        == 1
+    )
