@@ -82,7 +82,7 @@ _flusher: Flusher | None = None
 _start_lock = threading.Lock()
 
 
-def process_start(*, role: str) -> None:
+def process_start() -> None:
     """Start this process's monitoring threads (idempotent, fork-aware)."""
     global _flusher
     if not settings.MONITORING_ENABLED:

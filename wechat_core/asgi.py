@@ -29,7 +29,7 @@ from monitoring.runtime import process_start  # noqa: E402
 from wechat_core.embedded_beat import embedded_beat_start  # noqa: E402
 from wechat_core.instrument.websocket import watch  # noqa: E402
 
-process_start(role="asgi")  # metric history
+process_start()  # metric history
 embedded_beat_start()  # the schedule, where no Celery beat runs (EMBEDDED_BEAT)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from django.db import close_old_connections, connection
 
 logger = logging.getLogger(__name__)
 # Never sleep longer than this, so a schedule due soon after start-up is not missed
-# by a long first wait, and stopping takes effect quickly.
+# by a long first wait.
 _LONGEST_SLEEP_SECONDS = 5.0
 
 
@@ -67,8 +68,6 @@ class EmbeddedBeat:
             )
             for name, spec in schedule.items()
         ]
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def tick(self) -> float:
         """Run every entry that is due; seconds until one may be due next."""
@@ -92,18 +91,13 @@ class EmbeddedBeat:
             connection.close()
 
     def start(self) -> None:
+        """Tick forever in a daemon thread (it ends with the process)."""
         self.app.loader.import_default_modules()  # every app's tasks.py, as a worker would
-        self._thread = threading.Thread(target=self._loop, name="embedded-beat", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        threading.Thread(target=self._loop, name="embedded-beat", daemon=True).start()
 
     def _loop(self) -> None:
-        while not self._stopped.wait(self.tick()):
-            pass
+        while True:
+            time.sleep(self.tick())
 
 
 _beat: EmbeddedBeat | None = None

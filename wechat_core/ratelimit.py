@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCacheClient
+
+from wechat_core.cacheclient import cache_redis
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,10 @@ def _key(kind: str, scope: str, identity: str) -> str:
 def _incr(key: str, timeout: int, amount: int) -> int:
     """Add to a counter that expires; one round trip on Redis (sends count
     every message, so this is on the hottest path)."""
-    if isinstance(cache._cache, RedisCacheClient):  # type: ignore[attr-defined]
+    client = cache_redis()
+    if client is not None:
         name = cache.make_key(key)
-        pipe = cache._cache.get_client(name, write=True).pipeline()  # type: ignore[attr-defined]
+        pipe = client.pipeline()
         pipe.incrby(name, amount)
         pipe.expire(name, timeout, nx=True)
         return int(pipe.execute()[0])
@@ -96,18 +98,17 @@ def window_hit_leased(*, scope: str, identity: str, window_seconds: int, limit: 
             lease.next += 1
             return WindowCount(count=lease.next - 1, retry_after=retry_after)
     size = max(1, limit // 10)
-    key = f"{_key('win', scope, identity)}:{window}"
-    try:
-        end = _incr(key, window_seconds + 1, size)
-    except Exception:
-        logger.warning("rate limit store unreachable; allowing %s", scope)
-        return WindowCount(count=0, retry_after=0.0)
-    first = end - size + 1
+    reserved = window_hit(
+        scope=scope, identity=identity, window_seconds=window_seconds, amount=size
+    )
+    if reserved.count == 0:  # the store is unreachable: allowed, and nothing to lease
+        return reserved
+    first = reserved.count - size + 1
     with _leases_lock:
         held_window, leases = _leases.get(scope, (window, {}))
         if held_window == window:
-            leases[identity] = _Lease(next=first + 1, end=end)
-    return WindowCount(count=first, retry_after=retry_after)
+            leases[identity] = _Lease(next=first + 1, end=reserved.count)
+    return WindowCount(count=first, retry_after=reserved.retry_after)
 
 
 def leases_clear() -> None:

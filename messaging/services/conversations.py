@@ -56,11 +56,10 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def direct_open(*, ticket: VerifiedTicket, user_id: int, peer_id: int) -> Conversation:
-    """The 1:1 chat with a friend, created on first use."""
-    ticket_require(ticket, user_id=user_id)
-    _require_friends(ticket, user_id, [peer_id])
-    key = _direct_key(user_id, peer_id)
+def direct_conversation_ensure(first_id: int, second_id: int) -> Conversation:
+    """The 1:1 chat of two users, created on first use; whoever may open it is the
+    caller's rule (friends for people, anyone for a system account)."""
+    key = _direct_key(first_id, second_id)
     existing = Conversation.objects.filter(direct_key=key).first()
     if existing is not None:
         return existing
@@ -71,12 +70,19 @@ def direct_open(*, ticket: VerifiedTicket, user_id: int, peer_id: int) -> Conver
             )
             DeliveryCursor.objects.create(conversation=conversation)
             Membership.objects.bulk_create(
-                [Membership(conversation=conversation, user_id=uid) for uid in (user_id, peer_id)]
+                [Membership(conversation=conversation, user_id=u) for u in (first_id, second_id)]
             )
-            sequences_ensure([user_id, peer_id])
+            sequences_ensure([first_id, second_id])
     except IntegrityError:
-        return Conversation.objects.get(direct_key=key)  # opened concurrently by the peer
+        return Conversation.objects.get(direct_key=key)  # opened concurrently by the other
     return conversation
+
+
+def direct_open(*, ticket: VerifiedTicket, user_id: int, peer_id: int) -> Conversation:
+    """The 1:1 chat with a friend, created on first use."""
+    ticket_require(ticket, user_id=user_id)
+    _require_friends(ticket, user_id, [peer_id])
+    return direct_conversation_ensure(user_id, peer_id)
 
 
 def official_conversation_open(

@@ -10,41 +10,17 @@ client_msg_id like any send: a retried notification is one message.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging.exceptions import InvalidContent, NotAllowed
-from messaging.models import Conversation, ConversationKind, DeliveryCursor, Membership, MessageKind
+from messaging.models import MessageKind
 from messaging.selectors import account_is_system
+from messaging.services.conversations import direct_conversation_ensure
 from messaging.services.events import conversation_lock, event_append
 from messaging.services.sending import CLIENT_MSG_ID, _previous_send
-from messaging.services.synclog import sequences_ensure
 from messaging.types import SendAck
-
-
-def _system_chat(sender_id: int, recipient_id: int) -> Conversation:
-    low, high = sorted((sender_id, recipient_id))
-    key = f"{low}:{high}"
-    existing = Conversation.objects.filter(direct_key=key).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            conversation = Conversation.objects.create(
-                kind=ConversationKind.DIRECT, direct_key=key, member_count=2
-            )
-            DeliveryCursor.objects.create(conversation=conversation)
-            Membership.objects.bulk_create(
-                [
-                    Membership(conversation=conversation, user_id=u)
-                    for u in (sender_id, recipient_id)
-                ]
-            )
-            sequences_ensure([sender_id, recipient_id])
-    except IntegrityError:
-        return Conversation.objects.get(direct_key=key)
-    return conversation
 
 
 def system_message_send(
@@ -57,7 +33,7 @@ def system_message_send(
     if not CLIENT_MSG_ID.fullmatch(client_msg_id) or not text.strip():
         raise InvalidContent("A system message needs text and a valid client_msg_id.")
     text = text[: settings.MESSAGING_TEXT_MAX_CHARS]
-    conversation = _system_chat(user_id, recipient_id)
+    conversation = direct_conversation_ensure(user_id, recipient_id)
     previous = _previous_send(user_id, client_msg_id, conversation.pk)
     if previous is not None:
         return previous

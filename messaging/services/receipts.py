@@ -20,13 +20,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCacheClient
 from django.utils import timezone
 
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging.models import Membership, Message
 from monitoring.metrics import client_version_label, histogram
+from wechat_core.cacheclient import cache_redis
 from wechat_core.errors import InvalidInput
 
 DELIVERY_DELAY = histogram(
@@ -53,13 +53,12 @@ def _first_reports(device_id: int, message_ids: list[int]) -> set[int]:
     timeout = 2 * settings.MONITORING_RECEIPT_MAX_AGE_SECONDS + 2
     keys = [f"receipt:{device_id}:{message_id}" for message_id in message_ids]
     try:
-        if isinstance(cache._cache, RedisCacheClient):  # type: ignore[attr-defined]
+        client = cache_redis()
+        if client is not None:
             # One round trip for the whole receipt (SET NX per message).
-            names = [cache.make_key(key) for key in keys]
-            client = cache._cache.get_client(names[0], write=True)  # type: ignore[attr-defined]
             pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.set(name, 1, nx=True, ex=timeout)
+            for key in keys:
+                pipe.set(cache.make_key(key), 1, nx=True, ex=timeout)
             firsts = pipe.execute()
         else:
             firsts = [cache.add(key, 1, timeout=timeout) for key in keys]

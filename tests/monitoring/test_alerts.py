@@ -54,6 +54,22 @@ def error_rule(**overrides) -> AlertRule:
     return AlertRule.objects.create(**values)
 
 
+def traffic_drop_rule(**overrides) -> AlertRule:
+    """Requests per second below half of what they were a day ago."""
+    values = {
+        "name": "drop",
+        "metric": FAMILY,
+        "aggregation": "rate",
+        "window_seconds": 120,
+        "comparison": "below_history",
+        "history_offset": 86400,
+        "threshold": 0.5,
+        "min_volume": 50,
+    }
+    values.update(overrides)
+    return AlertRule.objects.create(**values)
+
+
 def test_lifecycle__errors_for_longer_than_for_seconds__pending_then_firing_then_resolved() -> None:
     rule = error_rule()
     t0 = timezone.now()
@@ -126,17 +142,7 @@ def test_silence__while_firing__holds_the_notice_until_it_ends() -> None:
 
 
 def test_history_comparison__traffic_halved_against_yesterday__fires() -> None:
-    rule = AlertRule.objects.create(
-        name="drop",
-        metric=FAMILY,
-        aggregation="rate",
-        window_seconds=120,
-        comparison="below_history",
-        history_offset=86400,
-        threshold=0.5,
-        min_volume=50,
-        severity="critical",
-    )
+    rule = traffic_drop_rule(severity="critical")
     now = timezone.now()
     # yesterday, mid-window: the past window is cut at minutes, so 60 s ago fell out of
     # it when the test ran in the first seconds of a minute
@@ -151,31 +157,13 @@ def test_history_comparison__traffic_halved_against_yesterday__fires() -> None:
 
 
 def test_history_comparison__too_little_history__is_not_judged() -> None:
-    rule = AlertRule.objects.create(
-        name="drop",
-        metric=FAMILY,
-        aggregation="rate",
-        window_seconds=120,
-        comparison="below_history",
-        history_offset=7 * 86400,
-        threshold=0.5,
-        min_volume=50,
-    )
+    rule = traffic_drop_rule(history_offset=7 * 86400)
     requests(timezone.now() - timedelta(seconds=60), ok=1, errors=0)
     assert rule_judge(rule=rule).holds is None
 
 
 def test_traffic_stopped__below_history_on_a_rate__counts_as_zero_and_fires() -> None:
-    rule = AlertRule.objects.create(
-        name="silent",
-        metric=FAMILY,
-        aggregation="rate",
-        window_seconds=120,
-        comparison="below_history",
-        history_offset=86400,
-        threshold=0.5,
-        min_volume=50,
-    )
+    rule = traffic_drop_rule(name="silent")
     requests(timezone.now() - timedelta(days=1, seconds=90), ok=500, errors=0)
     assert rule_judge(rule=rule).holds is True
 

@@ -4,9 +4,6 @@ replies still reach the user through SYNC once it answers."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +16,8 @@ import pytest
 from messaging.client import ChatClient
 from tests.support.chat import run, ws_url
 from tests.support.devservers import DevServer, serve, wechatpy_app
-from tests.support.processes import ROOT, start_asgi_server
+from tests.support.embedded import embedded_env, manage
+from tests.support.processes import start_asgi_server
 
 pytestmark = pytest.mark.live
 TOKEN = "embeddedtoken1"
@@ -50,15 +48,6 @@ def replied(texts: list[str]) -> bool:
     return "echo: hello" in texts and any(text.startswith("welcome o") for text in texts)
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 CONFIGURE = """
 from publicplatform.models import OfficialAccount
 from publicplatform.services.accounts import account_server_configure
@@ -75,15 +64,7 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
 ) -> None:
     # given: the embedded defaults (no REDIS_URL), demo data, and 微成都 pointed at a
     # developer server that holds every push until the test lets it answer
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
-    env |= {
-        "SECRET_KEY": "embedded-test-key",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DJANGO_SETTINGS_MODULE": "wechat_core.settings",
-        "PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS": PUSH_TIMEOUT,
-    }
+    env = embedded_env(tmp_path, PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS=PUSH_TIMEOUT)
     manage(env, "migrate", "--noinput")
     manage(env, "createdemo")
     with gated_server() as (developer, gate):

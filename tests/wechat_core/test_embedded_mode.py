@@ -4,16 +4,14 @@ running."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ROOT, start_asgi_server
+from tests.support.embedded import embedded_env, manage
+from tests.support.processes import start_asgi_server
 
 # An alert rule that holds as soon as one request is in the history.
 ANY_REQUEST_RULE = (
@@ -27,36 +25,22 @@ ALERT_OPENED = (
 )
 
 
-def manage(*command: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.mark.live
 def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
     tmp_path: Path,
 ) -> None:
     # given: the embedded defaults, no REDIS_URL, a fresh SQLite file
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
-    env |= {
-        "SECRET_KEY": "embedded-test-key",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DJANGO_SETTINGS_MODULE": "wechat_core.settings",
+    env = embedded_env(
+        tmp_path,
         # the schedule's alert evaluation and history, every second
-        "MONITORING_EVALUATE_SECONDS": "1",
-        "MONITORING_FLUSH_SECONDS": "1",
-    }
+        MONITORING_EVALUATE_SECONDS="1",
+        MONITORING_FLUSH_SECONDS="1",
+    )
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["createdemo"]):
-        manage(*command, env=env)
-    demo = manage("createdemo", env=env)  # twice: it is idempotent
+        manage(env, *command)
+    demo = manage(env, "createdemo")  # twice: it is idempotent
     assert "alice@example.com / alice-demo-2026" in demo
-    manage("shell", "--no-imports", "-c", ANY_REQUEST_RULE, env=env)
+    manage(env, "shell", "--no-imports", "-c", ANY_REQUEST_RULE)
     # when: daphne serves it
     server = start_asgi_server(log_dir=tmp_path, env=env, name="embedded")
     try:
@@ -78,7 +62,7 @@ def test_embedded_mode__fresh_sqlite_with_demo_data__serves_login_and_contacts(
         deadline, alerts = time.monotonic() + 60, "0"
         while alerts == "0" and time.monotonic() < deadline:
             time.sleep(1)
-            alerts = manage("shell", "--no-imports", "-c", ALERT_OPENED, env=env).strip()
+            alerts = manage(env, "shell", "--no-imports", "-c", ALERT_OPENED).strip()
     finally:
         server.stop()
     # then

@@ -68,7 +68,7 @@ def _task_finished(
 def _start_worker_process(**_: Any) -> None:
     from monitoring.runtime import process_start
 
-    process_start(role="celery")
+    process_start()
 
 
 @signals.worker_process_shutdown.connect
