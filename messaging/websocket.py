@@ -172,7 +172,7 @@ class SyncLink:
             max_seq = await _in_thread(selectors.sync_max_seq)(
                 ticket=ticket, user_id=ticket.user_id
             )
-            self.client_version = await _in_thread(selectors.device_client_version)(ticket=ticket)
+            self.client_version = selectors.device_client_version(ticket=ticket)
             flags = await _in_thread(device_flags_json)(ticket=ticket, user_id=ticket.user_id)
         except ServiceError as error:
             self.detach()

@@ -6,7 +6,6 @@ shaping output."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
 from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -126,19 +125,17 @@ class FeatureDetailView(OperatorView):
 
     def _update(self, key: str, *, partial: bool) -> Response:
         data = _valid(s.FeatureInput, self.request.data, partial=partial)
-        changes = s.FeatureInput.spec_changes(data)
+        actor, comment, revision = self.actor(), data.get("comment", ""), data.get("revision")
         if partial:
-            current = selectors.feature_spec(feature=selectors.feature_get(key=key))
-            spec = replace(current, key=data.get("key", key), **changes)
+            changes = {"key": data.get("key", key), **s.FeatureInput.spec_changes(data)}
+            features.feature_patch(
+                key=key, changes=changes, actor=actor, comment=comment, expected_revision=revision
+            )
         else:
             spec = s.FeatureInput.spec(data, key=data.get("key", key))
-        features.feature_update(
-            key=key,
-            spec=spec,
-            actor=self.actor(),
-            comment=data.get("comment", ""),
-            expected_revision=data.get("revision"),
-        )
+            features.feature_update(
+                key=key, spec=spec, actor=actor, comment=comment, expected_revision=revision
+            )
         return _feature(key)
 
     @extend_schema(

@@ -7,6 +7,7 @@ row locked, and goes through services.changes, which audits and publishes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from django.conf import settings
@@ -193,11 +194,26 @@ def feature_update(
     return feature
 
 
-def _edit(key: str, actor: AbstractBaseUser | None, comment: str, **changes: object) -> Feature:
+def feature_patch(
+    *,
+    key: str,
+    changes: Mapping[str, object],
+    actor: AbstractBaseUser | None,
+    comment: str = "",
+    expected_revision: int | None = None,
+) -> Feature:
+    """Change some rules and keep the rest as they are now, read under the row's lock
+    (so a concurrent save is never written back over)."""
     with transaction.atomic():
         feature = feature_lock(key=key)
         spec = replace(feature_spec_of(feature, with_stages=True), **changes)  # type: ignore[arg-type]
-        return feature_update(key=key, spec=spec, actor=actor, comment=comment)
+        return feature_update(
+            key=key, spec=spec, actor=actor, comment=comment, expected_revision=expected_revision
+        )
+
+
+def _edit(key: str, actor: AbstractBaseUser | None, comment: str, **changes: object) -> Feature:
+    return feature_patch(key=key, changes=changes, actor=actor, comment=comment)
 
 
 def feature_set_killed(
