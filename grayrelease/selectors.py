@@ -45,7 +45,13 @@ from grayrelease.types import (
     Subject,
 )
 from grayrelease.versions import parse_client_version
-from monitoring.selectors import Query, resolution_for, settled_until, window_value
+from monitoring.selectors import (
+    Query,
+    WindowValue,
+    resolution_for,
+    settled_until,
+    window_values_by,
+)
 from wechat_core.selectors import campus_list
 
 # --- Subjects ------------------------------------------------------------------------
@@ -269,16 +275,12 @@ class GuardSamples:
     control: VariantSample
 
 
-def _variant(key: str, variant: str, since: dt.datetime, until: dt.datetime) -> VariantSample:
-    query = Query(
-        family=FEATURE_OUTCOMES.name,
-        aggregation="ratio",
-        filters={"feature": key, "variant": variant},
-        numerator={"outcome": "error"},
+def _sample(value: WindowValue | None) -> VariantSample:
+    if value is None:  # no outcome of this variant in the window
+        return VariantSample(requests=0, errors=0)
+    return VariantSample(
+        requests=round(value.volume), errors=round((value.value or 0.0) * value.volume)
     )
-    value = window_value(query=query, since=since, until=until)
-    requests = round(value.volume)
-    return VariantSample(requests=requests, errors=round((value.value or 0.0) * value.volume))
 
 
 def guard_samples(
@@ -297,9 +299,17 @@ def guard_samples(
     if since >= until:
         empty = VariantSample(requests=0, errors=0)
         return GuardSamples(since, until, empty, empty)
+    query = Query(
+        family=FEATURE_OUTCOMES.name,
+        aggregation="ratio",
+        filters={"feature": key},
+        numerator={"outcome": "error"},
+    )
+    # Both variants from one read of the history.
+    by_variant = window_values_by(query=query, label="variant", since=since, until=until)
     return GuardSamples(
         since=since,
         until=until,
-        treated=_variant(key, "on", since, until),
-        control=_variant(key, "off", since, until),
+        treated=_sample(by_variant.get("on")),
+        control=_sample(by_variant.get("off")),
     )
