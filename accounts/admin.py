@@ -6,17 +6,14 @@ accounts.services.operators; the rest is plain model editing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.exceptions import LoginLocked
+from accounts.forms import OperatorLoginForm
+from accounts.loginpages import admin_login_answering_locks
 from accounts.models import Block, Device, FriendRequest, Friendship, Ticket, User, WeChatIdClaim
 from accounts.services.operators import (
     operator_revoke_device_tickets,
@@ -25,24 +22,8 @@ from accounts.services.operators import (
     operator_set_active,
 )
 
-
-class OperatorLoginForm(AdminAuthenticationForm):
-    """The admin login form, showing the brute-force lock with its wait time."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["username"].label = "Phone or e-mail"
-
-    def clean(self) -> dict[str, Any]:
-        try:
-            return super().clean()
-        except LoginLocked as locked:
-            raise ValidationError(
-                f"{locked.message} Try again in {locked.retry_after} seconds.", code="locked"
-            ) from locked
-
-
 admin.site.login_form = OperatorLoginForm
+admin.site.login = admin_login_answering_locks(admin.site.login)  # type: ignore[method-assign]
 
 
 class DeviceInline(admin.TabularInline[Device, User]):
@@ -84,7 +65,16 @@ class UserAdmin(admin.ModelAdmin[User]):
     fieldsets = [
         (None, {"fields": ["nickname", "wechat_id", "phone", "email", "avatar"]}),
         ("Profile", {"fields": ["region", "signature"]}),
-        ("Privacy", {"fields": ["discoverable_by_phone", "discoverable_by_wechat_id"]}),
+        (
+            "Privacy",
+            {
+                "fields": [
+                    "discoverable_by_phone",
+                    "discoverable_by_wechat_id",
+                    "discoverable_by_email",
+                ]
+            },
+        ),
         ("Placement", {"fields": ["home_datacenter", "home_campus"]}),
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         ("Dates", {"fields": ["date_joined", "last_login"]}),

@@ -50,6 +50,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     signature = models.CharField(max_length=200, blank=True, default="")
     discoverable_by_phone = models.BooleanField(default=True)
     discoverable_by_wechat_id = models.BooleanField(default=True)
+    discoverable_by_email = models.BooleanField(default=True)
     home_datacenter = models.ForeignKey(
         "wechat_core.DataCenter", on_delete=models.PROTECT, related_name="+"
     )
@@ -131,6 +132,7 @@ class RevocationReason(models.TextChoices):
     RELOGIN = "relogin", "Replaced by a new login on the device"
     DEVICE_LIMIT = "device_limit", "Too many devices"
     OPERATOR = "operator", "Revoked by an operator"
+    PASSWORD_CHANGED = "password_changed", "Password changed on another device"
 
 
 class Ticket(models.Model):
@@ -204,7 +206,7 @@ class Friendship(models.Model):
     owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="friendships")
     friend = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     remark = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)  # origin's on replicas
 
     class Meta:
         constraints = [

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from accounts.models import (
 )
 from accounts.tickets import ticket_require
 from accounts.types import ContactRelation, DeviceProfile, VerifiedTicket
-from accounts.validators import looks_like_phone, normalize_phone
+from accounts.validators import looks_like_phone, normalize_email, normalize_phone
 from wechat_core.errors import RateLimited
 from wechat_core.ratelimit import window_hit
 
@@ -54,7 +54,7 @@ def device_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Device]:
 
 
 def contact_search(*, ticket: VerifiedTicket, user_id: int, query: str) -> list[User]:
-    """Exact search by WeChat ID (any case) or phone number, honouring each user's
+    """Exact search by WeChat ID (any case), phone number or e-mail, honouring each user's
     discoverability settings. Rate-limited, as it could enumerate phone numbers."""
     ticket_require(ticket, user_id=user_id)
     hits = window_hit(scope=SEARCH_SCOPE, identity=str(user_id), window_seconds=60)
@@ -65,7 +65,14 @@ def contact_search(*, ticket: VerifiedTicket, user_id: int, query: str) -> list[
         )
     query = query.strip()
     matches: QuerySet[User] = User.objects.none()
-    if looks_like_phone(query):
+    if "@" in query:
+        try:
+            email = normalize_email(query)
+        except ValidationError:
+            email = None
+        if email is not None:
+            matches = User.objects.filter(email=email, discoverable_by_email=True)
+    elif looks_like_phone(query):
         try:
             phone = normalize_phone(query)
         except ValidationError:
@@ -123,6 +130,26 @@ def friend_request_list(
     )
 
 
+def users_visible(*, ticket: VerifiedTicket, user_id: int, other_ids: Iterable[int]) -> set[int]:
+    """Which of `other_ids` have a public profile `user_id` may see.
+
+    Ids reach the API from clients, who may send any number: a block or a friend
+    request naming someone proves nothing about knowing them. Only the other
+    side's own acts show their profile: being friends (either side's contacts),
+    or their friend request to us (any status). Search shows profiles by each
+    user's discoverability, when it finds them (contact_search).
+    """
+    ticket_require(ticket, user_id=user_id)
+    ids = set(other_ids)
+    them = OuterRef("pk")
+    friends = Friendship.objects.filter(
+        Q(owner_id=user_id, friend_id=them) | Q(owner_id=them, friend_id=user_id)
+    )
+    asked_us = FriendRequest.objects.filter(from_user_id=them, to_user_id=user_id)
+    visible = User.objects.filter(pk__in=ids - {user_id}).filter(Exists(friends) | Exists(asked_us))
+    return set(visible.values_list("pk", flat=True)) | (ids & {user_id})
+
+
 def block_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Block]:
     ticket_require(ticket, user_id=user_id)
     return Block.objects.filter(blocker_id=user_id).select_related("blocked")
@@ -150,12 +177,6 @@ def contact_relation(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> 
         i_blocked_them=("block", user_id) in rows,
         they_blocked_me=("block", other_id) in rows,
     )
-
-
-def contacts_are_mutual(*, ticket: VerifiedTicket, user_id: int, other_id: int) -> bool:
-    """Both have each other in their contacts and neither blocks the other
-    (what messaging requires of a 1:1 chat)."""
-    return contact_relation(ticket=ticket, user_id=user_id, other_id=other_id).mutual
 
 
 # --- Profiles for other apps (gray-release targeting) --------------------------------

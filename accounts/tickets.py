@@ -38,9 +38,11 @@ from django.utils import timezone
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRefused, TicketRevoked
 from accounts.models import Device, RevocationReason, Ticket, User
 from accounts.types import VerifiedTicket
-from monitoring.metrics import counter
+from wechat_core.datacenters import require_local_id
+from wechat_core.metrics import counter
 from wechat_core.realtime import publish, user_group
 from wechat_core.sharedstate import SharedVersion
+from wechat_core.transactions import after_commit
 
 TICKET_REFUSALS = counter(
     "accounts_ticket_refusals_total",
@@ -171,6 +173,7 @@ def ticket_issue(*, user: User, device: Device) -> tuple[str, Ticket]:
 def ticket_verify(*, token: str) -> VerifiedTicket:
     """Check a ticket presented by a client; raise TicketInvalid/Expired/Revoked."""
     ticket_id, secret = _parse(token)
+    require_local_id(ticket_id)  # issued in another data centre: the user's home
     secret_hash = _hash_secret(secret)
     entry = _cache.get(ticket_id)
     if entry is None:
@@ -178,11 +181,16 @@ def ticket_verify(*, token: str) -> VerifiedTicket:
         row = (
             Ticket.objects.filter(pk=ticket_id)
             .values_list(
-                "secret_hash", "user_id", "device_id", "expires_at", "revoked_at",
-                "device__platform", "device__client_version",
+                "secret_hash",
+                "user_id",
+                "device_id",
+                "expires_at",
+                "revoked_at",
+                "device__platform",
+                "device__client_version",
             )
             .first()
-        )  # fmt: skip
+        )
         if row is None or not hmac.compare_digest(row[0], secret_hash):
             TICKET_REFUSALS.inc("invalid")
             raise TicketInvalid()
@@ -190,9 +198,13 @@ def ticket_verify(*, token: str) -> VerifiedTicket:
             TICKET_REFUSALS.inc("revoked")
             raise TicketRevoked()
         entry = _Entry(
-            secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp(),
-            platform=row[5], client_version=row[6],
-        )  # fmt: skip
+            secret_hash=row[0],
+            user_id=row[1],
+            device_id=row[2],
+            expires_at=row[3].timestamp(),
+            platform=row[5],
+            client_version=row[6],
+        )
         _cache.put(ticket_id, entry, loaded_under=version)
     elif not hmac.compare_digest(entry.secret_hash, secret_hash):
         TICKET_REFUSALS.inc("invalid")
@@ -231,22 +243,41 @@ def ticket_require(ticket: VerifiedTicket, *, user_id: int) -> None:
     row = (
         Ticket.objects.filter(pk=ticket.ticket_id, revoked_at__isnull=True)
         .values_list(
-            "secret_hash", "user_id", "device_id", "expires_at", "device__platform",
+            "secret_hash",
+            "user_id",
+            "device_id",
+            "expires_at",
+            "device__platform",
             "device__client_version",
         )
         .first()
-    )  # fmt: skip
+    )
     if row is None:
         TICKET_REFUSALS.inc("revoked")
         raise TicketRevoked()
     _cache.put(
         ticket.ticket_id,
         _Entry(
-            secret_hash=row[0], user_id=row[1], device_id=row[2], expires_at=row[3].timestamp(),
-            platform=row[4], client_version=row[5],
+            secret_hash=row[0],
+            user_id=row[1],
+            device_id=row[2],
+            expires_at=row[3].timestamp(),
+            platform=row[4],
+            client_version=row[5],
         ),
         loaded_under=version,
-    )  # fmt: skip
+    )
+
+
+def ticket_require_cached(ticket: VerifiedTicket, *, user_id: int) -> bool:
+    """ticket_require answered from memory: True when the ticket passes (it raises
+    like ticket_require when it does not), False when only a database look-up
+    could tell, which the caller then makes (ticket_require, in a thread). For
+    callers on the event loop (the websocket's send path)."""
+    if isinstance(ticket, VerifiedTicket) and _cache.get(ticket.ticket_id) is None:
+        return False
+    ticket_require(ticket, user_id=user_id)
+    return True
 
 
 # --- Revoke ------------------------------------------------------------------------
@@ -275,7 +306,7 @@ def _revoke(queryset: QuerySet[Ticket], reason: RevocationReason) -> int:
     # and open websockets are told to close.
     _cache.forget(ticket_ids)
     _cache.version.bump_on_commit()
-    transaction.on_commit(lambda: _close_connections(revoked))
+    after_commit(lambda: _close_connections(revoked), name="ticket_close")
     return count
 
 
@@ -290,8 +321,13 @@ def tickets_revoke_for_device(*, device_id: int, reason: RevocationReason) -> in
 
 
 @transaction.atomic
-def tickets_revoke_for_user(*, user_id: int, reason: RevocationReason) -> int:
-    return _revoke(Ticket.objects.filter(user_id=user_id), reason)
+def tickets_revoke_for_user(
+    *, user_id: int, reason: RevocationReason, except_ticket: int | None = None
+) -> int:
+    tickets = Ticket.objects.filter(user_id=user_id)
+    if except_ticket is not None:
+        tickets = tickets.exclude(pk=except_ticket)
+    return _revoke(tickets, reason)
 
 
 def tickets_purge_dead(*, keep_days: int = 30) -> int:

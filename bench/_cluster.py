@@ -39,7 +39,7 @@ class Cluster:
         self.processes: list[Any] = []
 
     def __enter__(self) -> Cluster:
-        from tests.support.processes import collect_static, start_asgi_server, start_celery_worker
+        from devtools.processes import collect_static, start_asgi_server, start_celery_worker
 
         collect_static(self.env)
         self.server = start_asgi_server(log_dir=self.log_dir, env=self.env, server=self.kind)

@@ -16,6 +16,9 @@ from types import TracebackType
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+_parents: dict[int, int] = {}
+
+
 def _processes() -> dict[int, tuple[str, float]]:
     found: dict[int, tuple[str, float]] = {}
     for name in os.listdir("/proc"):
@@ -28,6 +31,7 @@ def _processes() -> dict[int, tuple[str, float]]:
         except OSError:  # the process ended meanwhile
             continue
         found[int(name)] = (command, (int(fields[11]) + int(fields[12])) / _TICK)
+        _parents[int(name)] = int(fields[1])
     return found
 
 
@@ -37,8 +41,8 @@ class CpuMeter:
         self.seconds: dict[str, float] = {}
 
     def _kind(self, pid: int, command: str) -> str | None:
-        if pid == self.server_pid:
-            return "asgi server"
+        if pid == self.server_pid or _parents.get(pid) == self.server_pid:
+            return "asgi server"  # with its worker processes (WEB_CONCURRENCY, granian)
         if pid == os.getpid():
             return "load generator"
         if command.startswith("postgres"):

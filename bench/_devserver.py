@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.devservers import werobot_robot
+from devtools.devservers import werobot_robot
 
 
 class Quiet(WSGIRequestHandler):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ def configure() -> dict[str, str]:
             "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wechat_bench"
         ),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-0f9e8d7c6b5a"),
+        # The production layout wants a real key; every process of a run shares this one.
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "DJANGO_SETTINGS_MODULE": "wechat_core.settings",
         "LOG_LEVEL": "WARNING",
         "REGISTRATIONS_PER_IP_PER_HOUR": "1000000",

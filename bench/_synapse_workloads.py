@@ -63,8 +63,11 @@ async def _senders(
     started = time.perf_counter()
     await asyncio.gather(*(run(user, room) for user, room in jobs))
     elapsed = time.perf_counter() - started
-    return {"messages": len(latencies), "messages_per_second": round(len(latencies) / elapsed, 1),
-            **percentiles(latencies)}  # fmt: skip
+    return {
+        "messages": len(latencies),
+        "messages_per_second": round(len(latencies) / elapsed, 1),
+        **percentiles(latencies),
+    }
 
 
 async def synapse_send_throughput(seconds: float) -> dict[str, Any]:

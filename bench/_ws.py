@@ -37,9 +37,13 @@ async def send_text(link: ClientConnection, conversation: int, text: str) -> flo
     client_msg_id = f"b{next(_ids)}-{time.time_ns()}"
     reply = await request(
         link,
-        {"type": "send", "conversation": conversation, "client_msg_id": client_msg_id,
-         "content": {"text": text}},
-    )  # fmt: skip
+        {
+            "type": "send",
+            "conversation": conversation,
+            "client_msg_id": client_msg_id,
+            "content": {"text": text},
+        },
+    )
     if reply.get("type") != "send.ack":
         raise RuntimeError(f"send failed: {reply}")
     return time.perf_counter() - started

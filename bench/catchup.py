@@ -45,9 +45,12 @@ def fill(entries: int) -> tuple[int, str]:
         sender, ticket, chat_id = senders[n % CHATS]
         text = f"message {n} from {sender.nickname}, while you were away"
         message_send(
-            ticket=ticket, user_id=sender.pk, conversation_id=chat_id,
-            client_msg_id=uuid.uuid4().hex, content=OutgoingContent("text", text),
-        )  # fmt: skip
+            ticket=ticket,
+            user_id=sender.pk,
+            conversation_id=chat_id,
+            client_msg_id=uuid.uuid4().hex,
+            content=OutgoingContent("text", text),
+        )
     return receiver.pk, _ticket(receiver)
 
 
@@ -112,7 +115,7 @@ def main() -> None:
     filled = time.perf_counter()
     user_id, ticket = fill(args.entries)
     fill_seconds = time.perf_counter() - filled
-    from messaging.models import UserSequence
+    from wechat_core.sync.models import UserSequence
 
     last = UserSequence.objects.get(user_id=user_id).last_seq
     results: dict[str, Any] = {

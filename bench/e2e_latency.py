@@ -58,10 +58,13 @@ async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> di
             tick = time.perf_counter()
             await request(
                 link,
-                {"type": "send", "conversation": conversation,
-                 "client_msg_id": f"e{time.time_ns()}",
-                 "content": {"text": f"{time.perf_counter_ns()} x"}},
-            )  # fmt: skip
+                {
+                    "type": "send",
+                    "conversation": conversation,
+                    "client_msg_id": f"e{time.time_ns()}",
+                    "content": {"text": f"{time.perf_counter_ns()} x"},
+                },
+            )
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
 
     tasks = [asyncio.create_task(receive(link, hello)) for link, hello in receivers]

@@ -40,7 +40,7 @@ def main() -> None:
     from accounts.services.login import login
     from accounts.services.registration import user_create
     from accounts.types import DeviceInfo
-    from tests.support.processes import start_asgi_server
+    from devtools.processes import start_asgi_server
 
     email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
     user_create(phone=None, email=email, password="bench-passphrase-1", nickname="Bench")

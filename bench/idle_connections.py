@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import time
 from typing import Any
@@ -24,12 +25,29 @@ from _setup import configure, emit
 from _ws import open_link, request
 
 
-def rss_kib(pid: int) -> int:
+def _rss_one(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid: int) -> int:
+    """The server's resident memory, its worker processes' included (granian
+    serves from a child of the process it starts as)."""
+    total = _rss_one(pid)
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                total += _rss_one(int(name))
+        except OSError:
+            continue
+    return total
 
 
 async def hold(url: str, tickets: list[str], pid: int) -> dict[str, Any]:

@@ -133,10 +133,13 @@ def overhead(
                     server = servers[mode]
                     runs[mode].append(
                         drive(
-                            server.url + path, headers, args.seconds, connections,
+                            server.url + path,
+                            headers,
+                            args.seconds,
+                            connections,
                             server.process.pid,
                         )
-                    )  # fmt: skip
+                    )
     return {
         key: compare(runs, concurrent=key.endswith("concurrent16")) for key, runs in raw.items()
     }
@@ -153,7 +156,7 @@ def hooks_cost(cases: dict[str, tuple[str, dict[str, str]]], calls: int) -> dict
     from django.urls import resolve
 
     from accounts.tickets import ticket_verify
-    from wechat_core.instrument.http import MonitoringMiddleware
+    from monitoring.instrument.http import MonitoringMiddleware
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     settings.MONITORING_GUARD_REPEATS_PER_MINUTE = 10**9  # count, never trip (as the servers)
@@ -173,8 +176,11 @@ def hooks_cost(cases: dict[str, tuple[str, dict[str, str]]], calls: int) -> dict
             settings.MONITORING_ENABLED = mode
             runs = timeit.repeat(partial(hook, request), number=calls, repeat=5)
             best[mode] = min(runs) / calls * 1e6
-        out[name] = {"hook_on_us": round(best[True], 1), "hook_off_us": round(best[False], 1),
-                     "hooks_us_per_request": round(best[True] - best[False], 1)}  # fmt: skip
+        out[name] = {
+            "hook_on_us": round(best[True], 1),
+            "hook_off_us": round(best[False], 1),
+            "hooks_us_per_request": round(best[True] - best[False], 1),
+        }
     settings.MONITORING_ENABLED = enabled
     out["flush_ms"] = round(_flush_cost() * 1000, 2)
     return out
@@ -189,8 +195,8 @@ def _flush_cost() -> float:
     each server process does it every MONITORING_FLUSH_SECONDS in its own thread."""
     from django.utils import timezone
 
-    from monitoring import metrics
     from monitoring.services.history import DeltaTracker, history_write
+    from wechat_core import metrics
 
     costs = []
     for _ in range(5):
@@ -276,12 +282,13 @@ def main() -> None:
     parser.add_argument("--freshness-trials", type=int, default=8)
     parser.add_argument("--hook-calls", type=int, default=5000)
     parser.add_argument(
-        "--calibrate", action="store_true",
+        "--calibrate",
+        action="store_true",
         help="both servers with monitoring off: the 'overhead' is then the noise floor",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     env = configure()
-    from tests.support.processes import collect_static, start_asgi_server
+    from devtools.processes import collect_static, start_asgi_server
 
     email, password, token = operator_session()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
@@ -294,11 +301,13 @@ def main() -> None:
     collect_static(base_env)
     servers = {
         mode: start_asgi_server(
-            log_dir=log_dir, env={**base_env, "MONITORING_ENABLED": enabled}, name=mode,
+            log_dir=log_dir,
+            env={**base_env, "MONITORING_ENABLED": enabled},
+            name=mode,
             server=args.server,
         )
         for mode, enabled in (("on", "false" if args.calibrate else "true"), ("off", "false"))
-    }  # fmt: skip
+    }
     cases = {
         "health": ("/api/health", {}),
         "me_with_ticket": ("/api/accounts/me", {"Authorization": f"Ticket {token}"}),

@@ -37,7 +37,7 @@ TOKEN = "benchtoken123"
 
 
 def start_devserver() -> tuple[subprocess.Popen[bytes], str]:
-    from tests.support.processes import free_port
+    from devtools.processes import free_port
 
     port = free_port()
     process = subprocess.Popen(
@@ -165,9 +165,13 @@ def stages(echoes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
     )
     # Messages carry their transaction's start time (PostgreSQL now()), so the send's
     # and the reply's writes and commits fall in the stage after their start.
-    names = ("send frame → send transaction", "→ first attempt starts (commit, queue, worker)",
-             "developer server (HTTP round trip)", "answer → reply transaction",
-             "→ echo read from sync (write, commit, notify, sync)")  # fmt: skip
+    names = (
+        "send frame → send transaction",
+        "→ first attempt starts (commit, queue, worker)",
+        "developer server (HTTP round trip)",
+        "answer → reply transaction",
+        "→ echo read from sync (write, commit, notify, sync)",
+    )
     samples: dict[str, list[float]] = {name: [] for name in names}
     for text, message_id in asked.items():
         attempt = attempts.get(message_id)
@@ -178,8 +182,13 @@ def stages(echoes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
         started = attempt["started_at"].timestamp()
         answered = started + attempt["latency_ms"] / 1000
         replied = created[attempt["delivery__reply_message_id"]].timestamp()
-        values = (stored - sent, started - stored, answered - started, replied - answered,
-                  read - replied)  # fmt: skip
+        values = (
+            stored - sent,
+            started - stored,
+            answered - started,
+            replied - answered,
+            read - replied,
+        )
         for name, value in zip(names, values, strict=True):
             samples[name].append(value)
     return {name: percentiles(values) for name, values in samples.items()}
@@ -240,9 +249,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from _cluster import make_idle_tickets
 
+    from devtools.processes import collect_static, start_asgi_server, start_celery_worker
     from publicplatform.models import Follower
     from publicplatform.services.accounts import account_secret_reset, account_server_configure
-    from tests.support.processes import collect_static, start_asgi_server, start_celery_worker
 
     # A round-trip-only run needs only its users (tickets are issued fresh each run).
     tickets = make_idle_tickets(args.users if args.skip_mass else max(args.followers, args.users))
@@ -257,16 +266,18 @@ def main() -> None:
         **env,
         "LOG_LEVEL": "WARNING",
         "MESSAGING_SENDS_PER_MINUTE": "10000000",
-        "PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS": "true",
+        "PUBLICPLATFORM_PRIVATE_SERVER_NETWORKS": "127.0.0.0/8",
     }
     log_dir = Path(tempfile.mkdtemp(prefix="bench-official-"))
     collect_static(env)
     server = start_asgi_server(log_dir=log_dir, env=env, server=args.server)
-    worker = start_celery_worker(log_dir=log_dir, env=env, queues="webhook", name="official")
+    worker = start_celery_worker(
+        log_dir=log_dir, env=env, queues="webhook,default", name="official"
+    )
     try:
         from django.conf import settings
 
-        settings.PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS = True
+        settings.PUBLICPLATFORM_PRIVATE_SERVER_NETWORKS = ["127.0.0.0/8"]
         account_server_configure(
             account=echo, server_url=url, token=TOKEN, encoding_aes_key="", mode="plain"
         )

@@ -66,7 +66,7 @@ def main() -> None:
     from accounts.services.registration import user_create
     from accounts.tickets import ticket_verify
     from accounts.types import DeviceInfo
-    from tests.support.processes import start_asgi_server
+    from devtools.processes import start_asgi_server
     from wechat_core.models import Campus, DataCenter
     from wechat_core.services import campus_set_blocked
 

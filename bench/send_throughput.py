@@ -2,6 +2,12 @@
 group; our server under daphne and uvicorn, and Synapse under the same workload.
 
     .venv/bin/python bench/send_throughput.py [--seconds 5] [--servers daphne,uvicorn] [--synapse]
+        [--variants 'name:KEY=VALUE,KEY=VALUE;name:...'] [--rounds N]
+
+With --variants, each server runs once per variant (its environment overrides:
+MESSAGING_GROUP_COMMIT=false, WEB_CONCURRENCY=2...) per round, the variants
+alternating, so that they are compared side by side on a machine whose speed
+drifts.
 
 Each sender sends text messages one after another, waiting for each ack, for
 `--seconds`. Prints JSON: messages/s and ack latency percentiles per scenario;
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -70,10 +77,14 @@ def _wait_delivered(group: int, timeout: float = 300) -> float:
 
 
 def ours(
-    server: str, seconds: float, pairs: list[Any], group: tuple[int, list[Any]]
+    server: str,
+    seconds: float,
+    pairs: list[Any],
+    group: tuple[int, list[Any]],
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     group_id, members = group
-    with Cluster(server) as cluster:
+    with Cluster(server, **(env or {})) as cluster:
         pid = cluster.pid
         one = asyncio.run(
             _senders(cluster.ws_url, [(pairs[0][0].ticket, pairs[0][2])], seconds, pid)
@@ -91,11 +102,23 @@ def ours(
     return {"one_sender": one, "32_senders": many, "group_100": grouped}
 
 
+def _variants(text: str) -> dict[str, dict[str, str]]:
+    if not text:
+        return {"": {}}
+    found: dict[str, dict[str, str]] = {}
+    for part in text.split(";"):
+        name, _, assignments = part.partition(":")
+        found[name] = dict(item.split("=", 1) for item in assignments.split(",") if "=" in item)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--servers", default="daphne,uvicorn")
     parser.add_argument("--synapse", action="store_true")
+    parser.add_argument("--variants", default="")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     from _setup import configure
 
@@ -103,8 +126,15 @@ def main() -> None:
     pairs = make_pairs(32)
     group = make_group(100)
     results: dict[str, Any] = {}
-    for server in args.servers.split(","):
-        results[server] = ours(server, args.seconds, pairs, group)
+    variants = _variants(args.variants)
+    for round_ in range(args.rounds):
+        for server in args.servers.split(","):
+            for name, env in variants.items():
+                label = server if not args.variants else f"{server} {name}"
+                if args.rounds > 1:
+                    label += f" round {round_ + 1}"
+                results[label] = ours(server, args.seconds, pairs, group, env)
+                results[label]["load_average"] = os.getloadavg()
     if args.synapse:
         from _synapse_workloads import synapse_send_throughput
 

@@ -5,7 +5,7 @@
 Holds `--connections` suspended connections of a minimal ASGI websocket app
 (accept, one frame answered, then waiting for the next event, as an idle SYNC
 link does), first bare and then the way wechat_core.asgi runs it under
-wechat_core.instrument.websocket's `watch()`, and reports the bytes tracemalloc
+monitoring.instrument.websocket's `watch()`, and reports the bytes tracemalloc
 sees per connection for each, and their difference. No server, no sockets:
 only the Python objects the wrapper keeps. bench/idle_connections.py measures
 whole processes. Prints JSON.
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import os
+import secrets
 import statistics
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from typing import Any
 from _setup import ROOT, emit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wechat_core.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-0f9e8d7c6b5a")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ["MONITORING_GUARD_ENABLED"] = "false"  # the admission check is not kept
 os.environ["MONITORING_HISTORY_ENABLED"] = "false"
 
@@ -44,7 +45,7 @@ async def app(
 
 async def hold(connections: int, *, wrapped: bool) -> float:
     """Bytes per connection while `connections` of them wait for their next event."""
-    from wechat_core.instrument.websocket import watch
+    from monitoring.instrument.websocket import watch
 
     loop = asyncio.get_running_loop()
     gone: list[asyncio.Future[Event]] = []

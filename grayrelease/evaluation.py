@@ -30,8 +30,8 @@ from grayrelease.models import Feature
 from grayrelease.rules import spec_from_json
 from grayrelease.specs import feature_spec_of
 from grayrelease.types import ClientFlag, Decision, Reason, Subject
-from monitoring.metrics import counter
 from wechat_core.errors import ServiceError
+from wechat_core.metrics import counter
 from wechat_core.sharedstate import SharedSnapshot
 
 FEATURE_OUTCOMES = counter(
@@ -74,10 +74,6 @@ def evaluate(*, key: str, subject: Subject, now: float | None = None) -> Decisio
     if feature is None:
         return UNKNOWN
     return decide(feature, subject, now)
-
-
-def is_enabled(*, key: str, subject: Subject) -> bool:
-    return evaluate(key=key, subject=subject).enabled
 
 
 def client_flags(*, subject: Subject, now: float | None = None) -> dict[str, ClientFlag]:

@@ -191,8 +191,9 @@ def stages_clean(stages: Iterable[StageSpec]) -> tuple[StageSpec, ...]:
 
 def _whole(value: object, *, low: int, high: int, field: str, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidRule(f"{what} must be a whole number from {low} to {high}; got {value!r}.",
-                          field=field)  # fmt: skip
+        raise InvalidRule(
+            f"{what} must be a whole number from {low} to {high}; got {value!r}.", field=field
+        )
     return value
 
 
@@ -204,19 +205,35 @@ def guard_clean(guard: GuardSpec | None) -> GuardSpec | None:
         action = GuardAction(guard.action)
     except ValueError as error:
         choices = " or ".join(repr(a.value) for a in GuardAction)
-        raise InvalidRule(f"the action must be {choices}; got {guard.action!r}.",
-                          field="guard_action") from error  # fmt: skip
+        raise InvalidRule(
+            f"the action must be {choices}; got {guard.action!r}.", field="guard_action"
+        ) from error
     # The window must span a few flushes of every process's outcomes (monitoring).
     window_min = max(10, 2 * settings.MONITORING_FLUSH_SECONDS)
     return GuardSpec(
-        margin_bp=_whole(guard.margin_bp, low=1, high=BASIS_POINTS, field="guard_margin_bp",
-                         what="the margin (basis points of error rate, 100 = 1 point)"),
-        min_sample=_whole(guard.min_sample, low=GUARD_SAMPLE_MIN, high=GUARD_SAMPLE_MAX,
-                          field="guard_min_sample", what="the minimum sample per variant"),
-        window_seconds=_whole(guard.window_seconds, low=window_min, high=GUARD_WINDOW_MAX,
-                              field="guard_window_seconds", what="the window in seconds"),
+        margin_bp=_whole(
+            guard.margin_bp,
+            low=1,
+            high=BASIS_POINTS,
+            field="guard_margin_bp",
+            what="the margin (basis points of error rate, 100 = 1 point)",
+        ),
+        min_sample=_whole(
+            guard.min_sample,
+            low=GUARD_SAMPLE_MIN,
+            high=GUARD_SAMPLE_MAX,
+            field="guard_min_sample",
+            what="the minimum sample per variant",
+        ),
+        window_seconds=_whole(
+            guard.window_seconds,
+            low=window_min,
+            high=GUARD_WINDOW_MAX,
+            field="guard_window_seconds",
+            what="the window in seconds",
+        ),
         action=action,
-    )  # fmt: skip
+    )
 
 
 def spec_clean(

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -110,14 +109,6 @@ def login_flags(*, user: User, device: Device) -> dict[str, ClientFlag]:
 def device_flags(*, ticket: VerifiedTicket, user_id: int) -> dict[str, ClientFlag]:
     """The client-visible features as the ticket's device sees them."""
     return client_flags(subject=subject_for_ticket(ticket=ticket, user_id=user_id))
-
-
-def device_flags_json(*, ticket: VerifiedTicket, user_id: int) -> dict[str, dict[str, Any]]:
-    """device_flags as the websocket hello carries them."""
-    return {
-        key: {"enabled": flag.enabled, "revision": flag.revision}
-        for key, flag in device_flags(ticket=ticket, user_id=user_id).items()
-    }
 
 
 # --- Features and their audit trail ------------------------------------------------------

@@ -11,14 +11,27 @@ What it does, as docs/protocol.md asks of every client:
 - resumes from its sync key: after a reconnect it syncs from the last seq it
   holds, so it never misses an entry and never applies one twice;
 - sends through an outbox: each message keeps its client_msg_id until acked,
-  and is resent on every reconnect (the server answers a repeat with the
+  and is resent on every reconnect and, after a pause, when answered
+  server_error (it may be stored already; the server answers a repeat with the
   original ack);
 - obeys throttle frames: no send leaves before `retry_after` has passed, and after
   a tier-2 throttle (the traffic guard; the link closes with 4029) it does not
-  reconnect before then;
+  reconnect before then; a refused sync (`reason: "overloaded"`, FastReject) is
+  asked again after `retry_after` plus up to half as much jitter, and a connection
+  refused as overloaded (a `throttle` frame, then close 4013) is not tried again
+  anywhere before then; the tier of
+  heartbeat answers is kept (`client.tier`), and above 0 receipts pause (the
+  client slows down before the server refuses it, docs/overload.md);
 - reports delivery receipts: every message from someone else is reported once,
   within a second, with how long ago it was shown (`receipt` frame), so the
   server can measure end-to-end delay.
+- follows `move` frames (its campus was blocked, docs/protocol.md): puts the
+  frame's endpoints first, reconnects to them after a random pause within the
+  frame's `retry.spread_seconds`, and resumes from its sync key;
+- follows `home` frames (the user's home is another data centre, docs/protocol.md
+  §2b): the home's endpoints replace ours, and it reconnects there at once with
+  the same ticket, resuming from its sync key; `login` follows HTTP 421
+  `home_elsewhere` the same way, logging in at the home's first endpoint;
 - keeps the device's feature flags (gray release): the snapshot of every hello,
   then `flag` entries, the highest revision of each feature winning
   (`client.flag_enabled("web.chat_search")`).
@@ -46,6 +59,7 @@ from websockets.asyncio.client import ClientConnection, connect
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "wechat.sync.v1"
+HOME_ELSEWHERE_STATUS = 421  # the user's home is another data centre (docs/protocol.md §2b)
 
 
 class ServerError(Exception):
@@ -78,12 +92,25 @@ class Backoff:
         self.attempt = 0
 
 
+class EndpointShield:
+    """What a client that is part of the server (the DR drill's synthetic users) asks
+    before using an endpoint, and tells after trying one: drills.services backs it
+    with the breakers of wechat_core.breakers. A plain client has none."""
+
+    def usable(self, url: str) -> bool:
+        return True
+
+    def report(self, url: str, *, ok: bool) -> None:
+        return None
+
+
 @dataclass
 class _Pending:
     conversation: int
     client_msg_id: str
     content: dict[str, Any]
     future: asyncio.Future[dict[str, Any]] = field(default_factory=asyncio.Future)
+    attempts: int = 0  # answered server_error so far
 
 
 class ChatClient:
@@ -97,6 +124,7 @@ class ChatClient:
         on_key: Callable[[int], None] | None = None,
         backoff: Backoff | None = None,
         flags: dict[str, dict[str, Any]] | None = None,
+        shield: EndpointShield | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("At least one endpoint is needed.")
@@ -115,15 +143,21 @@ class ChatClient:
         self.flags: dict[str, dict[str, Any]] = dict(flags or {})
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
+        self.tier = 0  # the server's throttle tier (heartbeat.ack, throttle frames)
         self.stopped_until = 0.0  # a tier-2 throttle: no reconnect before this
         self.receipts = True
         self._shown: list[tuple[int, float]] = []  # (message id, when queued), to report
         self.connects = 0
+        self.moves = 0  # move frames followed
+        self.homes = 0  # home frames followed (sent to the user's home data centre)
+        self._move_spread: float | None = None  # set by a move frame until the reconnect
         self._endpoint_index = 0
+        self.shield = shield
         self._link: ClientConnection | None = None
         self._requests: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._outbox: dict[str, _Pending] = {}
         self._sync_wanted = asyncio.Event()
+        self._announced = 0  # the highest seq the server announced (notify, heartbeat, hello)
         self._tasks: list[asyncio.Task[None]] = []
         self._transmits: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -202,15 +236,30 @@ class ChatClient:
         except (TimeoutError, ConnectionError, websockets.ConnectionClosed):
             return  # resent after the reconnect
         except ServerError as error:
-            if not pending.future.done():
+            if error.code == "server_error" and not self._closed:
+                # It may be stored already: the same id again after a pause (§4).
+                pending.attempts += 1
+                await asyncio.sleep(min(10.0, 0.5 * 2 ** min(pending.attempts, 5)))
+                self._transmit(pending)
+            elif not pending.future.done():
                 pending.future.set_exception(error)
             return
         if reply.get("type") == "throttle":
-            self.throttled_until = time.monotonic() + float(reply.get("retry_after", 1))
+            self.throttled_until = time.monotonic() + self._backoff_for(reply)
             self._transmit(pending)
             return
         if not pending.future.done():
             pending.future.set_result(reply["message"])
+
+    def _backoff_for(self, throttle: dict[str, Any]) -> float:
+        """Seconds to wait after a throttle frame: its retry_after, and for an overloaded
+        server up to half as much again at random, so refused clients do not all
+        come back at once."""
+        self.tier = max(self.tier, int(throttle.get("tier", 1)))
+        seconds = float(throttle.get("retry_after", 1))
+        if throttle.get("reason") == "overloaded":
+            seconds *= 1 + random.random() / 2  # noqa: S311 - jitter, not a secret
+        return seconds
 
     async def request(self, frame: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """Send one frame on the current link and wait for the reply with its id."""
@@ -232,7 +281,20 @@ class ChatClient:
     # --- The link ----------------------------------------------------------------------
 
     def _next_endpoint(self) -> str:
-        return self.endpoints[self._endpoint_index % len(self.endpoints)]
+        count = len(self.endpoints)
+        if self.shield is not None:
+            # Skip endpoints the shield refuses (all refused: try them in turn anyway).
+            for step in range(count):
+                url = self.endpoints[(self._endpoint_index + step) % count]
+                if self.shield.usable(url):
+                    self._endpoint_index += step
+                    return url
+        return self.endpoints[self._endpoint_index % count]
+
+    @property
+    def current_endpoint(self) -> str:
+        """The endpoint of the link (or of the next attempt)."""
+        return self._next_endpoint()
 
     async def _run_link(self) -> None:
         failures_this_round = 0
@@ -241,6 +303,7 @@ class ChatClient:
             if stopped > 0:  # the server told us to stay away (traffic guard)
                 await asyncio.sleep(stopped)
             endpoint = self._next_endpoint()
+            connects_before = self.connects
             try:
                 async with connect(
                     endpoint,
@@ -257,10 +320,20 @@ class ChatClient:
                 return
             except (TimeoutError, OSError, websockets.WebSocketException) as error:
                 logger.debug("link to %s failed: %s", endpoint, error)
+                if self.shield is not None and self.connects == connects_before:
+                    self.shield.report(endpoint, ok=False)  # no link was made there
             self.connected.clear()
             self._fail_requests()
             if self._closed:
                 return
+            if self._move_spread is not None:
+                # Moved: the frame's first endpoint, after a pause that spreads
+                # the moved clients' reconnects over the other campuses.
+                spread, self._move_spread = self._move_spread, None
+                self._endpoint_index = 0
+                failures_this_round = 0
+                await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - jitter
+                continue
             # Failover: try the next endpoint at once; back off after a full round.
             self._endpoint_index += 1
             failures_this_round += 1
@@ -272,6 +345,15 @@ class ChatClient:
         hello = json.loads(await asyncio.wait_for(link.recv(), 10))
         if hello.get("type") == "error":
             raise TicketRejected(hello)
+        if hello.get("type") == "move":  # this campus is blocked: go elsewhere
+            self._follow_move(hello)
+            return
+        if hello.get("type") == "home":  # the user's home is another data centre
+            self._follow_home(hello)
+            return
+        if hello.get("type") == "throttle":  # refused as overloaded (close 4013)
+            self.stopped_until = time.monotonic() + self._backoff_for(hello)
+            return
         self._link = link
         self.user_id = hello["user"]
         self.device_id = hello.get("device")
@@ -279,8 +361,11 @@ class ChatClient:
             self.apply_flags(hello["flags"])
         self.heartbeat_interval = float(hello.get("heartbeat", 30))
         self.connects += 1
+        if self.shield is not None:
+            self.shield.report(self._next_endpoint(), ok=True)
         self.backoff.reset()
         self.connected.set()
+        self._announce(int(hello.get("max_seq", 0)))
         self._sync_wanted.set()
         for pending in list(self._outbox.values()):
             if not pending.future.done():
@@ -296,8 +381,10 @@ class ChatClient:
     def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "notify":
-            if int(frame["seq"]) > self.key:
-                self._sync_wanted.set()
+            self._announce(int(frame["seq"]))
+            return
+        if kind == "move":
+            self._follow_move(frame)
             return
         if kind == "error" and frame.get("code") in ("ticket_revoked", "ticket_expired"):
             self.fatal = TicketRejected(frame)
@@ -316,9 +403,30 @@ class ChatClient:
             await asyncio.sleep(self.heartbeat_interval)
             with contextlib.suppress(Exception):
                 reply = await self.request({"type": "heartbeat"}, timeout=self.heartbeat_interval)
+                self.tier = int(reply.get("tier", 0))
                 self.heartbeat_interval = float(reply.get("interval", self.heartbeat_interval))
-                if int(reply.get("max_seq", 0)) > self.key:  # a notify was lost
-                    self._sync_wanted.set()
+                self._announce(int(reply.get("max_seq", 0)))  # above the key: a notify was lost
+
+    def _follow_move(self, frame: dict[str, Any]) -> None:
+        """The campus of this link is blocked: the frame's endpoints first, ours after
+        (a blocked campus answers every link with another move, so it is only
+        used again once unblocked)."""
+        offered = [str(url) for url in frame.get("endpoints") or [] if isinstance(url, str)]
+        self.endpoints = offered + [url for url in self.endpoints if url not in offered]
+        self.moves += 1
+        retry = frame.get("retry") or {}
+        self._move_spread = max(0.0, min(30.0, float(retry.get("spread_seconds", 1.0))))
+        logger.info("moving: campus %s blocked, to %s", frame.get("campus"), offered[:1])
+
+    def _follow_home(self, frame: dict[str, Any]) -> None:
+        """This data centre is not the user's home: its endpoints only, from now on
+        (a ticket is good at home alone), reconnecting at once."""
+        offered = [str(url) for url in frame.get("endpoints") or [] if isinstance(url, str)]
+        if offered:
+            self.endpoints = offered
+        self.homes += 1
+        self._move_spread = 0.0  # reconnect to the first of them without a pause
+        logger.info("going home: data centre %s, %s", frame.get("datacenter"), offered[:1])
 
     def _fail_requests(self) -> None:
         for future in self._requests.values():
@@ -327,6 +435,11 @@ class ChatClient:
         self._requests.clear()
 
     # --- Sync ---------------------------------------------------------------------------
+
+    def _announce(self, seq: int) -> None:
+        self._announced = max(self._announced, seq)
+        if seq > self.key:
+            self._sync_wanted.set()
 
     async def _run_sync(self) -> None:
         while not self._closed:
@@ -338,11 +451,19 @@ class ChatClient:
                 continue  # the reconnect asks for a sync again
             except ServerError as error:
                 logger.warning("sync refused: %s", error)
+                continue
+            if self._announced <= self.key:
+                # Notifies that came in during the sync are covered by what it
+                # returned: syncing for them again would fetch nothing (§4).
+                self._sync_wanted.clear()
 
     async def sync_now(self) -> None:
         """Pull every entry after the key, page by page, and queue them in order."""
         while True:
             page = await self.request({"type": "sync", "key": self.key, "limit": self.sync_limit})
+            if page.get("type") == "throttle":  # overloaded: ask again later
+                await asyncio.sleep(self._backoff_for(page))
+                continue
             for cid, conversation in page.get("conversations", {}).items():
                 self.conversations[int(cid)] = conversation
             for entry in page["entries"]:
@@ -364,7 +485,7 @@ class ChatClient:
         """Report the messages handed to the application, about once a second."""
         while not self._closed:
             await asyncio.sleep(1.0)
-            if not self._shown or not self.receipts or not self.connected.is_set():
+            if not self._shown or not self.receipts or not self.connected.is_set() or self.tier:
                 continue
             batch, self._shown = self._shown[:100], self._shown[100:]
             now = time.monotonic()
@@ -441,15 +562,31 @@ async def login(
     platform: str = "other",
     client_version: str = "3.0.0",
     name: str = "python-client",
+    overload_retries: int = 5,
 ) -> Session:
-    response = await http.post(
-        f"{base_url}/api/accounts/login",
-        json={
-            "identifier": identifier,
-            "password": password,
-            "device": {"platform": platform, "client_version": client_version, "name": name},
-        },
-    )
+    """Log in. Sent home (421 `home_elsewhere`, docs/protocol.md §2b), it logs in at
+    the first home endpoint. Refused as overloaded (503 `overloaded`: the server's
+    login pool is full, docs/overload.md), it asks again after `retry_after` plus up
+    to half as much at random, at most `overload_retries` times."""
+    payload = {
+        "identifier": identifier,
+        "password": password,
+        "device": {"platform": platform, "client_version": client_version, "name": name},
+    }
+    for attempt in range(overload_retries + 1):
+        response = await http.post(f"{base_url}/api/accounts/login", json=payload)
+        if response.status_code == HOME_ELSEWHERE_STATUS:  # log in at home
+            homes = response.json().get("details", {}).get("endpoints") or []
+            if homes:
+                base_url = str(homes[0]).rstrip("/")
+                response = await http.post(f"{base_url}/api/accounts/login", json=payload)
+        if response.status_code != 503 or attempt == overload_retries:
+            break
+        refusal = response.json() if response.content else {}
+        if refusal.get("code") != "overloaded":
+            break
+        seconds = float(refusal.get("retry_after", 1))
+        await asyncio.sleep(seconds * (1 + random.random() / 2))  # noqa: S311 - jitter
     response.raise_for_status()
     body = response.json()
     return Session(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from django.utils.translation import gettext_noop
 
 from wechat_core.errors import (
     Conflict,
@@ -16,44 +16,46 @@ from wechat_core.errors import (
 
 class ConversationNotFound(NotFound):
     code = "conversation_not_found"
-    default_message = "No such conversation, or you are not in it."
+    default_message = gettext_noop("No such conversation, or you are not in it.")
 
 
 class MessageNotFound(NotFound):
     code = "message_not_found"
-    default_message = "No such message in your conversations."
+    default_message = gettext_noop("No such message in your conversations.")
 
 
 class AttachmentNotFound(NotFound):
     code = "attachment_not_found"
-    default_message = "No such attachment, or you may not read it."
+    default_message = gettext_noop("No such attachment, or you may not read it.")
 
 
 class NotFriends(PermissionRefused):
     code = "not_friends"
-    default_message = "You can only message people who are in your contacts and have you in theirs."
+    default_message = gettext_noop(
+        "You can only message people who are in your contacts and have you in theirs."
+    )
 
 
 class SystemAccountReplies(PermissionRefused):
     """A reply to a system account (the monitoring account's alerts): nobody reads it."""
 
     code = "system_account"
-    default_message = "This is a system account; replies are not read."
+    default_message = gettext_noop("This is a system account; replies are not read.")
 
 
 class NotAllowed(PermissionRefused):
     code = "not_allowed"
-    default_message = "Only the group's owner or admins may do this."
+    default_message = gettext_noop("Only the group's owner or admins may do this.")
 
 
 class MessageRejected(PermissionRefused):
     code = "message_rejected"
-    default_message = "The message was rejected as spam."
+    default_message = gettext_noop("The message was rejected as spam.")
 
 
 class ClientMessageIdReused(Conflict):
     code = "client_msg_id_reused"
-    default_message = "This client_msg_id was already used for another conversation."
+    default_message = gettext_noop("This client_msg_id was already used for another conversation.")
 
 
 class GroupFull(Conflict):
@@ -62,7 +64,7 @@ class GroupFull(Conflict):
 
 class AlreadyMember(Conflict):
     code = "already_member"
-    default_message = "Already in the group."
+    default_message = gettext_noop("Already in the group.")
 
 
 class RecallWindowPassed(Gone):
@@ -81,6 +83,3 @@ class Throttled(RateLimited):
     def __init__(self, message: str, *, retry_after: float, tier: int) -> None:
         super().__init__(message, retry_after=retry_after, details={"tier": tier})
         self.tier = tier
-
-    def details_for_frame(self) -> dict[str, Any]:
-        return {"tier": self.tier, "retry_after": self.retry_after}

@@ -5,8 +5,8 @@
   every member sees.
 - Every event in a conversation (text, image, file, recall, system notice) is a
   `Message`, stored once (write diffusion: recipients get small entries).
-- Each user has a `UserSequence` and a `SyncEntry` log; a device syncs by asking
-  for the entries after the last seq it holds.
+- Each user's sync log (`UserSequence`, `SyncEntry`) lives below every app, in
+  wechat_core.sync: messaging writes its events into it, as other apps do.
 - `DeliveryCursor` records how far a conversation's events have been written
   into its members' logs; whoever holds its lock delivers the rest in order.
 """
@@ -18,6 +18,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ConversationKind(models.TextChoices):
@@ -39,7 +40,12 @@ class Conversation(models.Model):
     )
     last_seq = models.BigIntegerField(default=0)
     member_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Not auto_now_add, which would overwrite a replica's origin time on insert.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # With several data centres: whether a member is homed in another one (its
+    # events are replicated). Worked out with each system event (membership changes
+    # come with one); None until then (messaging.replication).
+    has_remote_members = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -86,7 +92,12 @@ class Membership(models.Model):
     joined_seq = models.BigIntegerField(default=1)
     left_seq = models.BigIntegerField(null=True, blank=True)
     read_seq = models.BigIntegerField(default=0)
-    joined_at = models.DateTimeField(auto_now_add=True)
+    # The member's own settings of the chat, the same on all their devices
+    # (services.conversations.conversation_settings_update): no notifications
+    # when muted; pinned chats head the list, the most recently pinned first.
+    muted = models.BooleanField(default=False)
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now, editable=False)  # origin's on replicas
 
     class Meta:
         constraints = [
@@ -115,7 +126,8 @@ class Message(models.Model):
 
     `body` by kind: text {"text", "mentions"?, "mention_all"?, "reply_to"?};
     image/file {"attachment", "name", "size", "content_type", "text"?, "reply_to"?};
-    recall {"message_id"}; system {"event", ...event fields}.
+    recall {"message_id"}; system {"event", ...event fields}; registered kinds
+    (services.kinds) the body their app built, e.g. redpacket {"packet_id", ...}.
     """
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
@@ -123,12 +135,14 @@ class Message(models.Model):
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    # One of MessageKind, or a kind another app registered (services.kinds).
+    kind = models.CharField(max_length=16)
     # The sender's idempotency key: a retry with the same key returns this message.
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     body = models.JSONField(default=dict)
     recalled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set explicitly by replication (the origin's time): auto_now_add would not let it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
@@ -144,44 +158,21 @@ class Message(models.Model):
         return f"{self.kind} {self.conversation_id}#{self.seq}"
 
 
-class UserSequence(models.Model):
-    """The user's sync sequence: the seq of the newest entry in their log."""
+class HiddenMessage(models.Model):
+    """A message one member deleted for themselves ("delete for me"): their history
+    and devices no longer show it; the other members keep it."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
-    last_seq = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.user_id}@{self.last_seq}"
-
-
-class EntryKind(models.TextChoices):
-    MESSAGE = "message", "A conversation event"
-    READ = "read", "Own read position moved"
-    CONVERSATION = "conversation", "Conversation joined or changed"
-    CONTACT = "contact", "Contacts changed"
-    FLAG = "flag", "Feature flags changed"
-
-
-class SyncEntry(models.Model):
-    """One change a user's devices must learn, at `seq` in that user's log."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    seq = models.BigIntegerField()
-    kind = models.CharField(max_length=16, choices=EntryKind.choices)
-    conversation_id = models.BigIntegerField(null=True, blank=True)
-    message_id = models.BigIntegerField(null=True, blank=True)
-    payload = models.JSONField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="sync_entry_user_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message"], name="hidden_message_unique"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}#{self.seq} {self.kind}"
+        return f"{self.message_id} hidden for {self.user_id}"
 
 
 class AttachmentKind(models.TextChoices):

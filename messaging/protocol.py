@@ -1,6 +1,7 @@
 """The SYNC wire protocol: client frames parsed into typed commands, and the
 frames the server sends. docs/protocol.md is the specification; the websocket
-consumer and the HTTP endpoints both parse with this module.
+consumer and the HTTP endpoints both parse with this module, through the command
+table of messaging.commands.
 
 Parsing is strict: a field of the wrong JSON type is an error, never coerced.
 """
@@ -15,7 +16,9 @@ from typing import Any
 from django.conf import settings
 
 from messaging.types import OutgoingContent, SendAck, WireSyncPage
+from messaging.wire import AckView, ErrorFrame
 from wechat_core.errors import ServiceError
+from wechat_core.jsoninput import json_parse, text_refusal
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "wechat.sync.v1"
@@ -73,6 +76,12 @@ class ReadCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class TypingCommand:
+    request_id: str | int | None
+    conversation_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatCommand:
     request_id: str | int | None
 
@@ -83,8 +92,24 @@ class ReceiptCommand:
     shown: list[tuple[int, int]]  # (message id, milliseconds since it was displayed)
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionCommand:
+    """A frame type another app registered (messaging.services.kinds)."""
+
+    request_id: str | int | None
+    frame_type: str
+    data: dict[str, Any]
+
+
 Command = (
-    SyncCommand | SendCommand | RecallCommand | ReadCommand | HeartbeatCommand | ReceiptCommand
+    SyncCommand
+    | SendCommand
+    | RecallCommand
+    | ReadCommand
+    | HeartbeatCommand
+    | ReceiptCommand
+    | TypingCommand
+    | ExtensionCommand
 )
 
 
@@ -110,7 +135,9 @@ def _str(data: dict[str, Any], name: str, *, default: str | None = None, max_len
 
 def _request_id(data: dict[str, Any]) -> str | int | None:
     value = data.get("id")
-    if value is None or (isinstance(value, str) and len(value) <= 64):
+    if value is None or (
+        isinstance(value, str) and len(value) <= 64 and text_refusal(value) is None
+    ):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID:
         return value
@@ -184,6 +211,10 @@ def parse_read(data: Any, request_id: str | int | None = None) -> ReadCommand:
     return ReadCommand(request_id, _int(data, "conversation", minimum=1), _int(data, "seq"))
 
 
+def parse_typing(data: Any, request_id: str | int | None = None) -> TypingCommand:
+    return TypingCommand(request_id, _int(_object(data), "conversation", minimum=1))
+
+
 def parse_receipt(data: Any, request_id: str | int | None = None) -> ReceiptCommand:
     messages = _object(data).get("messages")
     if not isinstance(messages, list):
@@ -196,8 +227,18 @@ def parse_receipt(data: Any, request_id: str | int | None = None) -> ReceiptComm
     return ReceiptCommand(request_id, shown)
 
 
-def parse_frame(raw: str | bytes | None) -> Command:
-    """A client frame as a typed command, or FrameError."""
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A client frame read as a JSON object, with its request id."""
+
+    raw: str | bytes
+    data: dict[str, Any]
+    request_id: str | int | None
+
+
+def frame_read(raw: str | bytes | None) -> Frame:
+    """The frame's object and id, or FrameError: an error raised here cannot echo
+    the id (the frame is unreadable, too large, or its id is not valid)."""
     if raw is None:
         raise FrameError("Send frames as JSON text.")
     if len(raw) > settings.MESSAGING_MAX_FRAME_BYTES:
@@ -206,35 +247,18 @@ def parse_frame(raw: str | bytes | None) -> Command:
             details={"limit": settings.MESSAGING_MAX_FRAME_BYTES},
         )
     try:
-        data = json.loads(raw)
+        data = json_parse(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise FrameError(f"The frame is not JSON: {error}") from error
     if not isinstance(data, dict):
         raise FrameError("A frame is a JSON object.")
-    request_id = _request_id(data)
-    frame_type = data.get("type")
-    if frame_type == "sync":
-        return parse_sync(data, request_id)
-    if frame_type == "send":
-        return parse_send(data, request_id)
-    if frame_type == "recall":
-        return parse_recall(data, request_id)
-    if frame_type == "read":
-        return parse_read(data, request_id)
-    if frame_type == "heartbeat":
-        return HeartbeatCommand(request_id)
-    if frame_type == "receipt":
-        return parse_receipt(data, request_id)
-    raise UnknownFrameType(
-        f"Unknown frame type {frame_type!r}.",
-        details={"known": ["sync", "send", "recall", "read", "heartbeat", "receipt"]},
-    )
+    return Frame(raw, data, _request_id(data))
 
 
 # --- Server frames ------------------------------------------------------------------
 
 
-def ack_body(ack: SendAck) -> dict[str, Any]:
+def ack_body(ack: SendAck) -> AckView:
     return {
         "id": ack.message_id,
         "conversation": ack.conversation_id,
@@ -259,7 +283,7 @@ def sync_json(page: WireSyncPage, *, frame_id: str | int | None = None, frame: b
     )
 
 
-def error_frame(error: ServiceError, request_id: str | int | None = None) -> dict[str, Any]:
+def error_frame(error: ServiceError, request_id: str | int | None = None) -> ErrorFrame:
     return {
         "type": "error",
         "id": request_id,

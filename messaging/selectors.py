@@ -6,13 +6,11 @@ reads, and calls ticket_require first.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.exceptions import UserNotFound
@@ -20,80 +18,43 @@ from accounts.models import User
 from accounts.selectors import user_profile_get
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
-from messaging import storage
-from messaging.compat import adapt_group_conversation, adapt_group_message, supports_groups
+from messaging.compat import (
+    adapt_group_conversation,
+    adapt_group_message,
+    adapt_kind_message,
+    supports_all_kinds,
+    supports_groups,
+    supports_kind,
+)
 from messaging.exceptions import AttachmentNotFound, ConversationNotFound
 from messaging.models import (
     Attachment,
     Conversation,
     ConversationKind,
+    HiddenMessage,
     Membership,
     Message,
-    MessageKind,
-    SyncEntry,
-    UserSequence,
 )
+from messaging.services.kinds import unread_kinds
+from messaging.store import store
+from messaging.store.base import MESSAGE_FIELDS, messages_by_id
 from messaging.types import SyncPage, WireSyncPage
-
-CONTENT_KINDS = [MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE]
-MESSAGE_FIELDS = (
-    "id",
-    "conversation_id",
-    "seq",
-    "sender_id",
-    "kind",
-    "body",
-    "recalled_at",
-    "created_at",
-    "client_msg_id",
+from messaging.wire import (
+    ConversationView,
+    EntryView,
+    MessageSearchAnswer,
+    MessageSearchHit,
+    MessageView,
+    conversation_view,
+    conversation_view_of,
+    message_view,
 )
+from wechat_core.errors import RateLimited
+from wechat_core.ratelimit import window_hit
+from wechat_core.sync.models import UserSequence
 
-
-def message_view(row: dict[str, Any], viewer_id: int | None = None) -> dict[str, Any]:
-    """A message as clients see it; a recalled message keeps no content. The sender
-    also sees its client_msg_id, to match the entry with its outbox."""
-    recalled = row["recalled_at"] is not None
-    own = viewer_id is not None and row["sender_id"] == viewer_id
-    return {
-        "id": row["id"],
-        "conversation": row["conversation_id"],
-        "seq": row["seq"],
-        "sender": row["sender_id"],
-        "kind": row["kind"],
-        "body": {} if recalled else row["body"],
-        "recalled": recalled,
-        "created_at": row["created_at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "client_msg_id": row["client_msg_id"] if own else None,
-    }
-
-
-def conversation_view(row: Mapping[str, Any], viewer_id: int) -> dict[str, Any]:
-    peer = None
-    if row["kind"] == ConversationKind.DIRECT and row["direct_key"]:
-        low, high = (int(part) for part in row["direct_key"].split(":"))
-        peer = high if low == viewer_id else low
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "peer": peer,
-        "member_count": row["member_count"],
-        "last_seq": row["last_seq"],
-    }
-
-
-def conversation_view_of(conversation: Conversation, viewer_id: int) -> dict[str, Any]:
-    return conversation_view(
-        {
-            "id": conversation.pk,
-            "kind": conversation.kind,
-            "name": conversation.name,
-            "member_count": conversation.member_count,
-            "last_seq": conversation.last_seq,
-            "direct_key": conversation.direct_key,
-        },
-        viewer_id,
-    )
+# The views clients see are built by messaging.wire; these names stay for callers.
+__all__ = ["conversation_view_of", "messages_by_id"]
 
 
 def sync_max_seq(*, ticket: VerifiedTicket, user_id: int) -> int:
@@ -118,7 +79,7 @@ def account_is_system(*, user_id: int) -> bool:
     return (wechat_id or "").lower() in settings.MESSAGING_SYSTEM_ACCOUNTS
 
 
-def _conversations(ids: Iterable[int], viewer_id: int) -> dict[int, dict[str, Any]]:
+def _conversations(ids: Iterable[int], viewer_id: int) -> dict[int, ConversationView]:
     return {
         row["id"]: conversation_view(row, viewer_id)
         for row in Conversation.objects.filter(id__in=set(ids)).values(
@@ -139,39 +100,28 @@ def sync_read(
 
     Each message entry carries the message; the page also describes every
     conversation it mentions. Devices too old for groups get groups adapted
-    (see messaging.compat). An entry is {"seq", "kind", "conversation",
-    "message", "payload"}, the last three null when they do not apply.
+    (see messaging.compat), and so do messages of kinds they are too old for
+    (messaging.services.kinds). An entry is a wire.EntryView.
     """
     ticket_require(ticket, user_id=user_id)
     limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
-    rows = list(
-        SyncEntry.objects.filter(user_id=user_id, seq__gt=since)
-        .order_by("seq")
-        .values("seq", "kind", "conversation_id", "message_id", "payload")[: limit + 1]
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    messages = messages_by_id(
-        [row["message_id"] for row in rows if row["message_id"] is not None], user_id
-    )
+    page = store().sync_entries(user_id, since, limit)
+    entries = page.entries
     conversations = _conversations(
-        (row["conversation_id"] for row in rows if row["conversation_id"]), user_id
+        (entry["conversation"] for entry in entries if entry["conversation"]), user_id
     )
-    entries = [
-        {
-            "seq": row["seq"],
-            "kind": row["kind"],
-            "conversation": row["conversation_id"],
-            "message": messages.get(row["message_id"]) if row["message_id"] else None,
-            "payload": row["payload"],
-        }
-        for row in rows
-    ]
     version = client_version if client_version is not None else device_client_version(ticket=ticket)
     if not supports_groups(version):
         _adapt_for_legacy(entries, conversations)
-    key = rows[-1]["seq"] if rows else since
-    return SyncPage(entries=entries, key=key, more=more, conversations=conversations)
+    if not supports_all_kinds(version):
+        for entry in entries:
+            message = entry["message"]
+            if not isinstance(message, dict) or message.get("adapted_from") is not None:
+                continue
+            if not supports_kind(version, message["kind"]):
+                entry["message"] = adapt_kind_message(message)
+    key = entries[-1]["seq"] if entries else since
+    return SyncPage(entries=entries, key=key, more=page.more, conversations=conversations)
 
 
 def sync_read_wire(
@@ -182,13 +132,13 @@ def sync_read_wire(
     limit: int,
     client_version: str | None = None,
 ) -> WireSyncPage:
-    """sync_read for the wire: the entries already encoded as JSON. On PostgreSQL,
-    for current clients, PostgreSQL encodes them (messaging.storage.sync_page)."""
+    """sync_read for the wire: the entries already encoded as JSON (for current
+    clients, by the store: PostgreSQL builds the JSON itself)."""
     ticket_require(ticket, user_id=user_id)
     version = client_version if client_version is not None else device_client_version(ticket=ticket)
-    if storage.available() and supports_groups(version):
+    if supports_groups(version) and supports_all_kinds(version):
         limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
-        page = storage.sync_page(user_id, since, limit)
+        page = store().sync_page_json(user_id, since, limit)
         return WireSyncPage(
             entries_json=page.entries_json,
             key=page.last_seq if page.last_seq is not None else since,
@@ -206,39 +156,41 @@ def sync_read_wire(
     )
 
 
-def _people_in(message: dict[str, Any]) -> set[int]:
+def _people_in(message: MessageView) -> set[int]:
     body = message["body"]
     ids = {message["sender"], body.get("by"), body.get("user"), *body.get("users", [])}
     return {int(user_id) for user_id in ids if user_id}
 
 
-def _adapt_for_legacy(
-    entries: list[dict[str, Any]], conversations: dict[int, dict[str, Any]]
-) -> None:
+def _adapt_for_legacy(entries: list[EntryView], conversations: dict[int, ConversationView]) -> None:
     groups = {cid for cid, conv in conversations.items() if conv["kind"] == ConversationKind.GROUP}
     group_messages = [
-        entry for entry in entries
-        if entry.get("message") and entry["message"]["conversation"] in groups
-    ]  # fmt: skip
+        entry
+        for entry in entries
+        if entry["message"] is not None and entry["message"]["conversation"] in groups
+    ]
     if not group_messages:
         return
-    people = set().union(*(_people_in(entry["message"]) for entry in group_messages))
+    people = set().union(
+        *(_people_in(entry["message"]) for entry in group_messages if entry["message"])
+    )
     names = dict(User.objects.filter(pk__in=people).values_list("pk", "nickname"))
     for entry in group_messages:
-        entry["message"] = adapt_group_message(entry["message"], names)
+        if entry["message"] is not None:
+            entry["message"] = adapt_group_message(entry["message"], names)
     for cid in groups:
         conversations[cid] = adapt_group_conversation(conversations[cid])
 
 
 def conversation_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Membership]:
-    """The user's conversations, most recently active first, each annotated with
+    """The user's conversations, pinned first, then most recently active; annotated with
     `unread` (messages from others after the read position) and `last_message_id`."""
     ticket_require(ticket, user_id=user_id)
     unread = (
         Message.objects.filter(
             conversation_id=OuterRef("conversation_id"),
             seq__gt=OuterRef("read_seq"),
-            kind__in=CONTENT_KINDS,
+            kind__in=unread_kinds(),
         )
         .exclude(sender_id=user_id)
         .order_by()
@@ -257,15 +209,9 @@ def conversation_list(*, ticket: VerifiedTicket, user_id: int) -> QuerySet[Membe
             last_message_id=Subquery(last_message.values("id")[:1]),
             last_activity=Subquery(last_message.values("created_at")[:1]),
         )
-        .order_by("-last_activity", "-conversation_id")
+        # Pinned chats first (the most recently pinned on top), then by activity.
+        .order_by(F("pinned_at").desc(nulls_last=True), "-last_activity", "-conversation_id")
     )
-
-
-def messages_by_id(ids: list[int], viewer_id: int | None = None) -> dict[int, dict[str, Any]]:
-    return {
-        row["id"]: message_view(row, viewer_id)
-        for row in Message.objects.filter(id__in=ids).values(*MESSAGE_FIELDS)
-    }
 
 
 def conversation_get(
@@ -289,18 +235,34 @@ def conversation_get(
 
 
 def message_history(
-    *, ticket: VerifiedTicket, user_id: int, conversation_id: int, before: int | None, limit: int
-) -> list[dict[str, Any]]:
-    """Messages the user may see (from their joining on), newest `limit` before
-    seq `before`, returned oldest first."""
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    before: int | None,
+    limit: int,
+    after: int | None = None,
+) -> list[MessageView]:
+    """Messages the user may see (from their joining on, not deleted for them),
+    newest `limit` before seq `before` (or, with `after`, the oldest `limit` after
+    seq `after`), returned oldest first."""
     ticket_require(ticket, user_id=user_id)
     membership = Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).first()
     if membership is None or membership.left_seq is not None:
         raise ConversationNotFound()
-    query = Message.objects.filter(conversation_id=conversation_id, seq__gte=membership.joined_seq)
+    query = Message.objects.filter(
+        conversation_id=conversation_id, seq__gte=membership.joined_seq
+    ).exclude(  # deleted for this user ("delete for me", services.hiding)
+        pk__in=HiddenMessage.objects.filter(
+            user_id=user_id, message__conversation_id=conversation_id
+        ).values("message_id")
+    )
     if before is not None:
         query = query.filter(seq__lt=before)
     limit = max(1, min(limit, settings.API_MAX_PAGE_SIZE))
+    if after is not None:
+        rows = list(query.filter(seq__gt=after).order_by("seq").values(*MESSAGE_FIELDS)[:limit])
+        return [message_view(row, user_id) for row in rows]
     rows = list(query.order_by("-seq").values(*MESSAGE_FIELDS)[:limit])
     return [message_view(row, user_id) for row in reversed(rows)]
 
@@ -323,3 +285,73 @@ def attachment_access(*, ticket: VerifiedTicket, user_id: int, attachment_id: st
     if attachment is None:
         raise AttachmentNotFound()
     return attachment
+
+
+SEARCH_SCOPE = "message-search"
+
+
+def _snippet(message: MessageView, query: str) -> tuple[str, list[int]]:
+    """The text around the first match (MESSAGING_SEARCH_SNIPPET_CHARS on each side),
+    and where the match is in it."""
+    body = message["body"]
+    text = str(body.get("text") or "")
+    at = text.casefold().find(query.casefold())
+    if at < 0:  # found in the file name, or a whole short word in another case
+        name = str(body.get("name") or "")
+        at = name.casefold().find(query.casefold())
+        text = name if at >= 0 else text
+    if at < 0:
+        return text[: 2 * settings.MESSAGING_SEARCH_SNIPPET_CHARS], [0, 0]
+    start = max(0, at - settings.MESSAGING_SEARCH_SNIPPET_CHARS)
+    end = at + len(query) + settings.MESSAGING_SEARCH_SNIPPET_CHARS
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    snippet = prefix + text[start:end] + suffix
+    first = len(prefix) + at - start
+    return snippet, [first, first + len(query)]
+
+
+def message_search(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    query: str,
+    conversation_id: int | None = None,
+    before: int | None = None,
+    limit: int = 20,
+) -> MessageSearchAnswer:
+    """Full-history search: the messages the user received (in every conversation
+    they are or were in, from joining through leaving) whose text or file name
+    contains `query`, newest first, `limit` at a time (page on with `before`, the
+    answer's `next_before`). Recalled messages are not found. On PostgreSQL a
+    Latin query of one or two letters matches whole words (messaging.store)."""
+    ticket_require(ticket, user_id=user_id)
+    hits = window_hit(scope=SEARCH_SCOPE, identity=str(user_id), window_seconds=60)
+    if hits.count > settings.MESSAGING_SEARCHES_PER_MINUTE:
+        raise RateLimited(
+            f"At most {settings.MESSAGING_SEARCHES_PER_MINUTE} searches a minute.",
+            retry_after=hits.retry_after,
+        )
+    query = query.strip()
+    limit = max(1, min(limit, settings.MESSAGING_SEARCH_MAX_RESULTS))
+    ids = store().message_search(
+        user_id=user_id,
+        query=query,
+        conversation_id=conversation_id,
+        before_id=before,
+        limit=limit + 1,
+    )
+    more = len(ids) > limit
+    ids = ids[:limit]
+    messages = messages_by_id(ids, user_id)
+    results: list[MessageSearchHit] = []
+    for message_id in ids:
+        message = messages[message_id]
+        snippet, match = _snippet(message, query)
+        results.append({"message": message, "snippet": snippet, "match": match})
+    conversations = _conversations((hit["message"]["conversation"] for hit in results), user_id)
+    return {
+        "results": results,
+        "conversations": {str(cid): view for cid, view in conversations.items()},
+        "next_before": ids[-1] if more else None,
+    }

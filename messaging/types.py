@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
+
+from messaging.wire import ConversationView, EntryView
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +41,14 @@ class WireSyncPage:
     entries_json: str
     key: int
     more: bool
-    conversations: dict[int, dict[str, Any]]
+    conversations: dict[int, ConversationView]
 
 
 @dataclass(frozen=True, slots=True)
 class SyncPage:
     """Entries after a key, in order, and the key to sync from next."""
 
-    entries: list[dict[str, Any]]
+    entries: list[EntryView]
     key: int
     more: bool
-    conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    conversations: dict[int, ConversationView] = field(default_factory=dict)

@@ -4,8 +4,10 @@ At connect the client presents its ticket (subprotocol `ticket.<ticket>` next to
 `wechat.sync.v1`, or an Authorization header from non-browser clients). The
 link listens on the process hub to its user's group, for notifies and for
 revocations of its ticket (which close it). Each command frame is
-parsed by messaging.protocol and handed to a service in a worker thread; a bad
-frame gets an error frame and the connection stays open.
+parsed and run by the command dispatcher (messaging.commands, which the HTTP
+views share), its service call in a worker thread (a plain text send runs on
+the event loop with group commit: services.sending_async); a bad frame gets an error
+frame and the connection stays open.
 
 This is a plain ASGI application rather than a Channels consumer: an idle link
 is one small object and the server's own task, with no channel or receive task
@@ -16,30 +18,33 @@ memory per connection).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from channels.db import database_sync_to_async  # type: ignore[import-untyped]
 from django.conf import settings
 
+from accounts.clientflags import device_flags
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRevoked
 from accounts.tickets import ticket_verify
 from accounts.types import VerifiedTicket
-from grayrelease.selectors import device_flags_json
 from messaging import protocol, selectors
-from messaging.exceptions import Throttled
-from messaging.protocol import (
-    ReadCommand,
-    RecallCommand,
-    ReceiptCommand,
-    SendCommand,
-    SyncCommand,
+from messaging.commands import (
+    Answer,
+    Context,
+    Pending,
+    command_on_loop,
+    command_start,
+    frame_command,
 )
-from messaging.services.receipts import receipts_record
-from messaging.services.sending import conversation_read, message_recall, message_send
+from messaging.exceptions import Throttled
+from messaging.wire import HelloFrame, NotifyFrame, ThrottleFrame, TypingFrame
+from wechat_core.admission.websocket import CLOSE_OVERLOADED, connect_refusal, frame_refusal
+from wechat_core.datacenters import CLOSE_HOME, HomeElsewhere, home_frame
 from wechat_core.errors import ServiceError
 from wechat_core.realtime import hub, user_group
 
@@ -64,27 +69,60 @@ def _in_thread(function: Any) -> Any:
     return database_sync_to_async(function, thread_sensitive=False)
 
 
+_serial_executor: ThreadPoolExecutor | None = None
+# Per key with work pending (messaging.commands.Pending): its lock and how many
+# calls hold or wait for it; dropped when none does.
+_serial_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+
+async def _serialised(pending: Pending) -> Answer:
+    """Run `pending.run` one at a time per key in this process, in threads of its
+    own (a step that waits on a database lock, a hot packet's row, holds at most
+    one thread per key, and none of those that answer every other frame), then
+    `pending.then` once the key's next call may start."""
+    global _serial_executor
+    if _serial_executor is None:
+        _serial_executor = ThreadPoolExecutor(
+            max_workers=settings.MESSAGING_SERIAL_THREADS, thread_name_prefix="serial"
+        )
+    lock, users = _serial_locks.setdefault(pending.key, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            run = database_sync_to_async(
+                pending.run, thread_sensitive=False, executor=_serial_executor
+            )
+            result = await run()
+    finally:
+        users[0] -= 1
+        if users[0] == 0:
+            del _serial_locks[pending.key]
+    answer: Answer = await _in_thread(pending.then)(result)
+    return answer
+
+
 def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(coroutine)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
 
-def _dumps(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))
+def _dumps(frame: Mapping[str, Any]) -> str:
+    # orjson: several times faster than json for the frames of the send path.
+    return orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def ticket_from_scope(scope: dict[str, Any]) -> tuple[str, bool]:
-    """The ticket text, and whether it came as a subprotocol (so one must be chosen)."""
+def ticket_from_scope(scope: dict[str, Any]) -> str:
+    """The ticket text: the `ticket.<ticket>` subprotocol, else the Authorization header."""
     for name in scope.get("subprotocols", []):
         if name.startswith(protocol.TICKET_SUBPROTOCOL_PREFIX):
-            return name.removeprefix(protocol.TICKET_SUBPROTOCOL_PREFIX), True
+            return str(name.removeprefix(protocol.TICKET_SUBPROTOCOL_PREFIX))
     for header, value in scope.get("headers", []):
         if header == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() in ("ticket", "bearer"):
-                return token.strip(), False
-    return "", False
+                return str(token).strip()
+    return ""
 
 
 async def sync_websocket(scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -126,7 +164,7 @@ class SyncLink:
         "closed",
         "last_frame_at",
         "ticket",
-    )  # fmt: skip
+    )
 
     def __init__(self, send: Send, ticket: VerifiedTicket) -> None:
         self._send = send
@@ -141,13 +179,27 @@ class SyncLink:
     @classmethod
     async def open(cls, scope: dict[str, Any], send: Send) -> SyncLink | None:
         """Authenticate and accept; on a bad ticket, explain and close (4001)."""
-        token, as_subprotocol = ticket_from_scope(scope)
-        subprotocol = protocol.SUBPROTOCOL if as_subprotocol else None
+        token = ticket_from_scope(scope)
+        # The protocol is selected whenever the client offers it, wherever the
+        # ticket came from (browsers fail a handshake that selects none of the
+        # offered subprotocols), and never when it is not offered.
+        offered = protocol.SUBPROTOCOL in scope.get("subprotocols", ())
+        subprotocol = protocol.SUBPROTOCOL if offered else None
         accept = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if refusal := connect_refusal(scope):  # FastReject: before any work (docs/overload.md)
+            await send(accept)
+            await send({"type": "websocket.send", "text": _dumps(refusal)})
+            await send({"type": "websocket.close", "code": CLOSE_OVERLOADED})
+            return None
         try:
             if not token:
                 raise TicketInvalid("Present a ticket: subprotocol ticket.<ticket>.")
             ticket: VerifiedTicket = await _in_thread(ticket_verify)(token=token)
+        except HomeElsewhere as elsewhere:  # docs/protocol.md §2b: go home, resume there
+            await send(accept)
+            await send({"type": "websocket.send", "text": _dumps(home_frame(elsewhere))})
+            await send({"type": "websocket.close", "code": CLOSE_HOME})
+            return None
         except ServiceError as error:
             await send(accept)
             await send({"type": "websocket.send", "text": _dumps(protocol.error_frame(error))})
@@ -173,7 +225,7 @@ class SyncLink:
                 ticket=ticket, user_id=ticket.user_id
             )
             self.client_version = selectors.device_client_version(ticket=ticket)
-            flags = await _in_thread(device_flags_json)(ticket=ticket, user_id=ticket.user_id)
+            flags = await _in_thread(device_flags)(ticket=ticket, user_id=ticket.user_id)
         except ServiceError as error:
             self.detach()
             await self._send(accept)
@@ -183,17 +235,16 @@ class SyncLink:
         await self._send(accept)
         if _watchdog is None or _watchdog.done():
             _watchdog = asyncio.get_running_loop().create_task(_watch_idle_links())
-        await self.write(
-            {
-                "type": "hello",
-                "protocol": protocol.PROTOCOL_VERSION,
-                "user": ticket.user_id,
-                "device": ticket.device_id,
-                "max_seq": max_seq,
-                "heartbeat": settings.MESSAGING_HEARTBEAT_SECONDS,
-                "flags": flags,
-            }
-        )
+        hello: HelloFrame = {
+            "type": "hello",
+            "protocol": protocol.PROTOCOL_VERSION,
+            "user": ticket.user_id,
+            "device": ticket.device_id,
+            "max_seq": max_seq,
+            "heartbeat": settings.MESSAGING_HEARTBEAT_SECONDS,
+            "flags": flags,
+        }
+        await self.write(hello)
         self.accepted = True
         if self._revoked:
             await self._close_revoked()
@@ -218,6 +269,13 @@ class SyncLink:
             # Otherwise the waiting write picks up the newer seq, or the hello does.
             if not pending and self.accepted:
                 _spawn(self._write_notify())
+        elif kind == "typing" and self.accepted:
+            typing: TypingFrame = {
+                "type": "typing",
+                "conversation": int(message["conversation"]),
+                "user": int(message["user"]),
+            }
+            _spawn(self.write(typing))
         elif kind == "ticket.revoked" and self.ticket.ticket_id in message.get("tickets", ()):
             self._revoked = True
             if self.accepted:
@@ -225,13 +283,14 @@ class SyncLink:
 
     async def _write_notify(self) -> None:
         seq, self._notify_seq = self._notify_seq, 0
-        await self.write({"type": "notify", "seq": seq})
+        notify: NotifyFrame = {"type": "notify", "seq": seq}
+        await self.write(notify)
 
     async def _close_revoked(self) -> None:
         await self.write(protocol.error_frame(TicketRevoked()))
         await self.close(CLOSE_TICKET)
 
-    async def write(self, frame: dict[str, Any]) -> None:
+    async def write(self, frame: Mapping[str, Any]) -> None:
         await self.write_text(_dumps(frame))
 
     async def write_text(self, text: str) -> None:
@@ -258,13 +317,20 @@ class SyncLink:
         self.last_frame_at = time.monotonic()
         request_id = None
         try:
-            command = protocol.parse_frame(raw)
-            request_id = command.request_id
-            await self._handle(command)
+            frame = protocol.frame_read(raw)
+            request_id = frame.request_id  # echoed by every error from here on
+            if refusal := frame_refusal(frame.data.get("type"), self.ticket.user_id):
+                await self.write({**refusal, "id": request_id})  # FastReject (docs/overload.md)
+                return
+            await self._handle(frame_command(frame))
         except Throttled as throttled:
-            await self.write(
-                {"type": "throttle", "id": request_id, **throttled.details_for_frame()}
-            )
+            throttle: ThrottleFrame = {
+                "type": "throttle",
+                "id": request_id,
+                "tier": throttled.tier,
+                "retry_after": throttled.retry_after,
+            }
+            await self.write(throttle)
         except (TicketRevoked, TicketExpired) as error:
             await self.write(protocol.error_frame(error, request_id))
             await self.close(CLOSE_TICKET)
@@ -274,56 +340,22 @@ class SyncLink:
             logger.exception("SYNC frame failed")
             message = "Something went wrong on our side; it has been logged. Retry the frame."
             await self.write(
-                {"type": "error", "id": request_id, "code": "server_error", "message": message,
-                 "details": {}}
-            )  # fmt: skip
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "code": "server_error",
+                    "message": message,
+                    "details": {},
+                }
+            )
 
     async def _handle(self, command: protocol.Command) -> None:
-        ticket, user_id = self.ticket, self.ticket.user_id
-        if isinstance(command, SyncCommand):
-            page = await _in_thread(selectors.sync_read_wire)(
-                ticket=ticket, user_id=user_id, since=command.key, limit=command.limit,
-                client_version=self.client_version,
-            )  # fmt: skip
-            await self.write_text(protocol.sync_json(page, frame_id=command.request_id, frame=True))
-            return
-        if isinstance(command, SendCommand):
-            ack = await _in_thread(message_send)(
-                ticket=ticket, user_id=user_id, conversation_id=command.conversation_id,
-                client_msg_id=command.client_msg_id, content=command.content,
-            )  # fmt: skip
-            frame = {
-                "type": "send.ack",
-                "id": command.request_id,
-                "message": protocol.ack_body(ack),
-            }
-        elif isinstance(command, RecallCommand):
-            ack = await _in_thread(message_recall)(
-                ticket=ticket, user_id=user_id, message_id=command.message_id
-            )
-            frame = {
-                "type": "recall.ack",
-                "id": command.request_id,
-                "message": protocol.ack_body(ack),
-            }
-        elif isinstance(command, ReadCommand):
-            read_seq = await _in_thread(conversation_read)(
-                ticket=ticket, user_id=user_id, conversation_id=command.conversation_id,
-                seq=command.seq,
-            )  # fmt: skip
-            frame = {"type": "read.ack", "id": command.request_id,
-                     "conversation": command.conversation_id, "read_seq": read_seq}  # fmt: skip
-        elif isinstance(command, ReceiptCommand):
-            counted = await _in_thread(receipts_record)(
-                ticket=ticket, user_id=user_id, shown=command.shown
-            )
-            frame = {"type": "receipt.ack", "id": command.request_id, "counted": counted}
-        else:  # HeartbeatCommand
-            max_seq = await _in_thread(selectors.sync_max_seq)(ticket=ticket, user_id=user_id)
-            frame = {
-                "type": "heartbeat.ack",
-                "id": command.request_id,
-                "interval": settings.MESSAGING_HEARTBEAT_SECONDS,
-                "max_seq": max_seq,
-            }
-        await self.write(frame)
+        context = Context(self.ticket, self.client_version)
+        answer = await command_on_loop(command, context)
+        if answer is None:
+            started = await _in_thread(command_start)(command, context)
+            answer = await _serialised(started) if isinstance(started, Pending) else started
+        if answer.text is not None:
+            await self.write_text(answer.text(command.request_id))
+        else:
+            await self.write(answer.frame(command.request_id))

@@ -22,17 +22,29 @@ from monitoring.models import (
     Silence,
 )
 from monitoring.services.alerts import alert_rule_check
-from monitoring.services.guard import guard_unblock
+from monitoring.services.trafficguard import guard_unblock
 
 
 class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = AlertRule
         fields = [
-            "name", "description", "enabled", "metric", "labels", "aggregation",
-            "numerator_labels", "bucket_bound", "window_seconds", "comparison", "threshold",
-            "history_offset", "min_volume", "for_seconds", "severity",
-        ]  # fmt: skip
+            "name",
+            "description",
+            "enabled",
+            "metric",
+            "labels",
+            "aggregation",
+            "numerator_labels",
+            "bucket_bound",
+            "window_seconds",
+            "comparison",
+            "threshold",
+            "history_offset",
+            "min_volume",
+            "for_seconds",
+            "severity",
+        ]
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -58,8 +70,17 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
     form = AlertRuleForm
-    list_display = ["name", "enabled", "metric", "aggregation", "comparison", "threshold",
-                    "window_seconds", "for_seconds", "severity"]  # fmt: skip
+    list_display = [
+        "name",
+        "enabled",
+        "metric",
+        "aggregation",
+        "comparison",
+        "threshold",
+        "window_seconds",
+        "for_seconds",
+        "severity",
+    ]
     list_filter = ["enabled", "severity", "source"]
     search_fields = ["name", "metric"]
 

@@ -13,8 +13,8 @@ class MonitoringConfig(AppConfig):
         # Celery tasks are measured through Celery's signals in every process; the
         # other hooks are imported so every metric is declared before it is first
         # moved (the admin's rule form and /metrics list them all).
+        import monitoring.instrument.celery
+        import monitoring.instrument.http
+        import monitoring.instrument.websocket
         import monitoring.services.queues  # noqa: F401
-        import wechat_core.http
-        import wechat_core.instrument.celery
-        import wechat_core.instrument.http
-        import wechat_core.instrument.websocket  # noqa: F401
+        import wechat_core.http  # noqa: F401

@@ -27,11 +27,20 @@ from monitoring.selectors import (
     window_values_by,
 )
 
-RANGES = {"15m": (900, 0), "1h": (3600, 0), "6h": (6 * 3600, 60), "24h": (86400, 300),
-          "7d": (7 * 86400, 1800)}  # fmt: skip
+RANGES = {
+    "15m": (900, 0),
+    "1h": (3600, 0),
+    "6h": (6 * 3600, 60),
+    "24h": (86400, 300),
+    "7d": (7 * 86400, 1800),
+}
 HTTP = "http_requests_total"
 LATENCY = "http_request_duration_seconds"
 DELAY = "messaging_delivery_delay_seconds"
+# The clients' view of the network (messaging.services.linkstats; seed 002's smc).
+LINK_CONNECTS = "client_link_connects_total"
+LINK_CONNECT = "client_link_connect_seconds"
+LINK_RTT = "client_link_rtt_seconds"
 
 
 @dataclass(frozen=True)
@@ -56,62 +65,151 @@ def _q(family: str, aggregation: str, filters: dict[str, Any] | None = None, **e
 
 def http_panels(filters: dict[str, Any]) -> list[Panel]:
     return [
-        Panel("requests", "HTTP requests per second", "req/s", [
-            Line("all", _q(HTTP, "rate", filters)),
-            Line("4xx", _q(HTTP, "rate", {**filters, "outcome": "4xx"})),
-            Line("5xx", _q(HTTP, "rate", {**filters, "outcome": "5xx"})),
-        ]),
-        Panel("errors", "Error rate (5xx share)", "%", [
-            Line("5xx", _q(HTTP, "ratio", filters, numerator={"outcome": "5xx"}), 100.0),
-        ]),
-        Panel("latency", "Latency", "ms", [
-            Line(name, _q(LATENCY, name, filters), 1000.0) for name in ("p50", "p95", "p99")
-        ]),
-    ]  # fmt: skip
+        Panel(
+            "requests",
+            "HTTP requests per second",
+            "req/s",
+            [
+                Line("all", _q(HTTP, "rate", filters)),
+                Line("4xx", _q(HTTP, "rate", {**filters, "outcome": "4xx"})),
+                Line("5xx", _q(HTTP, "rate", {**filters, "outcome": "5xx"})),
+            ],
+        ),
+        Panel(
+            "errors",
+            "Error rate (5xx share)",
+            "%",
+            [
+                Line("5xx", _q(HTTP, "ratio", filters, numerator={"outcome": "5xx"}), 100.0),
+            ],
+        ),
+        Panel(
+            "latency",
+            "Latency",
+            "ms",
+            [Line(name, _q(LATENCY, name, filters), 1000.0) for name in ("p50", "p95", "p99")],
+        ),
+    ]
 
 
 def overview_panels() -> list[Panel]:
-    delay_buckets = [("0-1 s", 1.0), ("1-2 s", 2.0), ("2-5 s", 5.0), ("5-10 s", 10.0),
-                     ("> 10 s", math.inf)]  # fmt: skip
+    delay_buckets = [
+        ("0-1 s", 1.0),
+        ("1-2 s", 2.0),
+        ("2-5 s", 5.0),
+        ("5-10 s", 10.0),
+        ("> 10 s", math.inf),
+    ]
     return [
         *http_panels({}),
-        Panel("websockets", "Open websockets", "links", [
-            Line("open", _q("websocket_open_connections", "last")),
-        ]),
-        Panel("messages", "Messages per second", "msg/s", [
-            Line("sent", _q("messaging_messages_sent_total", "rate")),
-            Line("delivered", _q("messaging_messages_delivered_total", "rate")),
-        ]),
-        Panel("delay", "Message delay (receipts per second, by bucket)", "/s", [
-            Line(label, _q(DELAY, "bucket", bound=bound), 1.0) for label, bound in delay_buckets
-        ], stacked=True),
-        Panel("queues", "Celery queue depth", "tasks", [
-            Line(queue, _q("celery_queue_length", "last", {"queue": queue}))
-            for queue in settings.CELERY_QUEUE_NAMES
-        ]),
-        Panel("tasks", "Celery tasks per second", "tasks/s", [
-            Line("run", _q("celery_tasks_total", "rate")),
-            Line("failed", _q("celery_tasks_total", "rate", {"outcome": "failure"})),
-        ]),
-        Panel("guard", "Traffic guard", "/s", [
-            Line("clients blocked", _q("monitoring_traffic_guard_blocks_total", "rate")),
-            Line("requests refused", _q("monitoring_traffic_guard_refused_total", "rate")),
-        ]),
-    ]  # fmt: skip
+        Panel(
+            "websockets",
+            "Open websockets",
+            "links",
+            [
+                Line("open", _q("websocket_open_connections", "last")),
+            ],
+        ),
+        Panel(
+            "messages",
+            "Messages per second",
+            "msg/s",
+            [
+                Line("sent", _q("messaging_messages_sent_total", "rate")),
+                Line("delivered", _q("messaging_messages_delivered_total", "rate")),
+            ],
+        ),
+        Panel(
+            "delay",
+            "Message delay (receipts per second, by bucket)",
+            "/s",
+            [Line(label, _q(DELAY, "bucket", bound=bound), 1.0) for label, bound in delay_buckets],
+            stacked=True,
+        ),
+        Panel(
+            "client-links",
+            "Clients' links: connects per second (as clients report them)",
+            "/s",
+            [
+                Line(
+                    "websocket ok",
+                    _q(LINK_CONNECTS, "rate", {"transport": "websocket", "outcome": "ok"}),
+                ),
+                Line(
+                    "websocket failed",
+                    _q(LINK_CONNECTS, "rate", {"transport": "websocket", "outcome": "failed"}),
+                ),
+                Line(
+                    "long-poll ok",
+                    _q(LINK_CONNECTS, "rate", {"transport": "longpoll", "outcome": "ok"}),
+                ),
+            ],
+        ),
+        Panel(
+            "client-link-times",
+            "Clients' links: time to connect and round trip",
+            "ms",
+            [
+                Line("connect p50", _q(LINK_CONNECT, "p50"), 1000.0),
+                Line("connect p99", _q(LINK_CONNECT, "p99"), 1000.0),
+                Line("rtt p50", _q(LINK_RTT, "p50"), 1000.0),
+                Line("rtt p99", _q(LINK_RTT, "p99"), 1000.0),
+            ],
+        ),
+        Panel(
+            "queues",
+            "Celery queue depth",
+            "tasks",
+            [
+                Line(queue, _q("celery_queue_length", "last", {"queue": queue}))
+                for queue in settings.CELERY_QUEUE_NAMES
+            ],
+        ),
+        Panel(
+            "tasks",
+            "Celery tasks per second",
+            "tasks/s",
+            [
+                Line("run", _q("celery_tasks_total", "rate")),
+                Line("failed", _q("celery_tasks_total", "rate", {"outcome": "failure"})),
+            ],
+        ),
+        Panel(
+            "guard",
+            "Traffic guard",
+            "/s",
+            [
+                Line("clients blocked", _q("monitoring_traffic_guard_blocks_total", "rate")),
+                Line("requests refused", _q("monitoring_traffic_guard_refused_total", "rate")),
+            ],
+        ),
+    ]
 
 
 def version_panels(version: str) -> list[Panel]:
     filters = {"client_version": version}
     return [
         *http_panels(filters),
-        Panel("frames", "Websocket frames per second", "frames/s", [
-            Line("all", _q("websocket_frames_total", "rate", filters)),
-            Line("errors", _q("websocket_frames_total", "rate", {**filters, "outcome": "error"})),
-        ]),
-        Panel("delay", "Message delay p95", "s", [
-            Line("p95", _q(DELAY, "p95", filters)),
-        ]),
-    ]  # fmt: skip
+        Panel(
+            "frames",
+            "Websocket frames per second",
+            "frames/s",
+            [
+                Line("all", _q("websocket_frames_total", "rate", filters)),
+                Line(
+                    "errors", _q("websocket_frames_total", "rate", {**filters, "outcome": "error"})
+                ),
+            ],
+        ),
+        Panel(
+            "delay",
+            "Message delay p95",
+            "s",
+            [
+                Line("p95", _q(DELAY, "p95", filters)),
+            ],
+        ),
+    ]
 
 
 def panels_for(page: str, name: str) -> list[Panel]:
@@ -130,9 +228,14 @@ def _render(panel: Panel, since: dt.datetime, until: dt.datetime, step: int) -> 
         times = series.times
         values.append([None if v is None else v * line.scale for v in series.values])
     return {
-        "id": panel.id, "title": panel.title, "unit": panel.unit, "stacked": panel.stacked,
-        "lines": [line.label for line in panel.lines], "times": times, "values": values,
-    }  # fmt: skip
+        "id": panel.id,
+        "title": panel.title,
+        "unit": panel.unit,
+        "stacked": panel.stacked,
+        "lines": [line.label for line in panel.lines],
+        "times": times,
+        "values": values,
+    }
 
 
 def _breakdown(
@@ -149,10 +252,14 @@ def _breakdown(
     rows = []
     for value, rate in rates.items():
         p99 = p99s[value].value if value in p99s else None
-        rows.append({
-            "name": value, "rate": rate.value, "error_rate": errors[value].value,
-            "p99_ms": None if p99 is None else p99 * 1000,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": value,
+                "rate": rate.value,
+                "error_rate": errors[value].value,
+                "p99_ms": None if p99 is None else p99 * 1000,
+            }
+        )
     return sorted(rows, key=lambda row: (-(row["rate"] or 0), row["name"]))
 
 
@@ -162,24 +269,39 @@ def dashboard_data(*, page: str, name: str, range_name: str) -> dict[str, Any]:
     since = until - timedelta(seconds=seconds)
     step = step or settings.MONITORING_FLUSH_SECONDS
     data: dict[str, Any] = {
-        "page": page, "name": name, "range": range_name, "step": step,
-        "until": until.timestamp(), "generated_at": timezone.now().timestamp(),
+        "page": page,
+        "name": name,
+        "range": range_name,
+        "step": step,
+        "until": until.timestamp(),
+        "generated_at": timezone.now().timestamp(),
         "panels": [_render(panel, since, until, step) for panel in panels_for(page, name)],
-    }  # fmt: skip
+    }
     recent = until - timedelta(minutes=5)
     if page == "overview":
         data["modules"] = _breakdown("module", {}, recent, until)
         data["versions"] = _breakdown("client_version", {}, recent, until)
         data["firing"] = [
-            {"id": a.pk, "rule": a.rule.name, "severity": a.rule.severity, "state": a.state,
-             "since": a.started_at.isoformat(), "value": a.value}
+            {
+                "id": a.pk,
+                "rule": a.rule.name,
+                "severity": a.rule.severity,
+                "state": a.state,
+                "since": a.started_at.isoformat(),
+                "value": a.value,
+            }
             for a in alerts_open()
-        ]  # fmt: skip
+        ]
         data["guard"] = [
-            {"identity": b.identity, "endpoint": b.endpoint, "repeats": b.repeats,
-             "at": b.created_at.isoformat(), "until": b.until.isoformat()}
+            {
+                "identity": b.identity,
+                "endpoint": b.endpoint,
+                "repeats": b.repeats,
+                "at": b.created_at.isoformat(),
+                "until": b.until.isoformat(),
+            }
             for b in guard_blocks_recent(limit=20)
-        ]  # fmt: skip
+        ]
     elif page == "module":
         data["routes"] = _breakdown("route", {"module": name}, recent, until)
     return data

@@ -1,9 +1,9 @@
 """What runs inside each server process: the history flusher. (In the embedded
-mode alert evaluation and purges run from wechat_core.embedded_beat, like every
+mode alert evaluation and purges run from wechat_core.embedded.beat, like every
 other scheduled task.)
 
 `process_start` is called by the ASGI entry point (wechat_core.asgi) and by Celery
-workers (their process-init signals, wechat_core.instrument.celery); management
+workers (their process-init signals, monitoring.instrument.celery); management
 commands and the test process do not write history. The flusher is one daemon
 thread per process (a forked Celery child starts its own): at every multiple of
 MONITORING_FLUSH_SECONDS (plus a little jitter, so processes do not write at the
@@ -24,17 +24,37 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
 from django.utils import timezone
 
-from monitoring import metrics
 from monitoring.services.history import DeltaTracker, history_write
+from wechat_core import metrics
 
 logger = logging.getLogger(__name__)
 
 
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _connect_outside_the_pool() -> None:
+    """Give the calling thread its own connection, outside the process's pool.
+
+    In a Celery prefork child, Celery's Django fix-up closes the process's
+    connection pool before and after every task (celery.fixups.django), and the
+    pool is shared by every thread of the process: a flush running beside a task
+    found the pool closed under it (PoolClosed), or waited on a pool whose
+    threads were gone (PoolTimeout), flush after flush on a busy worker. The
+    flusher's thread connects on its own instead, once per flush (it closes its
+    connection after each), which costs a connection every
+    MONITORING_FLUSH_SECONDS.
+    """
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    options = wrapper.settings_dict.get("OPTIONS", {})
+    if "pool" in options:
+        # A copy for this thread's wrapper only; other threads keep the pool.
+        unpooled = {key: value for key, value in options.items() if key != "pool"}
+        wrapper.settings_dict = {**wrapper.settings_dict, "OPTIONS": unpooled}
 
 
 class Flusher:
@@ -47,6 +67,7 @@ class Flusher:
         self.thread.start()
 
     def _run(self) -> None:
+        _connect_outside_the_pool()
         period = settings.MONITORING_FLUSH_SECONDS
         while not self._stop.is_set():
             now = time.time()

@@ -21,17 +21,18 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from monitoring.metrics import FAMILIES
 from monitoring.models import (
     Alert,
     AlertEvent,
     AlertState,
+    DrDrill,
     GuardBlock,
     MetricPoint,
     MetricSeries,
 )
-from monitoring.quantiles import histogram_quantile, share_above
 from monitoring.services.history import MINUTE, bucket_start
+from wechat_core.metrics import FAMILIES
+from wechat_core.quantiles import histogram_quantile, share_above
 
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 # A flush lands within about a second of its bucket's end; allow for slow ones.
@@ -136,9 +137,13 @@ def _series_of(query: Query) -> tuple[str, list[MetricSeries]]:
 
 
 def _accumulate(
-    query: Query, kind: str, series: list[MetricSeries], points: Iterable[Point],
-    since: dt.datetime, step: int,
-) -> Steps:  # fmt: skip
+    query: Query,
+    kind: str,
+    series: list[MetricSeries],
+    points: Iterable[Point],
+    since: dt.datetime,
+    step: int,
+) -> Steps:
     """Per step: the (denominator) sum, the numerator sum, and histogram buckets."""
     totals: dict[dt.datetime, float] = defaultdict(float)
     numerators: dict[dt.datetime, float] = defaultdict(float)
@@ -307,3 +312,8 @@ def alert_get(*, alert_id: int) -> Alert:
 
 def guard_blocks_recent(*, limit: int) -> list[GuardBlock]:
     return list(GuardBlock.objects.all()[:limit])
+
+
+def drills_recent(*, limit: int) -> list[DrDrill]:
+    """The latest DR drill reports, newest first."""
+    return list(DrDrill.objects.order_by("-started_at", "-id")[:limit])

@@ -9,7 +9,7 @@ from django.utils import timezone
 from monitoring.services.alerts import alerts_evaluate
 from monitoring.services.history import history_purge
 from monitoring.services.notify import DeliveryFailed, notification_deliver
-from monitoring.services.queues import queues_sample
+from monitoring.services.queues import queues_sample, replication_sample
 
 
 @shared_task(name="monitoring.tasks.evaluate_alerts")
@@ -19,7 +19,9 @@ def evaluate_alerts() -> int:
 
 @shared_task(name="monitoring.tasks.sample_queues")
 def sample_queues() -> int:
-    return queues_sample(at=timezone.now())
+    now = timezone.now()
+    replication_sample(at=now)  # with several data centres (issue 17)
+    return queues_sample(at=now)
 
 
 @shared_task(name="monitoring.tasks.purge_history")

@@ -12,4 +12,5 @@ urlpatterns = [
     path("versions/<str:version>", views.version_page, name="version"),
     path("alerts", views.alerts, name="alerts"),
     path("alerts/<int:alert_id>", views.alert_detail, name="alert"),
+    path("drills", views.drills, name="drills"),
 ]

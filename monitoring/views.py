@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitoring.dashboards import RANGES, dashboard_data
 from monitoring.exposition import metrics_text
-from monitoring.selectors import alert_events_recent, alert_get, alerts_open
+from monitoring.selectors import alert_events_recent, alert_get, alerts_open, drills_recent
 from wechat_core.api.errors import error_body
 
 ALERT_HISTORY_ROWS = 200
@@ -43,10 +43,16 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def _page(request: HttpRequest, page: str, name: str = "") -> HttpResponse:
-    return render(request, "monitoring/dashboard.html", {
-        "page": page, "name": name, "ranges": list(RANGES),
-        "refresh_seconds": settings.MONITORING_DASHBOARD_REFRESH_SECONDS,
-    })  # fmt: skip
+    return render(
+        request,
+        "monitoring/dashboard.html",
+        {
+            "page": page,
+            "name": name,
+            "ranges": list(RANGES),
+            "refresh_seconds": settings.MONITORING_DASHBOARD_REFRESH_SECONDS,
+        },
+    )
 
 
 @staff_member_required
@@ -72,22 +78,40 @@ def data(request: HttpRequest) -> HttpResponse:
     if page not in ("overview", "module", "version"):
         return JsonResponse(error_body("invalid", "page: overview, module or version."), status=400)
     return JsonResponse(
-        dashboard_data(page=page, name=request.GET.get("name", "")[:120],
-                       range_name=request.GET.get("range", "1h"))
-    )  # fmt: skip
+        dashboard_data(
+            page=page,
+            name=request.GET.get("name", "")[:120],
+            range_name=request.GET.get("range", "1h"),
+        )
+    )
 
 
 @staff_member_required
 def alerts(request: HttpRequest) -> HttpResponse:
-    return render(request, "monitoring/alerts.html", {
-        "open": alerts_open(), "events": alert_events_recent(limit=ALERT_HISTORY_ROWS),
-    })  # fmt: skip
+    return render(
+        request,
+        "monitoring/alerts.html",
+        {
+            "open": alerts_open(),
+            "events": alert_events_recent(limit=ALERT_HISTORY_ROWS),
+        },
+    )
 
 
 @staff_member_required
 def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = alert_get(alert_id=alert_id)
-    return render(request, "monitoring/alert.html", {
-        "alert": alert, "events": alert.events.all(),
-        "notifications": alert.notifications.select_related("channel"),
-    })  # fmt: skip
+    return render(
+        request,
+        "monitoring/alert.html",
+        {
+            "alert": alert,
+            "events": alert.events.all(),
+            "notifications": alert.notifications.select_related("channel"),
+        },
+    )
+
+
+@staff_member_required
+def drills(request: HttpRequest) -> HttpResponse:
+    return render(request, "monitoring/drills.html", {"drills": drills_recent(limit=100)})

@@ -52,8 +52,30 @@ class AccessTokenMissing(InvalidArgs):
 
 
 class AccessTokenInvalid(InvalidArgs):
-    errcode = 40014
-    default_message = "invalid access_token: not issued by this platform"
+    # WeChat answers a token it does not know with 40001 ("invalid credential,
+    # access_token is invalid or not latest"); the SDKs fetch a new one on it.
+    errcode = 40001
+    default_message = "invalid credential: access_token not issued by this platform"
+
+
+class AppIdMissing(InvalidArgs):
+    errcode = 41002
+    default_message = "appid missing: add ?appid= (the account's wx… id)"
+
+
+class SecretMissing(InvalidArgs):
+    errcode = 41004
+    default_message = "appsecret missing: add ?secret= (the account's AppSecret)"
+
+
+class RequireGet(InvalidArgs):
+    errcode = 43001
+    default_message = "require GET method"
+
+
+class RequirePost(InvalidArgs):
+    errcode = 43002
+    default_message = "require POST method"
 
 
 class AccessTokenExpired(InvalidArgs):
@@ -172,6 +194,11 @@ class ServerVerificationFailed(PlatformError, InvalidInput):
 class ServerNotConfigured(PlatformError, InvalidInput):
     code = "server_not_configured"
     default_message = "Configure and verify a server first."
+
+
+class ConsoleBusy(PlatformError, RateLimited):
+    code = "console_busy"
+    default_message = "Tests or verifications of this account's server are running already."
 
 
 class TooManyAccounts(PlatformError, Conflict):

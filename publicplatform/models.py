@@ -11,12 +11,12 @@ mass-send jobs, keyword auto-replies and search pools (DESIGN.md §10).
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from publicplatform.keywords import PatternRefused, pattern_compile
 
 
 class EncryptionMode(models.TextChoices):
@@ -279,8 +279,8 @@ class AutoReply(models.Model):
         console goes through services.accounts.autoreply_add, which checks too)."""
         if self.match == MatchKind.REGEX:
             try:
-                re.compile(self.pattern)
-            except re.error as error:
+                pattern_compile(self.pattern)
+            except PatternRefused as error:
                 raise ValidationError({"pattern": f"Does not compile: {error}."}) from error
 
 

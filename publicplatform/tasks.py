@@ -1,5 +1,7 @@
-"""Celery tasks of the official accounts platform (queue `webhook`): load by id,
-call one service, say when to run again.
+"""Celery tasks of the official accounts platform: load by id, call one service,
+say when to run again. Pushes (`deliver_webhook`) go to the `webhook` queue,
+whose worker runs them on threads; the rest compute and go to `default`
+(wechat_core/settings.py CELERY_TASK_ROUTES).
 
 Nothing reads their results, so none is stored: with a result backend, every
 `delay()` otherwise subscribes the caller to a result channel and every task
@@ -45,7 +47,7 @@ def greet_follower(follower_id: int, followed_at: int) -> int | None:
 
 @shared_task(name="publicplatform.tasks.mass_send_batch", acks_late=True, ignore_result=True)
 def mass_send_batch(job_id: int) -> bool:
-    """One batch, then the next as a new task: webhook pushes queued meanwhile get
+    """One batch, then the next as a new task: other tasks queued meanwhile get
     their turn between batches."""
     more = mass.mass_batch_send(job_id=job_id)
     if more:

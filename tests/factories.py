@@ -101,6 +101,20 @@ def make_friends(first: User, second: User) -> None:
     )
 
 
+def befriend_sessions(first: Session, others: list[Session]) -> None:
+    """Make `first` friends with each of `others`, through requests and accepts made
+    with these sessions' tickets (no login per friendship: a 500-member group's
+    setup logged in 1,500 times)."""
+    for other in others:
+        outcome = friend_request_send(
+            ticket=first.ticket, user_id=first.user.pk, to_user_id=other.user.pk
+        )
+        assert outcome.request is not None
+        friend_request_accept(
+            ticket=other.ticket, user_id=other.user.pk, request_id=outcome.request.pk
+        )
+
+
 def send_request(sender: User, recipient: User, greeting: str = "") -> FriendRequest:
     outcome = friend_request_send(
         ticket=login_ticket(sender), user_id=sender.pk, to_user_id=recipient.pk, greeting=greeting
@@ -160,3 +174,25 @@ def make_follower(user: User, account: Any) -> Any:
     from publicplatform.services.followers import account_follow
 
     return account_follow(ticket=login_ticket(user), user_id=user.pk, account_id=account.pk)
+
+
+# --- Wallet -------------------------------------------------------------------------------
+
+
+def fund_wallet(user: User, amount: int, *, key: str | None = None) -> Any:
+    """Credit `amount` fen to the user's wallet from the provider's clearing account,
+    as a paid top-up does (through the real ledger service). Returns the wallet."""
+    from wallet.models import TransactionKind
+    from wallet.services.ledger import clearing_account_open, ledger_transfer, wallet_account_open
+    from wallet.types import Leg
+
+    wallet = wallet_account_open(user_id=user.pk)
+    clearing = clearing_account_open()
+    ledger_transfer(
+        idempotency_key=key or f"test-fund:{user.pk}:{next(_sequence)}",
+        kind=TransactionKind.TOPUP,
+        reason="Top-up",
+        legs=[Leg(clearing.pk, -amount), Leg(wallet.pk, amount)],
+    )
+    wallet.refresh_from_db()
+    return wallet

@@ -1,4 +1,5 @@
-"""Admin for the topology: data centres, campuses and the audited blocking switch."""
+"""Admin for the topology: data centres, campuses and the audited blocking switch;
+and the replication entries parked here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from wechat_core.models import Campus, CampusBlockEvent, DataCenter
+from wechat_core.models import Campus, CampusBlockEvent, DataCenter, ParkedEntry
+from wechat_core.replication.log import parked_entry_replay
 from wechat_core.services import campus_save, campus_set_blocked
 
 
@@ -104,3 +106,31 @@ class CampusBlockEventAdmin(admin.ModelAdmin[CampusBlockEvent]):
         self, request: HttpRequest, obj: CampusBlockEvent | None = None
     ) -> bool:
         return False
+
+
+@admin.register(ParkedEntry)
+class ParkedEntryAdmin(admin.ModelAdmin[ParkedEntry]):
+    """Replication entries that failed every attempt (docs/deploy.md): read the
+    error, fix its cause, then replay them; those waiting behind one (`behind`)
+    are applied after it by themselves."""
+
+    list_display = ["origin", "position", "kind", "behind", "parked_at", "error"]
+    list_filter = ["origin", "kind"]
+    readonly_fields = ["origin", "position", "kind", "payload", "written_at", "error",
+                       "parked_at", "keys", "behind"]  # fmt: skip
+    actions = ["replay"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Replay selected entries (their cause fixed)")
+    def replay(self, request: HttpRequest, queryset: QuerySet[ParkedEntry]) -> None:
+        done = 0
+        for parked in queryset.order_by("origin", "position"):
+            try:
+                done += parked_entry_replay(parked_id=parked.pk)
+            except ParkedEntry.DoesNotExist:
+                continue  # applied already, after the one it waited behind
+            except Exception as error:
+                self.message_user(request, f"{parked}: {error}", messages.ERROR)
+        self.message_user(request, f"Replayed {done} entries.", messages.SUCCESS)

@@ -15,7 +15,7 @@ from wechat_core import daphne_compat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wechat_core.settings")
 daphne_compat.install()
-django_asgi_app = get_asgi_application()
+django_asgi_app: Any = get_asgi_application()
 
 # channels ships no type information; types-channels needs a newer django-stubs.
 from channels.security.websocket import (  # type: ignore[import-untyped]  # noqa: E402
@@ -25,12 +25,17 @@ from channels.security.websocket import (  # type: ignore[import-untyped]  # noq
 from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_routes  # noqa: E402
+from monitoring.instrument.websocket import watch  # noqa: E402
 from monitoring.runtime import process_start  # noqa: E402
-from wechat_core.embedded_beat import embedded_beat_start  # noqa: E402
-from wechat_core.instrument.websocket import watch  # noqa: E402
+from shake.access import engine_start  # noqa: E402
+from wechat_core.admission.http import AdmissionASGI  # noqa: E402
+from wechat_core.campuses import CampusGateASGI  # noqa: E402
+from wechat_core.campuses import gate as campus_gate  # noqa: E402
+from wechat_core.embedded import embedded_beat_start  # noqa: E402
 
 process_start()  # metric history
 embedded_beat_start()  # the schedule, where no Celery beat runs (EMBEDDED_BEAT)
+engine_start()  # the shake engine: its access slot and first reservations, off the shake path
 
 
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
@@ -63,6 +68,8 @@ def _origin_validator() -> BrowserOriginValidator:
 
 
 _origins = _origin_validator()
+django_asgi_app = AdmissionASGI(django_asgi_app)  # FastReject (docs/overload.md)
+django_asgi_app = CampusGateASGI(django_asgi_app)  # a blocked campus refuses first
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -71,12 +78,12 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if route is None or not _origins.allows(scope):
             await WebsocketDenier()(scope, receive, send)  # the handshake gets a 403
             return
-        socket = watch(scope, receive, send)  # counted: wechat_core.instrument
+        socket = watch(scope, receive, send)  # counted: monitoring.instrument
         if socket is None:
-            await route(scope, receive, send)
+            await campus_gate().websocket(scope, receive, send, route)
             return
         try:
-            await route(scope, socket.receive, socket.send)
+            await campus_gate().websocket(scope, socket.receive, socket.send, route)
         finally:
             socket.gone()
         return

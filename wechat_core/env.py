@@ -6,6 +6,7 @@ settings a typed, keyword-only surface and one place that reads `.env`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,14 @@ def env_choice(name: str, *, default: str, choices: tuple[str, ...]) -> str:
 def env_db(name: str, *, default: str) -> dict[str, Any]:
     """A Django DATABASES entry from a URL (postgres://…, sqlite:///…)."""
     return dict(_env.db_url_config(env_str(name, default=default)))
+
+
+def env_networks(name: str, *, default: list[str]) -> list[str]:
+    """A list of IP networks in CIDR notation (`127.0.0.0/8,::1/128`), each checked."""
+    values = env_list(name, default=default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an IP network.") from error
+    return values

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext, gettext_noop
+
 
 class ServiceError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "invalid"
-    default_message: ClassVar[str] = "The request is invalid."
+    default_message: ClassVar[str] = gettext_noop("The request is invalid.")
 
     def __init__(
         self, message: str | None = None, *, details: dict[str, Any] | None = None
     ) -> None:
-        self.message = message or self.default_message
+        # Default messages are marked with gettext_noop and translated here, into the
+        # request's language (LocaleMiddleware: Accept-Language); codes never change.
+        self.message = message or gettext(self.default_message)
         self.details: dict[str, Any] = details or {}
         super().__init__(self.message)
 
@@ -33,7 +37,7 @@ class InvalidInput(ServiceError):
 class NotAuthenticated(ServiceError):
     status = 401
     code = "not_authenticated"
-    default_message = "A ticket is required: send 'Authorization: Ticket <ticket>'."
+    default_message = gettext_noop("A ticket is required: send 'Authorization: Ticket <ticket>'.")
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Ticket realm="api"'}
@@ -42,37 +46,37 @@ class NotAuthenticated(ServiceError):
 class PermissionRefused(ServiceError):
     status = 403
     code = "forbidden"
-    default_message = "You may not do this."
+    default_message = gettext_noop("You may not do this.")
 
 
 class NotFound(ServiceError):
     status = 404
     code = "not_found"
-    default_message = "Not found."
+    default_message = gettext_noop("Not found.")
 
 
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
-    default_message = "The request conflicts with the current state."
+    default_message = gettext_noop("The request conflicts with the current state.")
 
 
 class Gone(ServiceError):
     status = 410
     code = "gone"
-    default_message = "This no longer exists."
+    default_message = gettext_noop("This no longer exists.")
 
 
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "payload_too_large"
-    default_message = "The request body is too large."
+    default_message = gettext_noop("The request body is too large.")
 
 
 class RateLimited(ServiceError):
     status = 429
     code = "rate_limited"
-    default_message = "Too many requests."
+    default_message = gettext_noop("Too many requests.")
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from monitoring.metrics import counter, histogram
+from wechat_core.metrics import counter, histogram
 
 OUTBOUND_REQUESTS = counter(
     "outbound_requests_total",

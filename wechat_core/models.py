@@ -4,6 +4,9 @@ Users have a home data centre (DESIGN.md §9); each data centre's services are
 spread over campuses that serve at the same time, and operators can block a
 whole campus in one move (§8). What blocking does to traffic comes later; here
 the switch, its audit trail and its propagation to every process.
+
+The per-user sync log's models live in wechat_core.sync.models; they are imported
+here so that Django registers them with this app.
 """
 
 from __future__ import annotations
@@ -11,6 +14,27 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+
+from wechat_core.replication.models import (
+    OutboxEntry,
+    ParkedEntry,
+    ReplayError,
+    ReplayPosition,
+)
+from wechat_core.sync.models import EntryKind, SyncEntry, UserSequence
+
+__all__ = [
+    "Campus",
+    "CampusBlockEvent",
+    "DataCenter",
+    "EntryKind",
+    "OutboxEntry",
+    "ParkedEntry",
+    "ReplayError",
+    "ReplayPosition",
+    "SyncEntry",
+    "UserSequence",
+]
 
 code_validator = RegexValidator(
     r"^[a-z][a-z0-9-]{0,15}$", "Lower-case letters, digits and '-', starting with a letter."

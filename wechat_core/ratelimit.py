@@ -1,6 +1,9 @@
 """Counters and locks in the shared cache for rate limits and lockouts.
 
-Fixed windows are enough here: limits protect against abuse, not meter usage.
+Fixed windows are enough for most limits here: they protect against abuse, not
+meter usage. Where "N in any minute" must hold across a window's edge (the
+traffic guard: a loop straddling the minute would otherwise get twice its
+allowance), `window_hit_sliding` weighs in the previous window too.
 Keys hash the caller's identity so that phone numbers and e-mail addresses do
 not end up in Redis key names. When the cache is unreachable the limiter lets
 requests through (flexible availability) and logs that it did.
@@ -38,8 +41,9 @@ def _key(kind: str, scope: str, identity: str) -> str:
     return f"rl:{kind}:{scope}:{digest}"
 
 
-def _incr(key: str, timeout: int, amount: int) -> int:
-    """Add to a counter that expires; one round trip on Redis (sends count
+def _incr(key: str, timeout: int, amount: int, *, also_read: str | None = None) -> tuple[int, int]:
+    """Add to a counter that expires and return it, with the value of the
+    counter `also_read` (0 when absent); one round trip on Redis (sends count
     every message, so this is on the hottest path)."""
     client = cache_redis()
     if client is not None:
@@ -47,13 +51,17 @@ def _incr(key: str, timeout: int, amount: int) -> int:
         pipe = client.pipeline()
         pipe.incrby(name, amount)
         pipe.expire(name, timeout, nx=True)
-        return int(pipe.execute()[0])
+        if also_read is not None:
+            pipe.get(cache.make_key(also_read))
+        replies = pipe.execute()
+        return int(replies[0]), int(replies[2] or 0) if also_read is not None else 0
+    other = int(cache.get(also_read) or 0) if also_read is not None else 0
     cache.add(key, 0, timeout=timeout)
     try:
-        return int(cache.incr(key, amount))
+        return int(cache.incr(key, amount)), other
     except ValueError:  # expired between add and incr
         cache.set(key, amount, timeout=timeout)
-        return amount
+        return amount, other
 
 
 def window_hit(*, scope: str, identity: str, window_seconds: int, amount: int = 1) -> WindowCount:
@@ -63,11 +71,36 @@ def window_hit(*, scope: str, identity: str, window_seconds: int, amount: int = 
     key = f"{_key('win', scope, identity)}:{window}"
     retry_after = (window + 1) * window_seconds - now
     try:
-        count = _incr(key, window_seconds + 1, amount)
+        count, _ = _incr(key, window_seconds + 1, amount)
     except Exception:
         logger.warning("rate limit store unreachable; allowing %s", scope)
         return WindowCount(count=0, retry_after=0.0)
     return WindowCount(count=count, retry_after=retry_after)
+
+
+def window_hit_sliding(
+    *, scope: str, identity: str, window_seconds: int, amount: int = 1
+) -> WindowCount:
+    """Count `amount` events; return an estimate of the events in the last
+    `window_seconds`, wherever the fixed windows' edges fall: this window's
+    count plus the previous window's, weighted by the part of it that the
+    last `window_seconds` still cover (events assumed even within a window).
+    Same cost as `window_hit`: one round trip."""
+    now = time.time()
+    window = int(now // window_seconds)
+    covered_of_previous = 1.0 - (now / window_seconds - window)
+    base = _key("win", scope, identity)
+    try:
+        current, previous = _incr(
+            f"{base}:{window}", 2 * window_seconds + 1, amount, also_read=f"{base}:{window - 1}"
+        )
+    except Exception:
+        logger.warning("rate limit store unreachable; allowing %s", scope)
+        return WindowCount(count=0, retry_after=0.0)
+    return WindowCount(
+        count=current + round(previous * covered_of_previous),
+        retry_after=(window + 1) * window_seconds - now,
+    )
 
 
 @dataclass(slots=True)
@@ -118,11 +151,14 @@ def leases_clear() -> None:
 
 
 def window_reset(*, scope: str, identity: str, window_seconds: int) -> None:
+    """Start counting `identity` from zero (the previous window too, which a
+    sliding count weighs in)."""
     window = int(time.time() // window_seconds)
     with _leases_lock:
         _leases.get(scope, (0, {}))[1].pop(identity, None)
+    base = _key("win", scope, identity)
     try:
-        cache.delete(f"{_key('win', scope, identity)}:{window}")
+        cache.delete_many([f"{base}:{window}", f"{base}:{window - 1}"])
     except Exception:
         logger.warning("rate limit store unreachable; could not reset %s", scope)
 

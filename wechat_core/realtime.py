@@ -35,7 +35,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer  # type: ignore[import-untyped]
 from django.conf import settings
 
-from monitoring.metrics import counter
+from wechat_core.metrics import counter
 
 logger = logging.getLogger(__name__)
 PUBLISH_FAILURES = counter(

@@ -30,6 +30,7 @@ def campus_list() -> list[CampusState]:
 
 
 def campus_is_blocked(*, code: str) -> bool:
+    """Whether the campus is blocked, as this process's copy of the switches says."""
     state = campus_snapshot.get().get(code)
     return state is not None and state.blocked
 

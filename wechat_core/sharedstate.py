@@ -25,7 +25,8 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+
+from wechat_core.transactions import after_commit
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +61,7 @@ class SharedVersion:
         self._fresh_until = _NEVER
 
     def bump_on_commit(self) -> None:
-        transaction.on_commit(self.bump)
+        after_commit(self.bump, name="shared_state")
 
     def _read(self) -> str | None:
         try:

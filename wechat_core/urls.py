@@ -1,10 +1,15 @@
 """Root URLs: the web client, the admin, the API and its schema, media."""
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from monitoring.views import metrics
 from wechat_core import views
@@ -21,17 +26,29 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
     path("monitoring/", include("monitoring.urls")),
+    path("operators/shake/", include("shake.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/messaging/", include("messaging.api.urls")),
     path("api/", include("grayrelease.api.urls")),
     path("api/official/", include("publicplatform.api.urls")),
+    path("api/", include("wallet.api.urls")),
+    path("api/", include("redpackets.api.urls")),
+    path("api/", include("shake.api.urls")),
     path("cgi-bin/", include("publicplatform.cgi.urls")),
     path("platform/", include("publicplatform.console.urls")),
     path("api/topology", TopologyView.as_view(), name="topology"),
     path("api/health", HealthView.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script as a file, not inline (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        # ReDoc always shows its maker's logo from their CDN (the only outside host).
+        csp_update({"img-src": ["https://cdn.redoc.ly"]})(
+            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
+        ),
+        name="api-redoc",
+    ),
     # Avatars are public to anyone who knows the unguessable name; a front proxy
     # may serve MEDIA_ROOT/avatars directly instead (docs/deploy.md).
     re_path(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.api import views
+from accounts.api import internal, views
 
 urlpatterns = [
     path("accounts/register", views.RegisterView.as_view(), name="register"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout-all", views.LogoutAllView.as_view(), name="logout-all"),
     path("accounts/me", views.MeView.as_view(), name="me"),
     path("accounts/me/avatar", views.AvatarView.as_view(), name="avatar"),
+    path("accounts/me/password", views.PasswordView.as_view(), name="password"),
     path("accounts/me/wechat-id", views.WeChatIdView.as_view(), name="wechat-id"),
     path("accounts/devices", views.DeviceListView.as_view(), name="devices"),
     path("accounts/devices/<id:device_id>", views.DeviceDetailView.as_view(), name="device"),
@@ -28,6 +29,7 @@ urlpatterns = [
         views.FriendRequestDeclineView.as_view(),
         name="friend-request-decline",
     ),
+    path("internal/wechat-ids", internal.wechat_id_claim_for_peer, name="internal-wechat-ids"),
     path("contacts/blocks", views.BlockListView.as_view(), name="blocks"),
     path("contacts/blocks/<id:user_id>", views.BlockDetailView.as_view(), name="block"),
 ]

@@ -29,15 +29,22 @@ from accounts.exceptions import (
     YouBlockedUser,
 )
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
+from accounts.replication import (
+    contact_notices_split,
+    friend_request_replicate,
+    friendship_deleted_replicate,
+    friendship_replicate,
+)
 from accounts.tickets import ticket_require
 from accounts.types import FriendRequestOutcome, VerifiedTicket
 from accounts.validators import clean_text
-from messaging.models import EntryKind, SyncEntry
-from messaging.services.synclog import entries_append
 from wechat_core.errors import InvalidInput, RateLimited
 from wechat_core.ratelimit import window_hit
+from wechat_core.sync.log import entries_append
+from wechat_core.sync.models import EntryKind, SyncEntry
 
 FRIEND_REQUEST_SCOPE = "friend-requests"
+BLOCK_SCOPE = "blocks"
 
 
 def _clean(value: str, *, field: str, max_length: int) -> str:
@@ -85,7 +92,9 @@ def _add_side(owner: User, friend: User, *, remark: str = "") -> Friendship:
             f"{owner.nickname} already has {settings.FRIEND_LIMIT} friends, the limit.",
             details={"user_id": owner.pk, "limit": settings.FRIEND_LIMIT},
         )
-    return Friendship.objects.create(owner=owner, friend=friend, remark=remark)
+    friendship = Friendship.objects.create(owner=owner, friend=friend, remark=remark)
+    friendship_replicate(friendship)
+    return friendship
 
 
 def _befriend(me: User, them: User, *, my_remark: str = "") -> Friendship:
@@ -97,11 +106,12 @@ def _befriend(me: User, them: User, *, my_remark: str = "") -> Friendship:
 
 def _tell(*notices: tuple[int, str, dict[str, int]]) -> None:
     """Contact entries in users' sync logs: their devices refresh contacts.
-    One call per transaction (see synclog.entries_append)."""
+    One call per transaction (see wechat_core.sync.log.entries_append). Users homed
+    in another data centre get theirs there (accounts.replication)."""
     entries_append(
         [
             SyncEntry(user_id=user_id, kind=EntryKind.CONTACT, payload={"event": event, **fields})
-            for user_id, event, fields in notices
+            for user_id, event, fields in contact_notices_split(list(notices))
         ]
     )
 
@@ -114,13 +124,12 @@ def _pending(from_user: User, to_user: User) -> FriendRequest | None:
     )
 
 
-def _throttle_requests(user_id: int) -> None:
-    hits = window_hit(scope=FRIEND_REQUEST_SCOPE, identity=str(user_id), window_seconds=86400)
-    if hits.count > settings.FRIEND_REQUESTS_PER_DAY:
-        raise RateLimited(
-            f"At most {settings.FRIEND_REQUESTS_PER_DAY} friend requests a day.",
-            retry_after=hits.retry_after,
-        )
+def _throttle_daily(scope: str, user_id: int, *, limit: int, what: str) -> None:
+    """Count one call naming another user, whatever its outcome: a refused or
+    failed call can probe as well as a successful one."""
+    hits = window_hit(scope=scope, identity=str(user_id), window_seconds=86400)
+    if hits.count > limit:
+        raise RateLimited(f"At most {limit} {what} a day.", retry_after=hits.retry_after)
 
 
 @transaction.atomic
@@ -136,6 +145,12 @@ def friend_request_send(
     ticket_require(ticket, user_id=user_id)
     greeting = _clean(
         greeting, field="greeting", max_length=settings.FRIEND_REQUEST_GREETING_MAX_LENGTH
+    )
+    _throttle_daily(
+        FRIEND_REQUEST_SCOPE,
+        user_id,
+        limit=settings.FRIEND_REQUESTS_PER_DAY,
+        what="friend requests",
     )
     me, them = _lock_pair(user_id, to_user_id)
     _ensure_not_blocked(me, them)
@@ -153,7 +168,6 @@ def friend_request_send(
         friendship = _befriend(me, them)
         _close(reverse, FriendRequestStatus.ACCEPTED)
         return FriendRequestOutcome(request=reverse, friendship=friendship)
-    _throttle_requests(user_id)
     if mine is None and Friendship.objects.filter(owner=me).count() >= settings.FRIEND_LIMIT:
         raise FriendLimitReached(
             f"You already have {settings.FRIEND_LIMIT} friends, the limit.",
@@ -171,6 +185,7 @@ def friend_request_send(
     else:
         request.greeting, request.created_at, request.expires_at = greeting, now, expires_at
         request.save(update_fields=["greeting", "created_at", "expires_at"])
+    friend_request_replicate(request)
     _tell((them.pk, "friend_request", {"user": me.pk, "request": request.pk}))
     return FriendRequestOutcome(request=request, friendship=None)
 
@@ -179,6 +194,7 @@ def _close(request: FriendRequest, status: FriendRequestStatus) -> None:
     request.status = status
     request.responded_at = timezone.now()
     request.save(update_fields=["status", "responded_at"])
+    friend_request_replicate(request)
 
 
 def _incoming_pending(user_id: int, request_id: int) -> FriendRequest:
@@ -251,6 +267,7 @@ def friend_set_remark(
     friendship = _my_side(user_id, friend_id)
     friendship.remark = remark
     friendship.save(update_fields=["remark"])
+    friendship_replicate(friendship)
     return friendship
 
 
@@ -259,6 +276,7 @@ def friend_delete(*, ticket: VerifiedTicket, user_id: int, friend_id: int) -> No
     """Remove a friend from our contacts (their side stays, as in WeChat)."""
     ticket_require(ticket, user_id=user_id)
     _my_side(user_id, friend_id).delete()
+    friendship_deleted_replicate(user_id, friend_id)
 
 
 @transaction.atomic
@@ -269,6 +287,7 @@ def user_block(*, ticket: VerifiedTicket, user_id: int, target_id: int) -> Block
     WeChat's blacklist, and return to normal on unblock.
     """
     ticket_require(ticket, user_id=user_id)
+    _throttle_daily(BLOCK_SCOPE, user_id, limit=settings.BLOCKS_PER_DAY, what="blocks")
     me, them = _lock_pair(user_id, target_id)
     block, _ = Block.objects.get_or_create(blocker=me, blocked=them)
     FriendRequest.objects.filter(

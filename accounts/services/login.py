@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.exceptions import AccountDisabled, InvalidCredentials, LoginLocked
 from accounts.models import Platform, User
@@ -19,8 +20,9 @@ from accounts.services.devices import device_register_login
 from accounts.tickets import ticket_issue
 from accounts.types import DeviceInfo, LoginResult
 from accounts.validators import normalize_email, normalize_phone
-from monitoring.metrics import counter
+from wechat_core.datacenters import require_home
 from wechat_core.errors import ServiceError
+from wechat_core.metrics import counter
 from wechat_core.ratelimit import lock_remaining, lock_set, window_hit, window_reset
 
 LOGINS = counter(
@@ -57,8 +59,10 @@ def _refuse_if_locked(account_key: str, ip: str | None) -> None:
 
 
 def _lock_message(scope: str) -> str:
-    what = "this account" if scope == ACCOUNT_SCOPE else "your network address"
-    return f"Too many failed logins for {what}; wait before trying again."
+    # The wait itself is in details.retry_after (and the Retry-After header).
+    if scope == ACCOUNT_SCOPE:
+        return gettext("Too many failed logins for this account; wait before trying again.")
+    return gettext("Too many failed logins for your network address; wait before trying again.")
 
 
 def _record_failure(account_key: str, ip: str | None) -> int:
@@ -92,6 +96,9 @@ def credentials_check(*, identifier: str, password: str, ip: str | None) -> User
     elif user.check_password(password):
         if not user.is_active:
             raise AccountDisabled()
+        # The password hash is replicated with the user: the right password at the
+        # wrong data centre is told where home is, a wrong one learns nothing.
+        require_home(user.home_datacenter_id)
         window_reset(
             scope=ACCOUNT_SCOPE,
             identity=account_key,

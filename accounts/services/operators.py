@@ -14,7 +14,15 @@ from accounts.models import Device, RevocationReason, User
 from accounts.tickets import tickets_revoke, tickets_revoke_for_device, tickets_revoke_for_user
 
 OPERATORS_GROUP = "Operators"
-OPERATOR_APPS = ("accounts", "wechat_core", "monitoring", "grayrelease")
+OPERATOR_APPS = (
+    "accounts",
+    "wechat_core",
+    "monitoring",
+    "grayrelease",
+    "wallet",
+    "redpackets",
+    "shake",
+)
 
 
 def operators_group_ensure() -> Group:

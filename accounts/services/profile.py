@@ -1,22 +1,26 @@
-"""The user's own profile: nickname, avatar, region, signature, discoverability."""
+"""The user's own profile: nickname, avatar, region, signature, discoverability,
+password."""
 
 from __future__ import annotations
 
 import io
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from accounts.exceptions import InvalidImage, UserNotFound
-from accounts.models import User
-from accounts.tickets import ticket_require
+from accounts.exceptions import InvalidImage, UserNotFound, WrongPassword
+from accounts.models import RevocationReason, User
+from accounts.replication import user_replicate
+from accounts.tickets import ticket_require, tickets_revoke_for_user
 from accounts.types import VerifiedTicket
 from accounts.validators import clean_text
 from wechat_core.errors import InvalidInput, PayloadTooLarge
+from wechat_core.transactions import after_commit
 
 AVATAR_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 AVATAR_SIDE = 640
@@ -39,6 +43,7 @@ def profile_update(
     signature: str | None = None,
     discoverable_by_phone: bool | None = None,
     discoverable_by_wechat_id: bool | None = None,
+    discoverable_by_email: bool | None = None,
 ) -> User:
     """Change the given fields; None leaves a field as it is."""
     ticket_require(ticket, user_id=user_id)
@@ -65,13 +70,41 @@ def profile_update(
     for field, flag in (
         ("discoverable_by_phone", discoverable_by_phone),
         ("discoverable_by_wechat_id", discoverable_by_wechat_id),
+        ("discoverable_by_email", discoverable_by_email),
     ):
         if flag is not None:
             setattr(user, field, flag)
             changed.append(field)
     if changed:
         user.save(update_fields=changed)
+        user_replicate(user)
     return user
+
+
+@transaction.atomic
+def password_change(
+    *, ticket: VerifiedTicket, user_id: int, old_password: str, new_password: str
+) -> int:
+    """Set a new password after checking the current one; every other device is
+    logged out (their tickets revoked), this one stays. Returns how many tickets
+    were revoked."""
+    ticket_require(ticket, user_id=user_id)
+    user = _locked_user(user_id)
+    if not user.check_password(old_password):
+        raise WrongPassword()
+    try:
+        validate_password(new_password, user=user)
+    except ValidationError as error:
+        raise InvalidInput(
+            f"Invalid input: new_password: {error.messages[0]}",
+            details={"fields": {"new_password": error.messages}},
+        ) from error
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_replicate(user)  # the other data centres check the password to send the user home
+    return tickets_revoke_for_user(
+        user_id=user_id, reason=RevocationReason.PASSWORD_CHANGED, except_ticket=ticket.ticket_id
+    )
 
 
 def _normalized_avatar(upload: UploadedFile) -> ContentFile[bytes]:
@@ -112,9 +145,10 @@ def avatar_set(*, ticket: VerifiedTicket, user_id: int, upload: UploadedFile) ->
     old = user.avatar.name if user.avatar else ""
     user.avatar.save(content.name or "avatar.jpg", content, save=False)
     user.save(update_fields=["avatar"])
+    user_replicate(user)
     if old:
         storage, name = user.avatar.storage, old
-        transaction.on_commit(lambda: storage.delete(name))
+        after_commit(lambda: storage.delete(name), name="file_delete")
     return user
 
 
@@ -126,5 +160,6 @@ def avatar_clear(*, ticket: VerifiedTicket, user_id: int) -> User:
         storage, name = user.avatar.storage, user.avatar.name
         user.avatar = ""
         user.save(update_fields=["avatar"])
-        transaction.on_commit(lambda: storage.delete(name))
+        user_replicate(user)
+        after_commit(lambda: storage.delete(name), name="file_delete")
     return user

@@ -16,14 +16,15 @@ from django.db import IntegrityError, transaction
 
 from accounts.exceptions import AccountExists
 from accounts.models import User
+from accounts.replication import user_replicate
 from accounts.services.devices import device_register_login
 from accounts.tickets import ticket_issue
 from accounts.types import DeviceInfo, LoginResult
 from accounts.validators import clean_text, normalize_email, normalize_phone
-from messaging.services.synclog import sequences_ensure
 from wechat_core.errors import InvalidInput, RateLimited
 from wechat_core.ratelimit import window_hit
 from wechat_core.services import topology_ensure_local
+from wechat_core.sync.log import sequences_ensure
 
 REGISTRATION_SCOPE = "register-ip"
 
@@ -78,6 +79,7 @@ def user_create(
         with transaction.atomic():
             user.save()
             sequences_ensure([user.pk])
+            user_replicate(user)
     except IntegrityError as error:
         field = "phone" if phone and User.objects.filter(phone=phone).exists() else "email"
         raise AccountExists(
@@ -98,6 +100,7 @@ def service_identity_create(*, nickname: str) -> User:
         nickname=nickname.strip()[: settings.NICKNAME_MAX_LENGTH] or "Service",
         discoverable_by_phone=False,
         discoverable_by_wechat_id=False,
+        discoverable_by_email=False,
     )
     user.set_unusable_password()
     placement = topology_ensure_local()

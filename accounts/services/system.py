@@ -41,9 +41,17 @@ def system_account_ensure(*, wechat_id: str, nickname: str) -> User:
         )
         user.set_unusable_password()
         user.discoverable_by_phone = False
+        user.discoverable_by_email = False
         wechat_id_allocate(wechat_id=wechat_id, user=user)
         user.wechat_id = wechat_id
-        user.save(update_fields=["password", "discoverable_by_phone", "wechat_id"])
+        user.save(
+            update_fields=[
+                "password",
+                "discoverable_by_phone",
+                "discoverable_by_email",
+                "wechat_id",
+            ]
+        )
     return user
 
 

@@ -2,26 +2,40 @@
 
 Inputs check JSON types only; every rule (ranges, versions, percentages,
 overlaps, users that exist) is the service's, which answers `invalid_rule`
-naming the field.
+naming the field. The schema states the rules' limits (`openapi_limits`,
+wechat_core.api.schema) without the serializers checking them first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
+from grayrelease.bucketing import BASIS_POINTS
+from grayrelease.models import ChangeAction, PushStatus
+from grayrelease.rules import (
+    DESCRIPTION_MAX,
+    GUARD_SAMPLE_MAX,
+    GUARD_SAMPLE_MIN,
+    GUARD_WINDOW_MAX,
+    KEY_PATTERN,
+    SOAK_MINUTES_MAX,
+)
 from grayrelease.types import (
-    ClientFlag,
     FeatureSpec,
+    GuardAction,
     GuardSpec,
     StageSpec,
     TimeWindowSpec,
     VersionRangeSpec,
 )
-from wechat_core.api.fields import StrictBooleanField, StrictCharField
+from wechat_core.api.fields import FlagOutput, StrictBooleanField, StrictCharField
 
 TEXT_MAX = 512
+SCHEDULE_ACTIONS = ("start", "pause", "resume")
+GUARD_ACTIONS = tuple(action.value for action in GuardAction)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -36,13 +50,6 @@ def _names(**kwargs: Any) -> serializers.ListField:
 
 
 # --- Clients ------------------------------------------------------------------------
-
-
-class FlagOutput(serializers.Serializer[ClientFlag]):
-    enabled = serializers.BooleanField()
-    revision = serializers.IntegerField(
-        help_text="Keep the value with the highest revision you have seen."
-    )
 
 
 class FlagsOutput(serializers.Serializer[Any]):
@@ -77,8 +84,26 @@ class TimeWindowInput(serializers.Serializer[TimeWindowSpec]):
 
 
 class StageInput(serializers.Serializer[StageSpec]):
-    percentage_bp = StrictIntegerField(help_text="Basis points: 100 = 1 %.")
+    percentage_bp = StrictIntegerField(
+        help_text="Basis points: 100 = 1 %; each stage wider than the one before."
+    )
     soak_minutes = StrictIntegerField(help_text="Least time at this stage.")
+
+    openapi_limits = {
+        "percentage_bp": {"minimum": 1, "maximum": BASIS_POINTS},
+        "soak_minutes": {"minimum": 0, "maximum": SOAK_MINUTES_MAX},
+    }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A PATCH (partial) skips missing fields at every depth; a stage is whole.
+        missing = {
+            name: ["This field is required."]
+            for name in ("percentage_bp", "soak_minutes")
+            if name not in attrs
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
 
 class GuardInput(serializers.Serializer[GuardSpec]):
@@ -89,6 +114,16 @@ class GuardInput(serializers.Serializer[GuardSpec]):
     window_seconds = StrictIntegerField(required=False)
     action = StrictCharField(required=False, max_length=16, help_text='"pause" or "rollback".')
 
+    openapi_limits = {
+        "margin_bp": {"minimum": 1, "maximum": BASIS_POINTS},
+        "min_sample": {"minimum": GUARD_SAMPLE_MIN, "maximum": GUARD_SAMPLE_MAX},
+        "window_seconds": {
+            "minimum": max(10, 2 * settings.MONITORING_FLUSH_SECONDS),
+            "maximum": GUARD_WINDOW_MAX,
+        },
+        "action": {"enum": list(GUARD_ACTIONS)},
+    }
+
 
 class FeatureInput(serializers.Serializer[Any]):
     key = StrictCharField(max_length=TEXT_MAX, required=False)
@@ -96,8 +131,14 @@ class FeatureInput(serializers.Serializer[Any]):
     client_visible = StrictBooleanField(required=False)
     killed = StrictBooleanField(required=False, help_text="The kill switch.")
     percentage_bp = StrictIntegerField(required=False, help_text="0-10000; 100 = 1 %.")
-    allow = _names(help_text="User ids (as strings) or WeChat IDs that always get it.")
-    deny = _names(help_text="User ids (as strings) or WeChat IDs that never get it.")
+    allow = _names(
+        help_text="User ids (as strings) or WeChat IDs that always get it; at most "
+        f"{settings.GRAYRELEASE_TARGET_LIST_MAX} distinct users."
+    )
+    deny = _names(
+        help_text="User ids (as strings) or WeChat IDs that never get it; at most "
+        f"{settings.GRAYRELEASE_TARGET_LIST_MAX} distinct users."
+    )
     platforms = _names(help_text="Empty: every platform.")
     datacenters = _names(help_text="Users' home data centres; empty: all.")
     campuses = _names(help_text="Users' home campuses; empty: all.")
@@ -113,6 +154,16 @@ class FeatureInput(serializers.Serializer[Any]):
         max_length=200, required=False, allow_blank=True, help_text="Why; kept in the audit trail."
     )
     revision = StrictIntegerField(required=False, help_text="Refuse if the feature moved past it.")
+
+    openapi_limits = {
+        "key": {"pattern": KEY_PATTERN.pattern, "maxLength": 64},
+        "description": {"maxLength": DESCRIPTION_MAX},
+        "percentage_bp": {"minimum": 0, "maximum": BASIS_POINTS},
+        "platforms": {"items": {"$ref": "#/components/schemas/PlatformEnum"}},
+        "version_ranges": {"maxItems": settings.GRAYRELEASE_RANGES_MAX},
+        "time_windows": {"maxItems": settings.GRAYRELEASE_RANGES_MAX},
+        "stages": {"maxItems": settings.GRAYRELEASE_STAGES_MAX},
+    }
 
     SPEC_FIELDS = (
         "description",
@@ -156,13 +207,19 @@ class FeatureInput(serializers.Serializer[Any]):
         return FeatureSpec(key=key, **cls.spec_changes(data))
 
 
+class FeatureCreateInput(FeatureInput):
+    """FeatureInput as POST /features and /preview read it: the key is required."""
+
+    openapi_required = ("key",)
+
+
 class KillSwitchInput(serializers.Serializer[Any]):
     killed = StrictBooleanField()
     comment = StrictCharField(max_length=200, required=False, allow_blank=True)
 
 
 class ScheduleInput(serializers.Serializer[Any]):
-    action = serializers.ChoiceField(choices=["start", "pause", "resume"])
+    action = serializers.ChoiceField(choices=SCHEDULE_ACTIONS)
     comment = StrictCharField(max_length=200, required=False, allow_blank=True)
 
 
@@ -192,7 +249,7 @@ class GuardOutput(serializers.Serializer[GuardSpec]):
     margin_bp = serializers.IntegerField()
     min_sample = serializers.IntegerField()
     window_seconds = serializers.IntegerField()
-    action = serializers.CharField()
+    action = serializers.ChoiceField(choices=GUARD_ACTIONS)
 
 
 class GuardVerdictOutput(serializers.Serializer[Any]):
@@ -233,13 +290,15 @@ class ChangeOutput(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     feature_key = serializers.CharField()
     revision = serializers.IntegerField()
-    action = serializers.CharField()
+    action = serializers.ChoiceField(choices=ChangeAction.choices)
     actor_label = serializers.CharField(help_text="Who made the change.")
     comment = serializers.CharField()
     created_at = serializers.DateTimeField()
     before = serializers.JSONField(allow_null=True, help_text="The whole state before.")
     after = serializers.JSONField(allow_null=True, help_text="The whole state after.")
-    push_status = serializers.CharField()
+    push_status = serializers.ChoiceField(
+        choices=PushStatus.choices, help_text="The push of a client-visible change to devices."
+    )
     pushed_users = serializers.IntegerField()
 
 

@@ -18,28 +18,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.authentication import TicketAuthentication
-from accounts.types import VerifiedTicket
+from accounts.authentication import TicketAuthentication
+from accounts.ticketview import TicketView
 from grayrelease import selectors
 from grayrelease.api import serializers as s
 from grayrelease.models import Feature
 from grayrelease.services import features, schedule
+from wechat_core.api.views import ServiceView
 
 TAGS = ["gray release (operators)"]
 
 
-def _valid(serializer_class: Any, data: Any, *, partial: bool = False) -> dict[str, Any]:
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return cast(dict[str, Any], serializer.validated_data)
-
-
-class FlagsView(APIView):
+class FlagsView(TicketView):
     @extend_schema(responses={200: s.FlagsOutput}, tags=["gray release"])
     def get(self, request: Request) -> Response:
         """The client-visible features as this device sees them (also in the login
         answer and the websocket hello; changes arrive as `flag` sync entries)."""
-        ticket = cast(VerifiedTicket, request.auth)
+        ticket = self.ticket
         flags = selectors.device_flags(ticket=ticket, user_id=ticket.user_id)
         return Response(s.FlagsOutput({"flags": flags}).data)
 
@@ -59,7 +54,7 @@ class IsOperator(BasePermission):
         )
 
 
-class OperatorView(APIView):
+class OperatorView(ServiceView):
     authentication_classes = [TicketAuthentication, SessionAuthentication]
     permission_classes = [IsOperator]
 
@@ -108,9 +103,9 @@ class FeatureListView(ListAPIView, OperatorView):  # type: ignore[type-arg]
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=s.FeatureInput, responses={201: s.FeatureOutput}, tags=TAGS)
+    @extend_schema(request=s.FeatureCreateInput, responses={201: s.FeatureOutput}, tags=TAGS)
     def post(self, request: Request) -> Response:
-        data = _valid(s.FeatureInput, request.data)
+        data = self.valid(s.FeatureInput, request.data)
         spec = s.FeatureInput.spec(data, key=data.get("key", ""))
         feature = features.feature_create(
             spec=spec, actor=self.actor(), comment=data.get("comment", "")
@@ -124,7 +119,7 @@ class FeatureDetailView(OperatorView):
         return _feature(key)
 
     def _update(self, key: str, *, partial: bool) -> Response:
-        data = _valid(s.FeatureInput, self.request.data, partial=partial)
+        data = self.valid(s.FeatureInput, self.request.data, partial=partial)
         actor, comment, revision = self.actor(), data.get("comment", ""), data.get("revision")
         if partial:
             changes = {"key": data.get("key", key), **s.FeatureInput.spec_changes(data)}
@@ -158,7 +153,7 @@ class FeatureDetailView(OperatorView):
 
     @extend_schema(request=s.DeleteInput, responses={204: None}, tags=TAGS)
     def delete(self, request: Request, key: str) -> Response:
-        data = _valid(s.DeleteInput, request.data or {})
+        data = self.valid(s.DeleteInput, request.data or {})
         features.feature_delete(key=key, actor=self.actor(), comment=data.get("comment", ""))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -166,7 +161,7 @@ class FeatureDetailView(OperatorView):
 class KillSwitchView(OperatorView):
     @extend_schema(request=s.KillSwitchInput, responses={200: s.FeatureOutput}, tags=TAGS)
     def post(self, request: Request, key: str) -> Response:
-        data = _valid(s.KillSwitchInput, request.data)
+        data = self.valid(s.KillSwitchInput, request.data)
         features.feature_set_killed(
             key=key, killed=data["killed"], actor=self.actor(), comment=data.get("comment", "")
         )
@@ -183,7 +178,7 @@ SCHEDULE_ACTIONS = {
 class ScheduleView(OperatorView):
     @extend_schema(request=s.ScheduleInput, responses={200: s.FeatureOutput}, tags=TAGS)
     def post(self, request: Request, key: str) -> Response:
-        data = _valid(s.ScheduleInput, request.data)
+        data = self.valid(s.ScheduleInput, request.data)
         SCHEDULE_ACTIONS[data["action"]](
             key=key, actor=self.actor(), comment=data.get("comment", "")
         )
@@ -203,14 +198,14 @@ class ChangeListView(ListAPIView, OperatorView):  # type: ignore[type-arg]
 
 class PreviewView(OperatorView):
     @extend_schema(
-        request=s.FeatureInput,
+        request=s.FeatureCreateInput,
         responses={200: s.PreviewOutput},
         tags=TAGS,
         description="How many signed-in users each rule of this spec covers, and how many "
         "would get the feature, compared with the saved feature of the same key. Saves nothing.",
     )
     def post(self, request: Request) -> Response:
-        data = _valid(s.FeatureInput, request.data)
+        data = self.valid(s.FeatureInput, request.data)
         spec = features.feature_spec_validate(s.FeatureInput.spec(data, key=data.get("key", "")))
         preview = selectors.feature_preview(spec=spec)
         return Response(s.PreviewOutput(dataclasses.asdict(preview)).data)

@@ -13,12 +13,12 @@ import datetime as dt
 from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
 
 from accounts.models import User
 from grayrelease.evaluation import features_snapshot
 from grayrelease.models import ChangeAction, Feature, FeatureChange, PushStatus
 from grayrelease.specs import feature_state
+from wechat_core.transactions import after_commit, task_enqueue
 
 # Who a change made by no operator (actor None) is shown as in the audit trail.
 SYSTEM_ACTOR = "system"
@@ -65,7 +65,7 @@ def change_record(
     features_snapshot.invalidate_on_commit()
     if push:
         change_id = change.pk
-        transaction.on_commit(lambda: push_enqueue(change_id=change_id))
+        after_commit(lambda: push_enqueue(change_id=change_id), name="flag_push")
     return change
 
 
@@ -103,6 +103,4 @@ def feature_commit(
 
 
 def push_enqueue(*, change_id: int) -> None:
-    from grayrelease.tasks import push_flag_change
-
-    push_flag_change.delay(change_id)
+    task_enqueue("grayrelease.tasks.push_flag_change", change_id)

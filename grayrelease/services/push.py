@@ -35,8 +35,8 @@ from grayrelease.models import FeatureChange, PushStatus
 from grayrelease.selectors import subject_of
 from grayrelease.services.changes import push_enqueue
 from grayrelease.types import Subject
-from messaging.models import EntryKind
-from messaging.services.synclog import entries_append_payloads
+from wechat_core.sync.log import entries_append_payloads
+from wechat_core.sync.models import EntryKind
 
 
 def _shows(feature: CompiledFeature | None, subject: Subject, now: float) -> bool:

@@ -16,12 +16,19 @@ from typing import Any
 from channels.db import database_sync_to_async  # type: ignore[import-untyped]
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from accounts.api.authentication import ticket_from_header
+from accounts.authentication import ticket_from_header
 from accounts.types import VerifiedTicket
 from messaging import protocol, selectors
+from messaging.api import serializers as s
 from messaging.types import WireSyncPage
 from wechat_core.api.errors import error_body
+from wechat_core.api.schema import described_by
 from wechat_core.errors import InvalidInput, NotAuthenticated, ServiceError
 from wechat_core.realtime import hub, user_group
 
@@ -69,9 +76,29 @@ async def _read_after_notify(
         hub().leave(group, listener)
 
 
+class SyncLongPollSchema(APIView):
+    """The OpenAPI description of `sync_longpoll`; never routed."""
+
+    @extend_schema(
+        operation_id="messaging_sync",
+        parameters=[s.SyncQuery],
+        responses={200: s.SyncOutput},
+        tags=["messaging"],
+        description="Long-poll sync (docs/protocol.md §5): the entries after `key`, at once "
+        "when there are some, else after waiting up to `timeout` seconds for one (the answer "
+        "may then be empty: sync again from the returned `key`).",
+    )
+    def get(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+@described_by(SyncLongPollSchema)
+@csrf_exempt  # the ticket is a header, never a cookie; a wrong method gets its 405
 async def sync_longpoll(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
-        return JsonResponse(error_body("method_not_allowed", "Use GET."), status=405)
+        return JsonResponse(
+            error_body("method_not_allowed", "Use GET."), status=405, headers={"Allow": "GET"}
+        )
     try:
         header = request.headers.get("Authorization", "").encode("latin-1", "replace")
         ticket = await database_sync_to_async(ticket_from_header, thread_sensitive=False)(header)

@@ -9,13 +9,21 @@ urlpatterns = [
     path("sync", longpoll.sync_longpoll, name="messaging-sync"),
     path("recall", views.RecallView.as_view(), name="messaging-recall"),
     path("read", views.ReadView.as_view(), name="messaging-read"),
+    path("hide", views.HideView.as_view(), name="messaging-hide"),
     path("receipts", views.ReceiptView.as_view(), name="messaging-receipts"),
+    path("link-stats", views.LinkStatsView.as_view(), name="messaging-link-stats"),
+    path("search", views.SearchView.as_view(), name="messaging-search"),
     path("conversations", views.ConversationListView.as_view(), name="conversations"),
     path("conversations/direct", views.DirectView.as_view(), name="conversation-direct"),
     path(
         "conversations/<id:conversation_id>",
         views.ConversationDetailView.as_view(),
         name="conversation",
+    ),
+    path(
+        "conversations/<id:conversation_id>/settings",
+        views.ConversationSettingsView.as_view(),
+        name="conversation-settings",
     ),
     path(
         "conversations/<id:conversation_id>/messages",

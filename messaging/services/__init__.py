@@ -1,6 +1,5 @@
 """Writes of the messaging app, one module per sub-domain:
 
-- synclog: per-user sequences, sync entries, notifications after commit
 - delivery: writing a conversation's pending events into its members' logs
 - sending: sending messages (idempotent), recall, read positions
 - conversations: 1:1 chats and groups (create, invite, remove, leave, roles)

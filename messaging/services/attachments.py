@@ -1,4 +1,5 @@
-"""Uploads: images and files, checked against size and type limits before they are stored."""
+"""Uploads: images and files, checked against size and type limits before they are
+stored, and gone once the message that carried them is recalled."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from PIL import Image, UnidentifiedImageError
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging.exceptions import InvalidContent
-from messaging.models import Attachment, AttachmentKind
+from messaging.models import Attachment, AttachmentKind, Message
 from wechat_core.errors import PayloadTooLarge
+from wechat_core.transactions import after_commit
 
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
@@ -64,3 +66,33 @@ def attachment_upload(
     attachment.file.save(attachment.pk.hex, upload, save=False)
     attachment.save()
     return attachment
+
+
+def attachment_release_recalled(*, message: Message) -> None:
+    """A recalled message's image or file is served to nobody, the sender
+    included (as in WeChat, a recall takes the content back from everyone):
+    unless another message of the conversation that was not recalled carries the
+    same upload, the attachment is deleted, and its file after commit. Call in
+    the recall's transaction."""
+    attachment_id = (message.body or {}).get("attachment")
+    if not attachment_id:
+        return
+    # Locked first, as sending locks it: a concurrent send of the same upload
+    # either commits before the check below sees it, or finds it gone.
+    attachment = Attachment.objects.select_for_update(no_key=True).filter(pk=attachment_id).first()
+    if attachment is None:
+        return
+    still_shown = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            recalled_at__isnull=True,
+            body__attachment=attachment_id,
+        )
+        .exclude(pk=message.pk)
+        .exists()
+    )
+    if still_shown:
+        return
+    storage, name = attachment.file.storage, attachment.file.name
+    attachment.delete()
+    after_commit(lambda: storage.delete(name), name="file_delete")

@@ -1,4 +1,5 @@
-"""1:1 chats and groups: open, create, invite, remove, leave, rename, announce, roles.
+"""1:1 chats and groups: open, create, invite, remove, leave, rename, announce, roles;
+and each member's own settings of a chat (mute, pin).
 
 Every change to a group is also an event in it (a system notice), numbered and
 delivered like a message, so members learn of it through SYNC in the same order
@@ -11,11 +12,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, When
+from django.utils import timezone
 
 from accounts.selectors import contact_relation
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
-from messaging.exceptions import AlreadyMember, GroupFull, NotAllowed, NotFriends
+from messaging.exceptions import (
+    AlreadyMember,
+    ConversationNotFound,
+    GroupFull,
+    NotAllowed,
+    NotFriends,
+)
 from messaging.models import (
     Conversation,
     ConversationKind,
@@ -26,8 +34,10 @@ from messaging.models import (
     MessageKind,
 )
 from messaging.services.events import conversation_lock, event_append, membership_require
-from messaging.services.synclog import sequences_ensure
+from messaging.wire import ConversationSettingsPayload
 from wechat_core.errors import InvalidInput
+from wechat_core.sync.log import entry_append, sequences_ensure
+from wechat_core.sync.models import EntryKind
 
 
 def _direct_key(first: int, second: int) -> str:
@@ -106,12 +116,15 @@ def official_conversation_open(
     Membership.objects.bulk_create(
         [
             Membership(
-                conversation=conversation, user_id=service_user_id, role=MemberRole.OWNER,
-                joined_seq=1, left_seq=0,
+                conversation=conversation,
+                user_id=service_user_id,
+                role=MemberRole.OWNER,
+                joined_seq=1,
+                left_seq=0,
             ),
             Membership(conversation=conversation, user_id=user_id),
         ]
-    )  # fmt: skip
+    )
     sequences_ensure([user_id, service_user_id])
     return conversation
 
@@ -146,11 +159,20 @@ def group_create(
     return conversation
 
 
-def _group(conversation_id: int) -> Conversation:
+def _group(conversation_id: int, user_id: int) -> tuple[Conversation, Membership]:
+    """The group, locked, and the user's active membership. Membership is checked
+    before anything else is said about the conversation: to anyone else it does
+    not exist, whatever it is (no 'this is a 1:1 chat' for a stranger's chat)."""
     conversation = conversation_lock(conversation_id)
+    membership = membership_require(conversation, user_id)
     if conversation.kind != ConversationKind.GROUP:
         raise InvalidInput("This is a 1:1 chat, not a group.")
-    return conversation
+    return conversation, membership
+
+
+def _admin_require(membership: Membership) -> None:
+    if membership.role not in (MemberRole.OWNER, MemberRole.ADMIN):
+        raise NotAllowed()
 
 
 @transaction.atomic
@@ -159,8 +181,7 @@ def group_invite(
 ) -> Message:
     """Add friends to a group (any member may invite, as in WeChat)."""
     ticket_require(ticket, user_id=user_id)
-    conversation = _group(conversation_id)
-    membership_require(conversation, user_id)
+    conversation, _ = _group(conversation_id, user_id)
     invitees = sorted(set(member_ids))
     if not invitees:
         raise InvalidInput("Name at least one user to invite.")
@@ -210,8 +231,8 @@ def group_remove(
 ) -> Message:
     """The owner removes anyone; admins remove ordinary members."""
     ticket_require(ticket, user_id=user_id)
-    conversation = _group(conversation_id)
-    actor = membership_require(conversation, user_id, admin=True)
+    conversation, actor = _group(conversation_id, user_id)
+    _admin_require(actor)
     if member_id == user_id:
         raise InvalidInput("To leave a group, use leave.")
     target = membership_require(conversation, member_id)
@@ -224,8 +245,7 @@ def group_remove(
 def group_leave(*, ticket: VerifiedTicket, user_id: int, conversation_id: int) -> Message:
     """Leave a group; an owner hands the group to the longest-serving admin, else member."""
     ticket_require(ticket, user_id=user_id)
-    conversation = _group(conversation_id)
-    membership = membership_require(conversation, user_id)
+    conversation, membership = _group(conversation_id, user_id)
     body: dict[str, object] = {"event": "left", "user": user_id}
     if membership.role == MemberRole.OWNER:
         heir = (
@@ -259,15 +279,17 @@ def group_update(
 ) -> Conversation:
     """Rename the group or set its announcement (owner and admins)."""
     ticket_require(ticket, user_id=user_id)
-    conversation = _group(conversation_id)
-    membership_require(conversation, user_id, admin=True)
+    conversation, membership = _group(conversation_id, user_id)
+    _admin_require(membership)
     if name is not None:
         conversation.name = _clean_name(name)
         conversation.save(update_fields=["name"])
         event_append(
-            conversation, sender_id=user_id, kind=MessageKind.SYSTEM,
+            conversation,
+            sender_id=user_id,
+            kind=MessageKind.SYSTEM,
             body={"event": "renamed", "by": user_id, "name": conversation.name},
-        )  # fmt: skip
+        )
     if announcement is not None:
         limit = settings.MESSAGING_ANNOUNCEMENT_MAX_CHARS
         if len(announcement) > limit:
@@ -275,9 +297,11 @@ def group_update(
         conversation.announcement = announcement
         conversation.save(update_fields=["announcement"])
         event_append(
-            conversation, sender_id=user_id, kind=MessageKind.SYSTEM,
+            conversation,
+            sender_id=user_id,
+            kind=MessageKind.SYSTEM,
             body={"event": "announcement", "by": user_id, "text": announcement},
-        )  # fmt: skip
+        )
     return conversation
 
 
@@ -287,8 +311,7 @@ def group_set_admin(
 ) -> Message | None:
     """The owner makes a member an admin, or an admin a member again."""
     ticket_require(ticket, user_id=user_id)
-    conversation = _group(conversation_id)
-    actor = membership_require(conversation, user_id)
+    conversation, actor = _group(conversation_id, user_id)
     if actor.role != MemberRole.OWNER:
         raise NotAllowed("Only the owner appoints admins.")
     target = membership_require(conversation, member_id)
@@ -301,6 +324,51 @@ def group_set_admin(
     target.save(update_fields=["role"])
     event = "admin_added" if admin else "admin_removed"
     return event_append(
-        conversation, sender_id=user_id, kind=MessageKind.SYSTEM,
+        conversation,
+        sender_id=user_id,
+        kind=MessageKind.SYSTEM,
         body={"event": event, "by": user_id, "user": member_id},
-    )  # fmt: skip
+    )
+
+
+@transaction.atomic
+def conversation_settings_update(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    muted: bool | None = None,
+    pinned: bool | None = None,
+) -> Membership:
+    """Mute or pin a chat for oneself (any kind of chat one is in). The user's
+    other devices learn it through a `conversation` entry in their log; nobody
+    else does. Setting what is already set changes nothing and logs nothing."""
+    ticket_require(ticket, user_id=user_id)
+    membership = (
+        Membership.objects.select_for_update(no_key=True)
+        .filter(conversation_id=conversation_id, user_id=user_id, left_seq__isnull=True)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound()
+    changed: list[str] = []
+    if muted is not None and membership.muted != muted:
+        membership.muted = muted
+        changed.append("muted")
+    if pinned is not None and (membership.pinned_at is not None) != pinned:
+        membership.pinned_at = timezone.now() if pinned else None
+        changed.append("pinned_at")
+    if changed:
+        membership.save(update_fields=changed)
+        payload: ConversationSettingsPayload = {
+            "conversation": conversation_id,
+            "muted": membership.muted,
+            "pinned": membership.pinned_at is not None,
+        }
+        entry_append(
+            user_id=user_id,
+            kind=EntryKind.CONVERSATION,
+            conversation_id=conversation_id,
+            payload=dict(payload),
+        )
+    return membership

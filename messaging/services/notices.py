@@ -39,9 +39,12 @@ def system_message_send(
         return previous
     with transaction.atomic():
         message = event_append(
-            conversation_lock(conversation.pk), sender_id=user_id, kind=MessageKind.TEXT,
-            body={"text": text}, client_msg_id=client_msg_id,
-        )  # fmt: skip
+            conversation_lock(conversation.pk),
+            sender_id=user_id,
+            kind=MessageKind.TEXT,
+            body={"text": text},
+            client_msg_id=client_msg_id,
+        )
     return SendAck(
         message.pk, conversation.pk, message.seq, client_msg_id, message.created_at, duplicate=False
     )

@@ -25,9 +25,9 @@ from django.utils import timezone
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from messaging.models import Membership, Message
-from monitoring.metrics import client_version_label, histogram
 from wechat_core.cacheclient import cache_redis
 from wechat_core.errors import InvalidInput
+from wechat_core.metrics import client_version_label, histogram
 
 DELIVERY_DELAY = histogram(
     "messaging_delivery_delay_seconds",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,6 @@ from accounts.exceptions import BlockedByUser, YouBlockedUser
 from accounts.selectors import contact_relation
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
-from messaging import storage
 from messaging.exceptions import (
     AttachmentNotFound,
     ClientMessageIdReused,
@@ -33,26 +33,32 @@ from messaging.models import (
     Attachment,
     Conversation,
     ConversationKind,
-    EntryKind,
     MemberRole,
     Membership,
     Message,
     MessageKind,
 )
+from messaging.replication import conversation_master, message_forward
 from messaging.selectors import account_is_system
-from messaging.services.delivery import (
-    deliveries_count_on_commit,
-    delivery_is_inline,
-    delivery_schedule,
+from messaging.services.attachments import attachment_release_recalled
+from messaging.services.events import (
+    conversation_lock,
+    event_append,
+    event_store,
+    membership_require,
 )
-from messaging.services.events import conversation_lock, event_append, membership_require
+from messaging.services.kinds import message_kind_spec
 from messaging.services.policies import SentMessage, kind_policy
 from messaging.services.spam import SpamCandidate, SpamVerdict, spam_check
-from messaging.services.synclog import entry_append, notify_on_commit
-from messaging.storage import ConversationHead
+from messaging.store import store
+from messaging.store.base import ConversationHead
 from messaging.types import OutgoingContent, SendAck
-from monitoring.metrics import counter
+from wechat_core import datacenters
+from wechat_core.metrics import counter
 from wechat_core.ratelimit import window_hit_leased
+from wechat_core.sync.log import entry_append
+from wechat_core.sync.models import EntryKind
+from wechat_core.transactions import after_commit
 
 CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 CONTENT_KINDS = {MessageKind.TEXT, MessageKind.IMAGE, MessageKind.FILE}
@@ -77,13 +83,19 @@ def _ack(message: Message, *, duplicate: bool) -> SendAck:
 
 
 def _previous_send(user_id: int, client_msg_id: str, conversation_id: int) -> SendAck | None:
-    earlier = storage.previous_send(user_id, client_msg_id)
+    earlier = store().previous_send(user_id, client_msg_id)
     if earlier is None:
         return None
-    message_id, earlier_conversation, seq, created_at = earlier
-    if earlier_conversation != conversation_id:
+    if earlier.conversation_id != conversation_id:
         raise ClientMessageIdReused()
-    return SendAck(message_id, earlier_conversation, seq, client_msg_id, created_at, duplicate=True)
+    return SendAck(
+        earlier.message_id,
+        earlier.conversation_id,
+        earlier.seq,
+        client_msg_id,
+        earlier.created_at,
+        duplicate=True,
+    )
 
 
 def _throttle(user_id: int) -> None:
@@ -180,43 +192,29 @@ def _body(
 
 def _lock_head(conversation_id: int, user_id: int) -> ConversationHead:
     """The conversation locked for numbering, and the sender's role (members only)."""
-    if storage.available():
-        head = storage.conversation_head(conversation_id, user_id)
-        if head is None or head.role is None:
-            raise ConversationNotFound()
-        return head
-    conversation = conversation_lock(conversation_id)
-    membership = membership_require(conversation, user_id)
-    return ConversationHead(
-        conversation.kind, conversation.direct_key, conversation.member_count, membership.role
-    )
+    head = store().conversation_head(conversation_id, user_id)
+    if head is None or head.role is None:
+        raise ConversationNotFound()
+    return head
 
 
 def _append(
-    conversation_id: int, head: ConversationHead, user_id: int, kind: str, body: dict[str, Any],
+    conversation_id: int,
+    head: ConversationHead,
+    user_id: int,
+    kind: str,
+    body: dict[str, Any],
     client_msg_id: str,
-) -> tuple[int, int, dt.datetime]:  # fmt: skip
+) -> tuple[int, int, dt.datetime]:
     """Store the message and deliver it (inline or scheduled); (id, seq, created_at)."""
-    if not storage.available():
-        message = event_append(
-            conversation_lock(conversation_id), sender_id=user_id, kind=MessageKind(kind),
-            body=body, client_msg_id=client_msg_id,
-        )  # fmt: skip
-        return message.pk, message.seq, message.created_at
-    inline = delivery_is_inline(head.member_count)
-    appended = storage.message_append(
-        conversation_id=conversation_id, sender_id=user_id, kind=kind, body=body,
-        client_msg_id=client_msg_id, inline=inline,
-    )  # fmt: skip
-    if appended.delivered:
-        if len(appended.last_seqs) != head.member_count:
-            # Every active member has a sequence row (services.conversations makes
-            # them); anything else would silently skip someone, so stop loudly.
-            raise RuntimeError(f"conversation {conversation_id}: members without sequences")
-        notify_on_commit(appended.last_seqs)
-        deliveries_count_on_commit("inline", [len(appended.last_seqs)])
-    else:
-        delivery_schedule(conversation_id=conversation_id, member_count=head.member_count)
+    appended = event_store(
+        conversation_id=conversation_id,
+        member_count=head.member_count,
+        sender_id=user_id,
+        kind=kind,
+        body=body,
+        client_msg_id=client_msg_id,
+    )
     return appended.id, appended.seq, appended.created_at
 
 
@@ -240,6 +238,108 @@ def message_send(
     candidate = SpamCandidate(sender_id=user_id, conversation_id=conversation_id, text=content.text)
     if spam_check(candidate, ticket=ticket) is SpamVerdict.SPAM:
         raise MessageRejected()
+    return _store(
+        ticket,
+        user_id,
+        conversation_id,
+        client_msg_id,
+        content,
+        lambda head: _body(conversation_id, head, user_id, content),
+    )
+
+
+def message_send_checked(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    content: OutgoingContent,
+) -> SendAck:
+    """The rest of message_send once its checks before the database passed (ticket,
+    client_msg_id, content, rate, spam): the event loop's send path
+    (services.sending_async) runs a send the group commit refused through here,
+    which gives its exact error or its duplicate's ack without counting it twice."""
+    ticket_require(ticket, user_id=user_id)
+    previous = _previous_send(user_id, client_msg_id, conversation_id)
+    if previous is not None:
+        return previous
+    return _store(
+        ticket,
+        user_id,
+        conversation_id,
+        client_msg_id,
+        content,
+        lambda head: _body(conversation_id, head, user_id, content),
+    )
+
+
+def previous_send(*, user_id: int, client_msg_id: str, conversation_id: int) -> SendAck | None:
+    """The ack of the user's earlier send with this client_msg_id, if any
+    (ClientMessageIdReused when it went to another conversation)."""
+    return _previous_send(user_id, client_msg_id, conversation_id)
+
+
+def send_precheck(
+    *, ticket: VerifiedTicket, user_id: int, conversation_id: int, content: OutgoingContent
+) -> None:
+    """message_send's checks that need no database: content, rate, spam (the
+    spam filter must be one that runs inline: spam.spam_check_runs_inline)."""
+    _check_content(content)
+    _throttle(user_id)
+    candidate = SpamCandidate(sender_id=user_id, conversation_id=conversation_id, text=content.text)
+    if spam_check(candidate, ticket=ticket) is SpamVerdict.SPAM:
+        raise MessageRejected()
+
+
+def sent_count(kind: str, conversation_kind: str) -> None:
+    """Count a sent message (what _store counts after its commit)."""
+    MESSAGES_SENT.inc(kind, conversation_kind)
+
+
+def message_send_kind(
+    *,
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    kind: str,
+    body: dict[str, Any],
+) -> SendAck:
+    """Send a message of a kind another app registered (services.kinds), with the
+    body that app built, through the same checks, numbering and delivery as any
+    send. Runs in the caller's transaction when there is one (a red packet's
+    escrow is funded in the same commit). Idempotent by client_msg_id."""
+    ticket_require(ticket, user_id=user_id)
+    if message_kind_spec(kind) is None:
+        raise InvalidContent(f"No message kind {kind!r} is registered.")
+    if not CLIENT_MSG_ID.fullmatch(client_msg_id):
+        raise InvalidContent("client_msg_id must be 1-64 letters, digits or . _ : -")
+    previous = _previous_send(user_id, client_msg_id, conversation_id)
+    if previous is not None:
+        return previous
+    _throttle(user_id)
+    return _store(
+        ticket,
+        user_id,
+        conversation_id,
+        client_msg_id,
+        OutgoingContent(kind=kind),
+        lambda head: dict(body),
+    )
+
+
+def _store(
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    content: OutgoingContent,
+    build_body: Callable[[ConversationHead], dict[str, Any]],
+) -> SendAck:
+    """Check the sender may write here, then number, store and deliver the message."""
+    if conversation_master(conversation_id) != datacenters.here():
+        return _forward(ticket, user_id, conversation_id, client_msg_id, content, build_body)
     try:
         with transaction.atomic():
             head = _lock_head(conversation_id, user_id)
@@ -253,19 +353,23 @@ def message_send(
                 )
             elif head.kind != ConversationKind.GROUP:
                 raise NotAllowed("Nobody handles this kind of conversation.")
-            body = _body(conversation_id, head, user_id, content)
+            body = build_body(head)
             message_id, seq, created_at = _append(
                 conversation_id, head, user_id, content.kind, body, client_msg_id
             )
-            transaction.on_commit(lambda: MESSAGES_SENT.inc(content.kind, head.kind))
+            after_commit(lambda: MESSAGES_SENT.inc(content.kind, head.kind), name="metrics")
             if policy is not None:
                 policy.after_send(
                     sent=SentMessage(
-                        message_id, conversation_id, user_id, content.kind, content.text,
+                        message_id,
+                        conversation_id,
+                        user_id,
+                        content.kind,
+                        content.text,
                         created_at,
                     ),
                     checked=checked,
-                )  # fmt: skip
+                )
     except IntegrityError:
         # The same client_msg_id raced in on another connection; that one won.
         previous = _previous_send(user_id, client_msg_id, conversation_id)
@@ -275,6 +379,34 @@ def message_send(
     return SendAck(message_id, conversation_id, seq, client_msg_id, created_at)
 
 
+@transaction.atomic
+def _forward(
+    ticket: VerifiedTicket,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    content: OutgoingContent,
+    build_body: Callable[[ConversationHead], dict[str, Any]],
+) -> SendAck:
+    """The conversation is mastered in another data centre: check the send against
+    the local copy, and forward it there through the replication log (its number
+    comes back with the event). Acknowledged as forwarded: message id and seq 0."""
+    head = _lock_head(conversation_id, user_id)
+    if head.kind == ConversationKind.DIRECT:
+        _check_direct_peer(ticket, user_id, head.direct_key)
+    elif head.kind != ConversationKind.GROUP:
+        raise NotAllowed("Only 1:1 and group chats cross data centres.")
+    body = build_body(head)
+    message_forward(
+        sender_id=user_id,
+        conversation_id=conversation_id,
+        kind=content.kind,
+        body=body,
+        client_msg_id=client_msg_id,
+    )
+    return SendAck(0, conversation_id, 0, client_msg_id, timezone.now())
+
+
 def _lock_service_head(conversation_id: int, sender_id: int) -> ConversationHead:
     """The official conversation owned by this identity, locked for numbering."""
     owned = Conversation.objects.filter(
@@ -282,21 +414,20 @@ def _lock_service_head(conversation_id: int, sender_id: int) -> ConversationHead
     )
     if not owned.exists():
         raise ConversationNotFound()
-    if storage.available():
-        head = storage.conversation_head(conversation_id, sender_id)
-        if head is None:
-            raise ConversationNotFound()
-        return head
-    conversation = conversation_lock(conversation_id)
-    return ConversationHead(
-        conversation.kind, conversation.direct_key, conversation.member_count, MemberRole.OWNER
-    )
+    head = store().conversation_head(conversation_id, sender_id)
+    if head is None:
+        raise ConversationNotFound()
+    return head
 
 
 def message_send_as_service(
-    *, sender_id: int, conversation_id: int, kind: MessageKind, body: dict[str, Any],
+    *,
+    sender_id: int,
+    conversation_id: int,
+    kind: MessageKind,
+    body: dict[str, Any],
     client_msg_id: str,
-) -> SendAck:  # fmt: skip
+) -> SendAck:
     """A message from a service identity (an official account), which holds no ticket
     and logs in nowhere: the caller is the service that speaks for it, into an
     `official` conversation the identity owns. Idempotent by client_msg_id, like a
@@ -329,8 +460,14 @@ def message_recall(*, ticket: VerifiedTicket, user_id: int, message_id: int) -> 
     if target is None:
         raise MessageNotFound()
     conversation = conversation_lock(target.conversation_id)
-    membership_require(conversation, user_id)
+    # A message the user cannot see (not in the conversation, or from before
+    # they joined) does not exist for them: the same answer as an unknown id.
+    membership = Membership.objects.filter(
+        conversation=conversation, user_id=user_id, left_seq__isnull=True
+    ).first()
     target = Message.objects.select_for_update(no_key=True).get(pk=message_id)
+    if membership is None or target.seq < membership.joined_seq:
+        raise MessageNotFound()
     if target.sender_id != user_id or target.kind not in CONTENT_KINDS:
         raise NotAllowed("Only the sender can recall a message.")
     if target.recalled_at is not None:
@@ -346,6 +483,7 @@ def message_recall(*, ticket: VerifiedTicket, user_id: int, message_id: int) -> 
         )
     target.recalled_at = timezone.now()
     target.save(update_fields=["recalled_at"])
+    attachment_release_recalled(message=target)
     notice = event_append(
         conversation, sender_id=user_id, kind=MessageKind.RECALL, body={"message_id": target.pk}
     )

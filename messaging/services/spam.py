@@ -37,8 +37,8 @@ from django.utils.module_loading import import_string
 from accounts.types import VerifiedTicket
 from grayrelease.evaluation import evaluate, feature_outcome
 from grayrelease.selectors import subject_for_ticket
-from monitoring.metrics import counter
 from wechat_core.http import outbound_client
+from wechat_core.metrics import counter
 
 logger = logging.getLogger(__name__)
 CANDIDATE_FEATURE = "messaging.spam_filter_candidate"
@@ -151,6 +151,16 @@ def _run(path: str, candidate: SpamCandidate) -> SpamVerdict:
     SPAM_FILTER_SKIPS.inc(label)
     logger.warning("spam filter %s; delivering without it", reason)
     return SpamVerdict.SKIPPED
+
+
+def spam_check_runs_inline() -> bool:
+    """Whether every sender's check runs in the caller's thread without I/O: the
+    configured filter is marked runs_inline and no candidate is being rolled out
+    (whose evaluation reads rollouts). The event loop's send path checks inline
+    only then (services.sending_async)."""
+    if settings.MESSAGING_SPAM_FILTER_CANDIDATE:
+        return False
+    return _load(settings.MESSAGING_SPAM_FILTER) in _inline_filters
 
 
 def spam_check(candidate: SpamCandidate, *, ticket: VerifiedTicket) -> SpamVerdict:

@@ -1,5 +1,5 @@
 """Monitoring's data: metric history, alert rules and their lifecycle, notification
-channels and deliveries, silences, and traffic-guard blocks."""
+channels and deliveries, silences, traffic-guard blocks, and DR drill reports."""
 
 from monitoring.models.alerts import (
     Aggregation,
@@ -14,8 +14,9 @@ from monitoring.models.alerts import (
     Severity,
     Silence,
 )
-from monitoring.models.guard import GuardBlock
+from monitoring.models.drills import DrDrill, DrillOutcome
 from monitoring.models.history import MetricPoint, MetricSeries
+from monitoring.models.trafficguard import GuardBlock
 
 __all__ = [
     "Aggregation",
@@ -24,6 +25,8 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "Comparison",
+    "DrDrill",
+    "DrillOutcome",
     "GuardBlock",
     "MetricPoint",
     "MetricSeries",

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -30,7 +29,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.exceptions import InvalidAlertRule
-from monitoring.metrics import FAMILIES
 from monitoring.models import (
     Aggregation,
     Alert,
@@ -44,6 +42,8 @@ from monitoring.models import (
 )
 from monitoring.models.alerts import SEVERITY_RANK
 from monitoring.selectors import Query, WindowValue, settled_until, window_value
+from wechat_core.metrics import FAMILIES
+from wechat_core.transactions import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 # Aggregations for which "no data" means zero (traffic stopped), not "unknown".
@@ -60,16 +60,29 @@ class Verdict:
 # Which aggregations make sense for which kind of metric.
 AGGREGATIONS_BY_KIND = {
     "counter": {Aggregation.RATE, Aggregation.INCREASE, Aggregation.RATIO},
-    "histogram": {Aggregation.P50, Aggregation.P95, Aggregation.P99, Aggregation.MEAN,
-                  Aggregation.SHARE_ABOVE, Aggregation.RATIO, Aggregation.RATE},
+    "histogram": {
+        Aggregation.P50,
+        Aggregation.P95,
+        Aggregation.P99,
+        Aggregation.MEAN,
+        Aggregation.SHARE_ABOVE,
+        Aggregation.RATIO,
+        Aggregation.RATE,
+    },
     "gauge": {Aggregation.LAST, Aggregation.MAX},
-}  # fmt: skip
+}
 
 
 def alert_rule_check(
-    *, metric: str, aggregation: str, labels: Any, numerator_labels: Any,
-    bucket_bound: float | None, comparison: str, history_offset: int | None,
-) -> None:  # fmt: skip
+    *,
+    metric: str,
+    aggregation: str,
+    labels: Any,
+    numerator_labels: Any,
+    bucket_bound: float | None,
+    comparison: str,
+    history_offset: int | None,
+) -> None:
     """Refuse a rule that could never be judged (InvalidAlertRule, `details.field`):
     an unknown metric, an aggregation not made for its kind, labels it does not
     have, share_above without a bound, a history comparison without an offset."""
@@ -244,13 +257,9 @@ def _notify(alert: Alert, kind: str) -> None:
             alert=alert, channel=channel, kind=kind
         )
         if created:
-            transaction.on_commit(partial(_enqueue, notification.pk))
-
-
-def _enqueue(notification_id: int) -> None:
-    from monitoring.tasks import deliver_notification
-
-    deliver_notification.delay(notification_id)
+            enqueue_on_commit(
+                "monitoring.tasks.deliver_notification", notification.pk, name="alert_notify"
+            )
 
 
 # --- Rules judged by another app ------------------------------------------------------------

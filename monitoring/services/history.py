@@ -25,7 +25,6 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from monitoring.metrics import FAMILIES, SeriesValue
 from monitoring.models import (
     Alert,
     AlertEvent,
@@ -34,6 +33,7 @@ from monitoring.models import (
     MetricPoint,
     MetricSeries,
 )
+from wechat_core.metrics import FAMILIES, SeriesValue
 
 MINUTE = 60
 _CHUNK = 400
@@ -115,9 +115,13 @@ def history_write(*, deltas: Sequence[Delta], ended: dt.datetime, instance: str)
         labels = _per_instance(value, instance) if delta.replace else value.labels
         sid = series_id(family=value.family, part=value.part, le=value.le, labels=labels)
         series[sid] = MetricSeries(
-            id=sid, family=value.family, kind=value.kind, part=value.part, le=value.le,
+            id=sid,
+            family=value.family,
+            kind=value.kind,
+            part=value.part,
+            le=value.le,
             labels=dict(labels),
-        )  # fmt: skip
+        )
         target = replaced if delta.replace else added
         for resolution, start in starts.items():
             key = (resolution, sid, start)

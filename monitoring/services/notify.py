@@ -6,6 +6,10 @@ with the notification row locked, so two workers never send the same one; it is
 marked sent only after the channel accepted it, and retried with backoff until
 MONITORING_NOTIFY_MAX_ATTEMPTS. Chat messages carry a client_msg_id derived from
 the notification, so a retry after a partial failure never repeats a message.
+
+The chat channel needs a messaging app, which sits above monitoring: messaging
+registers how a system account writes to a user (`chat_sender_register`, in its
+AppConfig.ready), and monitoring imports nothing of it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -22,7 +26,7 @@ from django.utils import timezone
 
 from accounts.selectors import operators_active
 from accounts.services.system import system_account_ensure, system_account_ticket
-from messaging.services.notices import system_message_send
+from accounts.types import VerifiedTicket
 from monitoring.models import Alert, Notification, NotificationStatus
 from monitoring.models.alerts import ChannelKind
 from wechat_core.http import outbound_client
@@ -32,6 +36,29 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 class DeliveryFailed(Exception):
     """The channel did not take the notification; the task retries."""
+
+
+class ChatSender(Protocol):
+    """Writes `text` from the system account `user_id` into its chat with
+    `recipient_id`; a repeated `client_msg_id` must not repeat the message."""
+
+    def __call__(
+        self,
+        *,
+        ticket: VerifiedTicket,
+        user_id: int,
+        recipient_id: int,
+        text: str,
+        client_msg_id: str,
+    ) -> object: ...
+
+
+_chat_sender: list[ChatSender] = []
+
+
+def chat_sender_register(sender: ChatSender) -> None:
+    """Install the chat channel's transport (messaging does, in its AppConfig.ready)."""
+    _chat_sender[:] = [sender]
 
 
 def _rfc3339(moment: Any) -> str:
@@ -116,6 +143,9 @@ def _webhook(notification: Notification) -> None:
 
 
 def _chat(notification: Notification) -> None:
+    if not _chat_sender:
+        raise DeliveryFailed("no chat transport is installed (the messaging app registers it)")
+    send = _chat_sender[0]
     system = system_account_ensure(
         wechat_id=settings.MONITORING_SYSTEM_WECHAT_ID, nickname="Monitoring"
     )
@@ -127,10 +157,13 @@ def _chat(notification: Notification) -> None:
         for operator in operators_active():
             if operator.pk == system.pk:
                 continue
-            system_message_send(
-                ticket=ticket, user_id=system.pk, recipient_id=operator.pk, text=text,
+            send(
+                ticket=ticket,
+                user_id=system.pk,
+                recipient_id=operator.pk,
+                text=text,
                 client_msg_id=f"alert-{notification.pk}-{operator.pk}",
-            )  # fmt: skip
+            )
 
 
 _SENDERS = {ChannelKind.EMAIL: _email, ChannelKind.WEBHOOK: _webhook, ChannelKind.CHAT: _chat}

@@ -11,7 +11,6 @@ JSON body, a request id in every error, and the error mapping.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -26,13 +25,15 @@ from publicplatform.exceptions import (
     ApiUnauthorized,
     BodyTooLarge,
     EmptyBody,
-    InvalidArgs,
     MalformedJson,
     PlatformError,
+    RequireGet,
+    RequirePost,
 )
 from publicplatform.models import OfficialAccount
 from publicplatform.services import developer_api, mass, menus
 from wechat_core.api.request import client_ip
+from wechat_core.jsoninput import json_load
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[HttpRequest, OfficialAccount, dict[str, Any]], dict[str, Any]]
@@ -68,12 +69,18 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     if not raw.strip():
         raise EmptyBody()
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json_load(raw.decode("utf-8"))  # a refused string is a format error too
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedJson(f"data format error: {str(error)[:80]}") from error
     if not isinstance(data, dict):
         raise MalformedJson()
     return data
+
+
+def _wrong_method(methods: tuple[str, ...], used: str) -> PlatformError:
+    """WeChat's 43001 for an endpoint read with GET, 43002 for one that takes POST."""
+    error = RequirePost if "POST" in methods else RequireGet
+    return error(f"{error.default_message}: {used[:10]} is not {' or '.join(methods)}")
 
 
 def endpoint(
@@ -85,7 +92,7 @@ def endpoint(
             rid = request_id()
             try:
                 if request.method not in methods:
-                    raise InvalidArgs(f"invalid args: use {' or '.join(methods)}")
+                    raise _wrong_method(methods, request.method or "")
                 account = (
                     developer_api.token_check(access_token=request.GET.get("access_token", ""))
                     if token

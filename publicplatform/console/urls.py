@@ -3,13 +3,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.loginpages import LoginView
 from publicplatform.console import views
 
 urlpatterns = [
     path("", views.index, name="console-index"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="publicplatform/login.html"),
+        LoginView.as_view(template_name="publicplatform/login.html"),
         name="console-login",
     ),
     path(

@@ -14,10 +14,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from publicplatform import protocol, selectors
-from publicplatform.console.forms import AccountForm, AutoReplyForm, ServerForm, WebhookTestForm
+from publicplatform.console.forms import (
+    AccountForm,
+    AutoReplyForm,
+    MenuForm,
+    ServerForm,
+    WebhookTestForm,
+)
 from publicplatform.exceptions import AccountNotFound
 from publicplatform.models import OfficialAccount
 from publicplatform.services import accounts as account_services
+from publicplatform.services import menus as menu_services
 from publicplatform.services import webhooks
 from wechat_core.errors import ServiceError
 
@@ -82,12 +89,7 @@ def _save_server(request: HttpRequest, target: OfficialAccount, page: Page) -> N
         mode=server.cleaned_data["encryption_mode"],
     )
     if verified is not None:
-        page["verification"] = {
-            "status_code": verified.status_code,
-            "body": verified.body_excerpt,
-            "signed_string": verified.signed_string,
-            "signature": verified.signature,
-        }
+        page["verification"] = verified.shown()
     messages.success(request, "Server verified and saved." if verified else "Server turned off.")
 
 
@@ -110,12 +112,34 @@ def _delete_rule(request: HttpRequest, target: OfficialAccount, page: Page) -> N
     account_services.autoreply_delete(account=target, rule_id=rule_id)
 
 
+def _save_menu(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    page["menu_form"] = form = MenuForm(request.POST)
+    if not form.is_valid():
+        return
+    data = form.menu_data()
+    if not data["button"]:
+        menu_services.menu_delete(account=target)
+        page["menu_saved"] = True
+        messages.success(request, "Menu deleted.")
+        return
+    menu_services.menu_set(account=target, data=data)  # its rules; a ServiceError says why
+    page["menu_saved"] = True
+    messages.success(request, "Menu saved: followers see it in the chat now.")
+
+
+def _delete_menu(request: HttpRequest, target: OfficialAccount, page: Page) -> None:
+    menu_services.menu_delete(account=target)
+    messages.success(request, "Menu deleted.")
+
+
 ACTIONS: dict[str, Callable[[HttpRequest, OfficialAccount, Page], HttpResponse | None]] = {
     "profile": _save_profile,
     "server": _save_server,
     "secret": _reset_secret,
     "rule": _add_rule,
     "delete-rule": _delete_rule,
+    "menu": _save_menu,
+    "delete-menu": _delete_menu,
 }
 
 
@@ -144,6 +168,10 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
         else:
             if response is not None:
                 return response
+    # The saved menu, or (after a refusal) what the developer typed, to correct it.
+    if "menu_form" not in page or page.get("menu_saved"):
+        target.refresh_from_db(fields=["menu"])
+        page["menu_form"] = MenuForm(menu=target.menu)
     context = page | {
         "account": target,
         "new_secret": request.session.pop(NEW_SECRET, None),

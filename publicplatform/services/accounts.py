@@ -4,7 +4,6 @@ keyword replies."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -14,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services.registration import service_identity_create, service_identity_rename
-from publicplatform import identifiers, protocol, transport
+from publicplatform import identifiers, keywords, protocol, transport
+from publicplatform.concurrency import console_slot
 from publicplatform.exceptions import (
     InvalidArgs,
     ServerUrlRefused,
@@ -25,7 +25,6 @@ from publicplatform.models import AutoReply, EncryptionMode, MatchKind, Official
 from wechat_core.errors import InvalidInput
 
 NAME_MAX = 64
-EXCERPT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +93,10 @@ def account_secret_reset(*, account: OfficialAccount) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """What the handshake sent and got: shown to the developer either way."""
+    """What the handshake sent and how the server answered: shown to the developer
+    either way. Never the body: until the server has echoed the echostr, the URL is
+    anybody's (an internal page, a third party's API), and showing what it says
+    would let any user read it through us."""
 
     ok: bool
     url: str
@@ -102,15 +104,23 @@ class Verification:
     signature: str
     echostr: str
     status_code: int | None
-    body_excerpt: str
     latency_ms: float
     detail: str
 
+    def shown(self) -> dict[str, object]:
+        """What the console shows of it."""
+        return {
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "signed_string": self.signed_string,
+            "signature": self.signature,
+        }
+
 
 def server_url_check(url: str) -> str:
-    """An http(s) URL whose host resolves to public addresses (any address when
-    PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS is on, for development): refused on
-    save with a reason the developer can act on."""
+    """An http(s) URL whose host resolves to public addresses (or into a private
+    network listed in PUBLICPLATFORM_PRIVATE_SERVER_NETWORKS): refused on save
+    with a reason the developer can act on."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -119,13 +129,11 @@ def server_url_check(url: str) -> str:
         )
     if parts.username or parts.password:
         raise ServerUrlRefused("The server URL may not carry a user name or password.")
-    if settings.PUBLICPLATFORM_ALLOW_PRIVATE_SERVER_URLS:
-        return url
     # Checked again at every connection (publicplatform.transport), where a name
     # that resolves differently later (DNS rebinding) is caught too.
     default_port = 443 if parts.scheme == "https" else 80
     try:
-        transport.public_addresses(parts.hostname, parts.port or default_port)
+        transport.allowed_addresses(parts.hostname, parts.port or default_port)
     except transport.AddressRefused as error:
         raise ServerUrlRefused(str(error)) from error
     return url
@@ -161,7 +169,6 @@ def server_verify(*, url: str, token: str) -> Verification:
         signature,
         echostr,
         answer.status_code,
-        text[:EXCERPT],
         round(answer.elapsed_ms, 1),
         detail,
     )
@@ -193,16 +200,11 @@ def account_server_configure(
         return None
     _check_credentials(token, encoding_aes_key, mode)
     url = server_url_check(server_url)
-    verification = server_verify(url=url, token=token)
+    with console_slot(account_id=account.pk):
+        verification = server_verify(url=url, token=token)
     if not verification.ok:
         raise ServerVerificationFailed(
-            f"Verification failed: {verification.detail}",
-            details={
-                "status_code": verification.status_code,
-                "body": verification.body_excerpt,
-                "signed_string": verification.signed_string,
-                "signature": verification.signature,
-            },
+            f"Verification failed: {verification.detail}", details=verification.shown()
         )
     account.server_url, account.token = url, token
     account.encoding_aes_key, account.encryption_mode = encoding_aes_key, mode
@@ -230,9 +232,12 @@ def autoreply_add(*, account: OfficialAccount, match: str, pattern: str, reply: 
         raise InvalidInput("A rule has a pattern (1-200 characters) and a reply (1-600).")
     if match == MatchKind.REGEX:
         try:
-            re.compile(pattern)
-        except re.error as error:
-            raise InvalidInput(f"The regular expression does not compile: {error}.") from error
+            keywords.pattern_compile(pattern)
+        except keywords.PatternRefused as error:
+            raise InvalidInput(
+                f"The regular expression does not compile: {error}.",
+                details={"field": "pattern"},
+            ) from error
     rules = AutoReply.objects.filter(account=account)
     if rules.count() >= settings.PUBLICPLATFORM_AUTOREPLY_MAX_RULES:
         raise InvalidInput(f"At most {settings.PUBLICPLATFORM_AUTOREPLY_MAX_RULES} rules.")

@@ -28,6 +28,7 @@ from publicplatform.exceptions import (
     AccessTokenExpired,
     AccessTokenInvalid,
     AccessTokenMissing,
+    AppIdMissing,
     CustomLimitReached,
     InvalidAppId,
     InvalidArgs,
@@ -39,6 +40,7 @@ from publicplatform.exceptions import (
     NotAFollower,
     OutsideWindow,
     QuotaReached,
+    SecretMissing,
 )
 from publicplatform.models import (
     AccessToken,
@@ -64,6 +66,10 @@ class IssuedToken:
 def token_issue(*, grant_type: str, appid: str, secret: str, ip: str | None) -> IssuedToken:
     if grant_type != "client_credential":
         raise InvalidGrantType()
+    if not appid:
+        raise AppIdMissing()
+    if not secret:
+        raise SecretMissing()
     account = OfficialAccount.objects.filter(appid=appid, is_active=True).first()
     if account is None:
         raise InvalidAppId(f"invalid appid: {appid[:40]!r} is no active account")

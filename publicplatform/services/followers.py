@@ -17,6 +17,7 @@ from publicplatform.exceptions import AccountNotFound, NotAFollower, UnknownMenu
 from publicplatform.models import Follower, OfficialAccount
 from publicplatform.services import webhooks
 from publicplatform.services.menus import menu_find
+from wechat_core.transactions import enqueue_on_commit
 
 
 def _account(account_id: int) -> OfficialAccount:
@@ -27,10 +28,11 @@ def _account(account_id: int) -> OfficialAccount:
 
 
 def _greet_on_commit(follower: Follower) -> None:
-    from publicplatform.tasks import greet_follower
-
-    transaction.on_commit(
-        lambda: greet_follower.delay(follower.pk, int(timezone.now().timestamp()))
+    enqueue_on_commit(
+        "publicplatform.tasks.greet_follower",
+        follower.pk,
+        int(timezone.now().timestamp()),
+        name="official_greeting",
     )
 
 
@@ -153,10 +155,10 @@ def menu_tap(
             account=account, follower=follower, event=event, fields=fields
         )
     elif kind == "click":
-        from publicplatform.tasks import auto_reply
-
         key = f"ppk-{follower.pk}-{int(timezone.now().timestamp() * 1000)}"
-        transaction.on_commit(lambda: auto_reply.delay(follower.pk, key, value))
+        enqueue_on_commit(
+            "publicplatform.tasks.auto_reply", follower.pk, key, value, name="auto_reply"
+        )
     return value if kind == "view" else ""
 
 
@@ -199,7 +201,7 @@ class OfficialConversationPolicy:
                 created_at=sent.created_at,
             )
             return
-        from publicplatform.tasks import auto_reply
-
         key, text = f"ppa-{sent.message_id}", sent.text
-        transaction.on_commit(lambda: auto_reply.delay(follower.pk, key, text))
+        enqueue_on_commit(
+            "publicplatform.tasks.auto_reply", follower.pk, key, text, name="auto_reply"
+        )

@@ -25,6 +25,7 @@ from publicplatform.models import Follower, MassJob, MassJobStatus, OfficialAcco
 from publicplatform.services import replies, webhooks
 from publicplatform.services.developer_api import DAY, content_body
 from wechat_core.ratelimit import window_hit
+from wechat_core.transactions import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 MASS_SCOPE = "pp-mass"
@@ -73,8 +74,6 @@ def _mass_create(
     openids: list[str],
     client_msg_id: str,
 ) -> MassJob:
-    from publicplatform.tasks import mass_send_batch
-
     day_ago = timezone.now() - timedelta(days=1)
     if client_msg_id:
         MassJob.objects.filter(
@@ -90,7 +89,7 @@ def _mass_create(
                 openids=openids,
                 client_msg_id=client_msg_id,
             )
-            transaction.on_commit(lambda: mass_send_batch.delay(job.pk))
+            enqueue_on_commit("publicplatform.tasks.mass_send_batch", job.pk, name="mass_send")
     except IntegrityError as error:
         raise ClientMsgIdExists() from error
     return job

@@ -4,7 +4,6 @@ identity through messaging (idempotent by a key derived from what caused them)."
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.conf import settings
 from messaging.models import MessageKind
 from messaging.services.sending import message_send_as_service
 from messaging.types import SendAck
+from publicplatform.keywords import pattern_search
 from publicplatform.models import AutoReply, Follower, MatchKind, OfficialAccount
 from publicplatform.protocol import Article, Reply
 
@@ -106,11 +106,8 @@ def _matches(rule: AutoReply, text: str) -> bool:
         return text.strip().lower() == rule.pattern.lower()
     if rule.match == MatchKind.CONTAINS:
         return rule.pattern.lower() in text.lower()
-    try:
-        # A developer's pattern runs on a user's text: bound the text it sees.
-        return re.search(rule.pattern, text[:1000], flags=re.IGNORECASE) is not None
-    except re.error:
-        return False
+    # A developer's pattern on a user's text: RE2, linear in the text (keywords).
+    return pattern_search(rule.pattern, text)
 
 
 def autoreply_match(*, account_id: int, text: str) -> AutoReply | None:

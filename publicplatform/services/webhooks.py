@@ -2,7 +2,7 @@
 `WebhookDelivery` per user message or event, one `WebhookAttempt` per try.
 
 A push is created inside the transaction that caused it and enqueued after
-commit (Celery queue `webhook`; in the embedded mode publicplatform.embedded),
+commit (Celery queue `webhook`; in the embedded mode wechat_core.embedded),
 never run in the user's request. Each attempt
 takes one of the account's slots (publicplatform.concurrency), signs afresh and
 sends the same stored plaintext; safe mode encrypts it anew. An answer of
@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from publicplatform import embedded, protocol, transport
-from publicplatform.concurrency import slot_acquire, slot_release
+from publicplatform import protocol, transport
+from publicplatform.concurrency import call_hold_seconds, console_slot, slot_acquire, slot_release
 from publicplatform.exceptions import ServerNotConfigured
 from publicplatform.models import (
     AttemptOutcome,
@@ -35,6 +35,8 @@ from publicplatform.models import (
     WebhookDelivery,
 )
 from publicplatform.services import replies
+from wechat_core import embedded
+from wechat_core.transactions import after_commit, task_enqueue
 
 logger = logging.getLogger(__name__)
 EXCERPT = 500
@@ -48,12 +50,15 @@ USER_FACING_EVENTS = {"", "subscribe", "CLICK", "SCAN"}
 def _dispatch(delivery_id: int) -> None:
     """Hand a push to the `webhook` queue; in the embedded mode, where Celery would
     run it right here in the user's request, to a background runner instead."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        embedded.delivery_start_in_background(delivery_id=delivery_id)
+    if embedded.tasks_run_inline():
+        embedded.retry_in_background(
+            lambda: delivery_step(delivery_id=delivery_id).retry_in,
+            what=f"webhook push {delivery_id}",
+            pool="webhook",
+            threads=settings.PUBLICPLATFORM_EMBEDDED_WEBHOOK_THREADS,
+        )
         return
-    from publicplatform.tasks import deliver_webhook
-
-    deliver_webhook.delay(delivery_id)
+    task_enqueue("publicplatform.tasks.deliver_webhook", delivery_id)
 
 
 def _delivery_create(
@@ -76,7 +81,7 @@ def _delivery_create(
         payload=protocol.push_xml(fields),
     )
     delivery_id = delivery.pk
-    transaction.on_commit(lambda: _dispatch(delivery_id))
+    after_commit(lambda: _dispatch(delivery_id), name="webhook_dispatch")
     return delivery
 
 
@@ -99,9 +104,13 @@ def delivery_create_for_text(
         ("MsgId", message_id),
     ]
     return _delivery_create(
-        account=account, follower=follower, fields=fields, msg_type="text",
-        create_time=create_time, msg_id=message_id,
-    )  # fmt: skip
+        account=account,
+        follower=follower,
+        fields=fields,
+        msg_type="text",
+        create_time=create_time,
+        msg_id=message_id,
+    )
 
 
 def delivery_create_for_event(
@@ -123,9 +132,13 @@ def delivery_create_for_event(
         ("Event", event),
     ]
     return _delivery_create(
-        account=account, follower=follower, fields=head + fields, msg_type="event",
-        create_time=create_time, event=event,
-    )  # fmt: skip
+        account=account,
+        follower=follower,
+        fields=head + fields,
+        msg_type="event",
+        create_time=create_time,
+        event=event,
+    )
 
 
 # --- One attempt ---------------------------------------------------------------------------
@@ -241,11 +254,10 @@ def delivery_step(*, delivery_id: int) -> Step:
     account = delivery.account
     if not account.server_url:
         return _finish_without_server(delivery)
-    hold = settings.PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS * 2 + 5
     slot = slot_acquire(
         account_id=account.pk,
         limit=settings.PUBLICPLATFORM_WEBHOOK_CONCURRENCY_PER_ACCOUNT,
-        hold_seconds=hold,
+        hold_seconds=call_hold_seconds(),
     )
     if slot is None:  # the account's server is busy: wait in the queue, hold no worker
         wait = settings.PUBLICPLATFORM_WEBHOOK_SLOT_WAIT_SECONDS
@@ -376,7 +388,8 @@ def webhook_test(*, account: OfficialAccount, text: str) -> WebhookTest:
         ]
     )
     signed = push_sign(account=account, payload=payload, openid=openid)
-    answer = _post(account, signed)
+    with console_slot(account_id=account.pk):
+        answer = _post(account, signed)
     return WebhookTest(
         answer.url,
         payload,

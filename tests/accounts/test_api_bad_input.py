@@ -88,7 +88,7 @@ ID_ENDPOINTS = [
 
 QUERY_CASES = [
     ("/api/contacts/search", {}),
-    ("/api/contacts/search", {"q": "x" * 65}),
+    ("/api/contacts/search", {"q": "x" * 255}),
     ("/api/contacts/requests", {"direction": "sideways"}),
     ("/api/contacts/friends", {"page": "999"}),
     ("/api/contacts/friends", {"page": "-1"}),

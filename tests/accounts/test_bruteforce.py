@@ -108,7 +108,43 @@ def test_admin_login__shares_the_lock_and_says_how_long_to_wait(short_lockout: A
     response = browser.post(
         "/admin/login/", {"username": operator.email, "password": PASSWORD, "next": "/admin/"}
     )
-    # then: refused with the wait, and not logged in
-    assert response.status_code == 200
+    # then: refused with the wait (429, Retry-After), and not logged in
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 2
     assert "Too many failed logins" in response.content.decode()
     assert browser.get("/admin/").status_code == 302
+
+
+def test_console_login__once_the_lock_engages__answers_429_with_the_wait(
+    short_lockout: Any,
+) -> None:
+    # given: a developer guessing passwords on the console's login page
+    developer = make_user(email="dev@example.com")
+    browser = Client(raise_request_exception=False)
+
+    def post(password: str) -> Any:
+        body = {"username": developer.email, "password": password, "next": "/platform/"}
+        return browser.post("/platform/login/", body)
+
+    # when: the failures reach the account's limit, then the right password
+    answers = [post("wrong-guess") for _ in range(3)] + [post(PASSWORD)]
+    # then: wrong passwords say so; the lock is a 429 page saying how long to wait
+    assert [a.status_code for a in answers] == [200, 200, 429, 429]
+    assert "Wrong login or password" in answers[0].content.decode()
+    for locked in answers[2:]:
+        assert 1 <= int(locked.headers["Retry-After"]) <= 2
+        page = locked.content.decode()
+        assert "Too many failed logins for this account" in page
+        assert "Try again in" in page
+    assert browser.get("/platform/").status_code == 302  # not logged in
+
+
+def test_console_login__right_password__logs_in() -> None:
+    developer = make_user(email="dev@example.com")
+    browser = Client()
+    response = browser.post(
+        "/platform/login/",
+        {"username": developer.email, "password": PASSWORD, "next": "/platform/"},
+    )
+    assert (response.status_code, response["Location"]) == (302, "/platform/")
+    assert browser.get("/platform/").status_code == 200

@@ -1,4 +1,4 @@
-"""Management commands: createdemo (idempotent) and createoperator."""
+"""Management command: createoperator."""
 
 from __future__ import annotations
 
@@ -8,39 +8,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import Device, FriendRequest, Friendship, Ticket, User, WeChatIdClaim
+from accounts.models import User
 
 pytestmark = pytest.mark.django_db
-
-
-def snapshot() -> dict[str, int]:
-    return {
-        "users": User.objects.count(),
-        "friendships": Friendship.objects.count(),
-        "requests": FriendRequest.objects.count(),
-        "wechat_ids": WeChatIdClaim.objects.count(),
-        "devices": Device.objects.count(),
-        "live_tickets": Ticket.objects.filter(revoked_at__isnull=True).count(),
-    }
-
-
-def test_createdemo__makes_two_friends_a_pending_request_and_an_operator() -> None:
-    call_command("createdemo", stdout=io.StringIO())
-    alice = User.objects.get(email="alice@example.com")
-    bob = User.objects.get(email="bob@example.com")
-    assert Friendship.objects.filter(owner=alice, friend=bob).exists()
-    assert Friendship.objects.filter(owner=bob, friend=alice).exists()
-    assert FriendRequest.objects.filter(to_user=alice, status="pending").count() == 1
-    assert User.objects.get(email="ops@example.com").is_staff
-    assert alice.check_password("alice-demo-2026")
-    assert Ticket.objects.filter(revoked_at__isnull=True).count() == 0
-
-
-def test_createdemo__run_twice__changes_nothing() -> None:
-    call_command("createdemo", stdout=io.StringIO())
-    first = snapshot()
-    call_command("createdemo", stdout=io.StringIO())
-    assert snapshot() == first
 
 
 def test_createoperator__with_password_from_the_environment(monkeypatch: Any) -> None:

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.exceptions import FriendLimitReached
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
-from accounts.selectors import contacts_are_mutual
+from accounts.selectors import contact_relation
 from accounts.services.contacts import friend_request_accept, friend_requests_expire
 from tests.factories import Session, login_session, make_friends, make_user, send_request
 from tests.support.concurrency import run_together
@@ -109,7 +109,9 @@ def test_request__accepted__makes_both_friends_with_the_accepters_remark() -> No
     assert accepted.json()["remark"] == "Al"
     assert alice_api.friends() == [bob.pk]
     assert bob_api.friends() == [alice.pk]
-    assert contacts_are_mutual(ticket=alice_api.session.ticket, user_id=alice.pk, other_id=bob.pk)
+    assert contact_relation(
+        ticket=alice_api.session.ticket, user_id=alice.pk, other_id=bob.pk
+    ).mutual
     status = alice_api.get("/api/contacts/requests", direction="outgoing").json()["results"][0]
     assert status["status"] == "accepted"
 
@@ -216,6 +218,93 @@ def test_request__more_than_the_daily_limit__is_429(settings: Any) -> None:
     assert codes == [201, 201, 429]
 
 
+def test_request__refused_calls_count_toward_the_daily_limit(settings: Any) -> None:
+    # given: someone probing ids with friend requests, most of them refused
+    settings.FRIEND_REQUESTS_PER_DAY = 3
+    api = Api(make_user())
+    # when
+    codes = [api.post("/api/contacts/requests", {"to_user_id": 10**9 + n}).status_code
+             for n in range(3)]  # fmt: skip
+    # then: the refusals used the day's allowance
+    assert codes == [404, 404, 404]
+    assert api.ask(make_user()).status_code == 429
+
+
+# --- Profiles in contact answers: only what the caller may see -------------------------------
+
+PROFILE_FIELDS = {"id", "wechat_id", "nickname", "avatar_url", "region", "signature"}
+
+
+def test_block__any_id__answers_nothing_but_the_id_of_a_stranger() -> None:
+    # given: users who never had anything to do with Mallory, one of them hidden
+    hidden = make_user(nickname="Hidden Hannah", wechat_id="hannah_hides")
+    hidden.discoverable_by_phone = hidden.discoverable_by_wechat_id = False
+    hidden.save(update_fields=["discoverable_by_phone", "discoverable_by_wechat_id"])
+    others = [make_user(nickname=f"Stranger {n}") for n in range(3)]
+    mallory = Api(make_user())
+    # when: Mallory walks through their ids with blocks
+    answers = [mallory.put(f"/api/contacts/blocks/{u.pk}") for u in (hidden, *others)]
+    listed = mallory.get("/api/contacts/blocks").json()["results"]
+    # then: every answer and the block list name them by id only
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [a.json()["user"] for a in answers] == [{"id": u.pk} for u in (hidden, *others)]
+    assert sorted(b["user"]["id"] for b in listed) == sorted(u.pk for u in (hidden, *others))
+    assert all(b["user"].keys() == {"id"} for b in listed)
+    body = str([a.json() for a in answers]) + str(listed)
+    assert "Hidden Hannah" not in body
+    assert "hannah_hides" not in body
+
+
+def test_block__someone_i_know__still_shows_their_profile() -> None:
+    # given: a friend, and a stranger who asked Alice to be friends
+    alice, bob, carol = make_user(), make_user(nickname="Bob"), make_user(nickname="Carol")
+    make_friends(alice, bob)
+    send_request(carol, alice)
+    api = Api(alice)
+    # when
+    answers = [api.put(f"/api/contacts/blocks/{u.pk}").json() for u in (bob, carol)]
+    # then: they made themselves known to Alice, so their profiles show
+    assert [a["user"]["nickname"] for a in answers] == ["Bob", "Carol"]
+    assert answers[0]["user"].keys() == PROFILE_FIELDS
+
+
+def test_request__to_a_stranger__shows_their_profile_only_once_they_answer() -> None:
+    # given: Mallory asks a user she has no relation with, by id
+    hidden = make_user(nickname="Hidden Hannah")
+    mallory_user = make_user(nickname="Mallory")
+    mallory = Api(mallory_user)
+    # when
+    sent = mallory.ask(hidden)
+    outgoing = mallory.get("/api/contacts/requests", direction="outgoing").json()["results"]
+    # then: the answer and her outgoing list name the target by id only
+    assert sent.status_code == 201
+    assert sent.json()["request"]["to_user"] == {"id": hidden.pk}
+    assert outgoing[0]["to_user"] == {"id": hidden.pk}
+    assert outgoing[0]["from_user"]["nickname"] == "Mallory"
+    # and the target sees who asked (the request is Mallory's own act)
+    incoming = Api(hidden).get("/api/contacts/requests", direction="incoming").json()["results"]
+    assert incoming[0]["from_user"]["nickname"] == "Mallory"
+    # when: the target accepts, they are friends and the profile shows
+    request_id = sent.json()["request"]["id"]
+    assert Api(hidden).post(f"/api/contacts/requests/{request_id}/accept").status_code == 200
+    outgoing = mallory.get("/api/contacts/requests", direction="outgoing").json()["results"]
+    assert outgoing[0]["to_user"]["nickname"] == "Hidden Hannah"
+
+
+def test_block__more_than_the_daily_limit__is_429_and_every_call_counts(settings: Any) -> None:
+    # given
+    settings.BLOCKS_PER_DAY = 3
+    api = Api(make_user())
+    # when: two blocks of unknown ids, one real block, then one more
+    codes = [api.put(f"/api/contacts/blocks/{10**9 + n}").status_code for n in range(2)]
+    codes += [api.put(f"/api/contacts/blocks/{make_user().pk}").status_code for _ in range(2)]
+    # then
+    assert codes == [404, 404, 200, 429]
+    refused = api.put(f"/api/contacts/blocks/{make_user().pk}")
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+
+
 # --- Friends, remarks, deletion ------------------------------------------------------------
 
 
@@ -243,9 +332,9 @@ def test_delete__removes_only_my_side_and_ends_mutual_contact() -> None:
     assert alice_api.delete(f"/api/contacts/friends/{bob.pk}").status_code == 204
     assert alice_api.friends() == []
     assert Api(bob).friends() == [alice.pk]
-    assert not contacts_are_mutual(
+    assert not contact_relation(
         ticket=alice_api.session.ticket, user_id=alice.pk, other_id=bob.pk
-    )
+    ).mutual
     again = alice_api.delete(f"/api/contacts/friends/{bob.pk}")
     assert (again.status_code, again.json()["code"]) == (404, "not_a_friend")
 
@@ -301,10 +390,10 @@ def test_block__between_friends__keeps_contacts_but_is_not_mutual_until_unblocke
     alice_api = Api(alice)
     alice_api.put(f"/api/contacts/blocks/{bob.pk}")
     ticket = alice_api.session.ticket
-    assert not contacts_are_mutual(ticket=ticket, user_id=alice.pk, other_id=bob.pk)
+    assert not contact_relation(ticket=ticket, user_id=alice.pk, other_id=bob.pk).mutual
     assert alice_api.friends() == [bob.pk]
     assert alice_api.delete(f"/api/contacts/blocks/{bob.pk}").status_code == 204
-    assert contacts_are_mutual(ticket=ticket, user_id=alice.pk, other_id=bob.pk)
+    assert contact_relation(ticket=ticket, user_id=alice.pk, other_id=bob.pk).mutual
 
 
 def test_block__asking_someone_i_blocked__is_409_until_i_unblock() -> None:

@@ -9,8 +9,8 @@ from accounts.exceptions import InvalidCredentials, TicketInvalid, TicketRevoked
 from accounts.services.devices import logout
 from accounts.services.login import login
 from accounts.tickets import ticket_cache_clear, ticket_verify
-from monitoring.metrics import sample_value
 from tests.factories import PASSWORD, login_session, make_user, web_device
+from wechat_core.metrics import sample_value
 
 pytestmark = pytest.mark.django_db
 

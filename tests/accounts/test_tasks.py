@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import FriendRequest, FriendRequestStatus, Ticket
 from accounts.tasks import expire_friend_requests, purge_dead_tickets
+from devtools.processes import ServerProcess
 from tests.factories import login_session, make_user, send_request
-from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -18,13 +18,18 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 import accounts.services
+import wallet.services
 from accounts import selectors
 from accounts.exceptions import TicketExpired, TicketInvalid, TicketRefused, TicketRevoked
 from accounts.models import Friendship, Ticket, User
 from accounts.services import contacts, devices, profile, wechat_ids
 from accounts.tickets import ticket_require, ticket_verify
 from accounts.types import VerifiedTicket
-from tests.factories import login_session, make_friends, make_user
+from tests.factories import fund_wallet, login_session, make_friends, make_user
+from wallet import selectors as wallet_selectors
+from wallet.models import LedgerAccount
+from wallet.services import topups, wallets, withdrawals
+from wallet.services.ledger import wallet_account_open
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +51,9 @@ WRONG_OWNER_CALLS: dict[str, Call] = {
         ticket=t, user_id=bob.pk, upload=SimpleUploadedFile("a.png", b"x")
     ),
     "profile.avatar_clear": lambda t, alice, bob: profile.avatar_clear(ticket=t, user_id=bob.pk),
+    "profile.password_change": lambda t, alice, bob: profile.password_change(
+        ticket=t, user_id=bob.pk, old_password="x", new_password="a new passphrase 16"
+    ),
     "wechat_ids.wechat_id_claim": lambda t, alice, bob: wechat_ids.wechat_id_claim(
         ticket=t, user_id=bob.pk, wechat_id="hijacked"
     ),
@@ -83,14 +91,42 @@ WRONG_OWNER_CALLS: dict[str, Call] = {
         ticket=t, user_id=bob.pk, direction="incoming"
     ),
     "selectors.block_list": lambda t, alice, bob: selectors.block_list(ticket=t, user_id=bob.pk),
-    "selectors.contacts_are_mutual": lambda t, alice, bob: selectors.contacts_are_mutual(
-        ticket=t, user_id=bob.pk, other_id=alice.pk
+    "selectors.users_visible": lambda t, alice, bob: selectors.users_visible(
+        ticket=t, user_id=bob.pk, other_ids=[alice.pk]
     ),
     "selectors.contact_relation": lambda t, alice, bob: selectors.contact_relation(
         ticket=t, user_id=bob.pk, other_id=alice.pk
     ),
     "selectors.device_profile_get": lambda t, alice, bob: selectors.device_profile_get(
         ticket=t, user_id=bob.pk
+    ),
+    # The wallet (money): reads and every movement a user starts.
+    "wallet.selectors.wallet_summary": lambda t, alice, bob: wallet_selectors.wallet_summary(
+        ticket=t, user_id=bob.pk
+    ),
+    "wallet.selectors.wallet_movements": lambda t, alice, bob: wallet_selectors.wallet_movements(
+        ticket=t, user_id=bob.pk
+    ),
+    "wallet.selectors.topup_get": lambda t, alice, bob: wallet_selectors.topup_get(
+        ticket=t, user_id=bob.pk, topup_id=1
+    ),
+    "wallet.selectors.withdrawal_get": lambda t, alice, bob: wallet_selectors.withdrawal_get(
+        ticket=t, user_id=bob.pk, withdrawal_id=1
+    ),
+    "wallet.services.topups.topup_create": lambda t, alice, bob: topups.topup_create(
+        ticket=t, user_id=bob.pk, client_id="x", amount=100, client_ip=None
+    ),
+    "wallet.services.withdrawals.withdrawal_create": lambda t, alice, bob: (
+        withdrawals.withdrawal_create(ticket=t, user_id=bob.pk, client_id="x", amount=100)
+    ),
+    "wallet.services.wallets.wallet_spend": lambda t, alice, bob: wallets.wallet_spend(
+        ticket=t,
+        user_id=bob.pk,
+        to_account_id=wallet_account_open(user_id=alice.pk).pk,
+        amount=1,
+        idempotency_key="stolen",
+        kind="packet_send",
+        reason="r",
     ),
 }
 
@@ -101,9 +137,10 @@ OWN_DEVICE_ONLY = {"devices.device_touch"}
 
 def _ticketed_functions() -> set[str]:
     found = set()
-    modules = [selectors] + [
-        importlib.import_module(f"accounts.services.{info.name}")
-        for info in pkgutil.iter_modules(accounts.services.__path__)
+    modules = [selectors, wallet_selectors] + [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for package in (accounts.services, wallet.services)
+        for info in pkgutil.iter_modules(package.__path__)
     ]
     for module in modules:
         short = module.__name__.removeprefix("accounts.").removeprefix("services.")
@@ -129,6 +166,7 @@ def test_data_layer__called_with_another_users_id__refuses(name: str) -> None:
     alice, bob = make_user(nickname="Alice"), make_user(nickname="Bob")
     make_friends(alice, bob)
     login_session(bob)
+    fund_wallet(bob, 500)
     alice_ticket = login_session(alice).ticket
     bob_before = User.objects.values().get(pk=bob.pk)
     # when / then
@@ -138,6 +176,7 @@ def test_data_layer__called_with_another_users_id__refuses(name: str) -> None:
     assert User.objects.values().get(pk=bob.pk) == bob_before
     assert Friendship.objects.filter(owner=bob, friend=alice).exists()
     assert Ticket.objects.filter(user=bob, revoked_at__isnull=True).exists()
+    assert LedgerAccount.objects.get(kind="wallet", user=bob).balance == 500
 
 
 def test_ticket_require__forged_ticket_with_a_made_up_seal__refuses() -> None:

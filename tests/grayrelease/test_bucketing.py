@@ -10,8 +10,8 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools.processes import ROOT
 from grayrelease.bucketing import BASIS_POINTS, bucket, in_rollout
-from tests.support.processes import ROOT
 
 salts = st.text(min_size=1, max_size=32)
 user_ids = st.integers(min_value=1, max_value=2**63 - 1)

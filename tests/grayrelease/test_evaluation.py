@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
-from grayrelease.evaluation import client_flags, evaluate, is_enabled
+from grayrelease.evaluation import client_flags, evaluate
 from grayrelease.selectors import subject_for_ticket, subject_for_user
 from grayrelease.services.features import feature_update
 from grayrelease.types import FeatureSpec, Reason, Subject, TimeWindowSpec, VersionRangeSpec
@@ -53,7 +53,7 @@ def test_evaluate__kill_switch__wins_over_allow_list_and_full_rollout() -> None:
     )
     # then: off for her too, and for everyone
     assert evaluate(key="chat.kill", subject=subject).reason == Reason.KILLED
-    assert not is_enabled(key="chat.kill", subject=device_subject())
+    assert not evaluate(key="chat.kill", subject=device_subject()).enabled
 
 
 def test_evaluate__deny_list__beats_full_rollout_by_id_or_wechat_id() -> None:

@@ -21,11 +21,11 @@ from grayrelease.services.schedule import feature_schedule_resume, feature_sched
 from grayrelease.specs import change_summary, feature_spec_of
 from grayrelease.tasks import check_rollout_guards
 from grayrelease.types import GuardAction, GuardSpec, GuardState, Reason, StageSpec, Subject
-from monitoring.metrics import SeriesValue, sample_value, snapshot
 from monitoring.models import Alert, AlertRule, Notification, NotificationChannel
 from monitoring.services.history import DeltaTracker, history_write
 from tests.factories import make_feature, make_user
 from wechat_core.errors import InvalidInput
+from wechat_core.metrics import SeriesValue, sample_value, snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -22,6 +22,12 @@ import httpx
 import pytest
 
 from accounts.services.operators import operator_grant
+from devtools.processes import (
+    ServerProcess,
+    start_asgi_server,
+    start_celery_worker,
+    start_redis,
+)
 from grayrelease.evaluation import evaluate
 from grayrelease.models import ChangeAction, FeatureChange
 from grayrelease.services.schedule import feature_schedule_start
@@ -31,12 +37,6 @@ from messaging.services.spam import CANDIDATE_FEATURE
 from monitoring.models import AlertRule, NotificationChannel
 from tests.factories import Session, login_session, make_feature, make_friends, make_user
 from tests.support.chat import client_for, run
-from tests.support.processes import (
-    ServerProcess,
-    start_asgi_server,
-    start_celery_worker,
-    start_redis,
-)
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess
 from grayrelease.services.features import feature_set_killed
 from tests.factories import login_session, make_feature, make_user
-from tests.support.processes import ServerProcess
 from tests.wechat_core.test_propagation import SPEC_SECONDS, seconds_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

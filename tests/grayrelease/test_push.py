@@ -14,14 +14,14 @@ from django.test import override_settings
 
 from accounts.services.devices import logout
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess
 from grayrelease.models import FeatureChange, PushStatus
 from grayrelease.services.features import feature_delete, feature_percentage_set, feature_update
 from grayrelease.services.push import flag_push_run, flag_pushes_resume
 from grayrelease.types import FeatureSpec
-from messaging.models import EntryKind, SyncEntry
 from tests.factories import login_session, make_feature, make_user
 from tests.support.chat import client_for, run
-from tests.support.processes import ServerProcess
+from wechat_core.sync.models import EntryKind, SyncEntry
 
 
 def flag_entries(user_id: int) -> list[dict[str, Any]]:

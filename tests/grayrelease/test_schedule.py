@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from devtools.processes import ServerProcess
 from grayrelease.exceptions import ScheduleRefused
 from grayrelease.models import ChangeAction, ScheduleStatus
 from grayrelease.selectors import feature_changes, feature_get
@@ -27,7 +28,6 @@ from grayrelease.services.schedule import (
 from grayrelease.tasks import advance_rollout_stages
 from grayrelease.types import StageSpec
 from tests.factories import make_feature
-from tests.support.processes import ServerProcess
 
 STANDARD = (
     StageSpec(100, 60),

@@ -22,9 +22,6 @@ WRONG_OWNER_CALLS: dict[str, Callable[[VerifiedTicket, int], Any]] = {
         ticket=t, user_id=bob
     ),
     "selectors.device_flags": lambda t, bob: selectors.device_flags(ticket=t, user_id=bob),
-    "selectors.device_flags_json": lambda t, bob: selectors.device_flags_json(
-        ticket=t, user_id=bob
-    ),
 }
 
 

@@ -14,8 +14,8 @@ from grayrelease.services.push import flag_push_run
 from grayrelease.services.windows import time_windows_announce
 from grayrelease.tasks import announce_time_windows
 from grayrelease.types import TimeWindowSpec
-from messaging.models import EntryKind, SyncEntry
 from tests.factories import login_session, make_feature, make_user
+from wechat_core.sync.models import EntryKind, SyncEntry
 
 pytestmark = pytest.mark.django_db
 

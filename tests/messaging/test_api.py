@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from rest_framework.test import APIClient
 
-from messaging.models import Message
+from devtools.processes import ServerProcess
+from messaging.models import Attachment, Message
 from tests.factories import Session, login_session, make_friends, make_user
-from tests.support.processes import ServerProcess
 
 
 def api(session: Session) -> APIClient:
@@ -296,3 +296,43 @@ def test_upload__malformed_multipart_through_daphne__is_our_json_400(
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recall__of_an_image__the_file_is_served_to_nobody_and_deleted(pair: Any) -> None:
+    # given: Alice sent Bob an image, which both can fetch
+    a, b, chat = pair
+    attachment = upload(a, "image", png_bytes(), "cat.png").json()
+    url = f"/api/messaging/attachments/{attachment['id']}"
+    sent = send(a, chat, {"kind": "image", "attachment": attachment["id"]}).json()
+    assert (api(a).get(url).status_code, api(b).get(url).status_code) == (200, 200)
+    stored = Attachment.objects.get(pk=attachment["id"]).file
+    storage, name = stored.storage, stored.name
+    outsider = api(login_session(make_user())).get(url)
+    # when: she recalls it
+    recalled = api(a).post("/api/messaging/recall", {"message": sent["id"]}, format="json")
+    # then: nobody gets the file any more, the sender included, with the answer
+    # of an attachment that never existed; and the file is gone from storage
+    assert recalled.status_code == 200
+    answers = [(r.status_code, r.json()) for r in (api(b).get(url), api(a).get(url))]
+    assert answers == [(outsider.status_code, outsider.json())] * 2
+    assert outsider.json()["code"] == "attachment_not_found"
+    assert not storage.exists(name)
+
+
+@pytest.mark.django_db
+def test_recall__one_of_two_messages_with_the_same_upload__the_other_still_shows_it(
+    pair: Any,
+) -> None:
+    # given: one upload sent twice into the chat
+    a, b, chat = pair
+    attachment = upload(a, "file", b"%PDF-1.7 minimal", "report.pdf").json()
+    url = f"/api/messaging/attachments/{attachment['id']}"
+    first, second = (
+        send(a, chat, {"kind": "file", "attachment": attachment["id"]}).json() for _ in range(2)
+    )
+    # when / then: recalling one keeps it for the other; recalling both ends it
+    api(a).post("/api/messaging/recall", {"message": first["id"]}, format="json")
+    assert api(b).get(url).status_code == 200
+    api(a).post("/api/messaging/recall", {"message": second["id"]}, format="json")
+    assert api(b).get(url).status_code == 404

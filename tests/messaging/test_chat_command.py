@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -13,10 +14,10 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from devtools.processes import ServerProcess, free_port
 from messaging.models import Message
 from messaging.services.conversations import direct_open
 from tests.factories import PASSWORD, login_session, make_friends, make_user
-from tests.support.processes import ServerProcess, free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -103,3 +104,37 @@ def test_chat__wrong_password__fails_with_the_servers_reason(
     with pytest.raises(CommandError, match="Login refused"):
         chat_command([asgi_servers[0].url], alice.email, "send", str(conversation), "x")
     assert not Message.objects.filter(conversation_id=conversation, kind="text").exists()
+
+
+def test_chat_direct__opens_the_chat_by_the_friends_name__and_lists_it_with_the_name(
+    asgi_servers: list[ServerProcess], monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: Carol, with one friend (Dave) and no chat yet
+    caplog.set_level(logging.INFO)
+    carol, dave = make_user(nickname="Carol"), make_user(nickname="Dave")
+    make_friends(carol, dave)
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    url, login = [asgi_servers[0].url], carol.email or ""
+    # when: she lists her chats
+    empty, _ = chat_command(url, login, "conversations")
+    # then: she is told there are none, and how to start one
+    assert empty.startswith("No conversations yet.")
+    # when: she opens the chat with Dave by his name, and lists again
+    opened, _ = chat_command(url, login, "direct", "dave")
+    listed, _ = chat_command(url, login, "conversations")
+    # then: the chat's id and Dave's name, in both
+    conversation = int(opened.split()[0])
+    assert opened.split()[1:] == ["direct", "Dave"]
+    row = next(line for line in listed.splitlines() if line.split()[0] == str(conversation))
+    assert row.split()[1] == "direct"
+    assert row.endswith("Dave")
+    # and: no HTTP client log lines among the command's output
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+
+
+def test_chat_direct__with_someone_not_a_friend__says_so(
+    asgi_servers: list[ServerProcess], chat: Any
+) -> None:
+    alice, _, _ = chat
+    with pytest.raises(CommandError, match="No friend called 'Mallory'"):
+        chat_command([asgi_servers[0].url], alice.email, "direct", "Mallory")

@@ -3,10 +3,14 @@ groups fanned out by a real Celery worker, idempotent, and lost tasks swept up."
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +18,25 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import DeliveryCursor, Message, MessageKind, SyncEntry
+from devtools.processes import (
+    ServerProcess,
+    start_asgi_server,
+    start_celery_worker,
+    start_redis,
+    wait_until_idle,
+)
+from messaging.models import DeliveryCursor, Message, MessageKind
 from messaging.services.conversations import group_create
 from messaging.services.delivery import conversation_deliver, lagging_conversations
 from messaging.services.events import conversation_lock, event_append
 from messaging.services.sending import message_send
 from messaging.tasks import sweep_lagging_deliveries
 from messaging.types import OutgoingContent
+from monitoring.exposition import metrics_text
 from tests.factories import Session, login_session, make_friends, make_user
+from tests.support.chat import Raw, raw_connect, run
 from tests.support.concurrency import run_together
-from tests.support.processes import ServerProcess, wait_until_idle
+from wechat_core.sync.models import SyncEntry
 
 
 def build_group(size: int) -> tuple[int, list[Session]]:
@@ -150,3 +163,101 @@ def test_sweep__delivers_a_conversation_whose_task_was_lost(settings: Any) -> No
     assert swept == 1
     for session in sessions:
         assert conversation_order(session.user.pk, group) == [1, 2]
+
+
+class OutageStack:
+    """A server and a Celery worker (with beat) on a private Redis a test may stop.
+    Groups above 2 members deliver in Celery; the sweep looks every 2 seconds."""
+
+    def __init__(self, live_env: dict[str, str], log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.redis = start_redis(log_dir=log_dir)
+        self.port = int(self.redis.url.rsplit(":", 1)[1])
+        env = live_env | {
+            "REDIS_URL": f"{self.redis.url}/0",
+            "CELERY_BROKER_URL": f"{self.redis.url}/1",
+            "CELERY_RESULT_BACKEND": f"{self.redis.url}/1",
+            "MESSAGING_INLINE_DELIVERY_MAX_MEMBERS": "2",
+            "MESSAGING_DELIVERY_SWEEP_SECONDS": "2",
+        }
+        self.processes: list[ServerProcess] = [self.redis]
+        try:
+            self.server = start_asgi_server(log_dir=log_dir, env=env, name="outage")
+            self.processes.append(self.server)
+            self.worker = start_celery_worker(
+                log_dir=log_dir, env=env, queues="delivery,default", beat=True, name="outage"
+            )
+            self.processes.append(self.worker)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop_redis(self) -> None:
+        self.redis.stop()
+
+    def start_redis(self) -> None:
+        self.redis = start_redis(log_dir=self.log_dir, port=self.port)
+        self.processes.append(self.redis)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@pytest.fixture
+def outage_stack(live_env: dict[str, str], live_log_dir: Path) -> Iterator[OutageStack]:
+    stack = OutageStack(live_env, live_log_dir)
+    yield stack
+    stack.stop()
+
+
+def enqueue_failures() -> float:
+    """side_effects_failed_total{effect="delivery_enqueue"}, summed over every process."""
+    pattern = re.compile(
+        r'^side_effects_failed_total\{[^}]*effect="delivery_enqueue"[^}]*\} (\S+)$'
+    )
+    lines = metrics_text().decode().splitlines()
+    return sum(float(m[1]) for line in lines if (m := pattern.match(line)))
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_send__redis_down_after_commit__acked_and_delivered_once_redis_is_back(
+    outage_stack: OutageStack,
+) -> None:
+    # given: a group delivered by Celery, its sender connected, then Redis stops
+    group, sessions = build_group(4)
+    sender, member = sessions[0], sessions[1]
+    failures_before = enqueue_failures()
+
+    async def send_during_outage() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with raw_connect(outage_stack.server, sender.token) as ws:
+            me = Raw(ws)
+            await me.recv()  # hello
+            await asyncio.to_thread(outage_stack.stop_redis)
+            frame = {
+                "type": "send", "id": "during-outage", "conversation": group,
+                "client_msg_id": "outage-1", "content": {"text": "while Redis is down"},
+            }  # fmt: skip
+            # when: the sender sends, and retries with the same client_msg_id
+            first = await me.reply_to(frame, timeout=30)
+            again = await me.reply_to({**frame, "id": "retry"}, timeout=30)
+            return first, again
+
+    first, again = run(send_during_outage())
+    # then: the committed send is acknowledged, and the retry finds it stored
+    assert first["type"] == "send.ack", first
+    assert first["message"]["duplicate"] is False
+    assert (again["type"], again["message"]["id"]) == ("send.ack", first["message"]["id"])
+    assert again["message"]["duplicate"] is True
+    assert enqueue_failures() > failures_before  # the failed enqueue was counted
+    message_id = first["message"]["id"]
+    assert not SyncEntry.objects.filter(user_id=member.user.pk, message_id=message_id).exists()
+    # when: Redis comes back
+    outage_stack.start_redis()
+    # then: the sweep delivers the group's message to every member, once
+    assert wait_until(
+        lambda: SyncEntry.objects.filter(message_id=message_id).count() == len(sessions), 60
+    ), "the message was never delivered"
+    assert Message.objects.filter(conversation_id=group, client_msg_id="outage-1").count() == 1
+    wait_until_idle(outage_stack.worker)

@@ -8,8 +8,8 @@ import pytest
 from messaging.services.conversations import group_create
 from messaging.services.sending import message_send
 from messaging.types import OutgoingContent
-from monitoring.metrics import family, sample_value
 from tests.factories import befriend_all, login_session, make_user
+from wechat_core.metrics import family, sample_value
 
 pytestmark = pytest.mark.django_db
 

@@ -33,7 +33,7 @@ def alert_to(operator_id: int, text: str, msg_id: str = "alert-1") -> SendAck:
 
 def texts_of(session: Session) -> list[str]:
     page = sync_read(ticket=session.ticket, user_id=session.user.pk, since=0, limit=100)
-    return [e["message"]["body"]["text"] for e in page.entries if e["kind"] == "message"]
+    return [e["message"]["body"]["text"] for e in page.entries if e["message"] is not None]
 
 
 def reply(session: Session, conversation_id: int, text: str) -> SendAck:

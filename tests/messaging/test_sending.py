@@ -23,14 +23,15 @@ from messaging.exceptions import (
     RecallWindowPassed,
     Throttled,
 )
-from messaging.models import Message, SyncEntry
+from messaging.models import Message
 from messaging.selectors import sync_read
 from messaging.services.conversations import direct_open, group_create
 from messaging.services.sending import conversation_read, message_recall, message_send
 from messaging.services.spam import SpamCandidate, runs_inline
 from messaging.types import OutgoingContent
-from monitoring.metrics import sample_value
 from tests.factories import Session, login_session, make_friends, make_user
+from wechat_core.metrics import sample_value
+from wechat_core.sync.models import SyncEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def send(session: Session, conversation: int, content: OutgoingContent, msg_id: 
 
 def messages_of(session: Session, since: int = 0) -> list[dict[str, Any]]:
     page = sync_read(ticket=session.ticket, user_id=session.user.pk, since=since, limit=1000)
-    return [e["message"] for e in page.entries if e["kind"] == "message"]
+    return [dict(e["message"]) for e in page.entries if e["message"] is not None]
 
 
 def test_send__to_a_friend__lands_in_both_logs_with_conversation_seqs(pair: Any) -> None:
@@ -318,7 +319,7 @@ def test_read__moves_forward_only_and_tells_my_other_devices(pair: Any) -> None:
         e for e in sync_read(ticket=laptop.ticket, user_id=b.user.pk, since=0, limit=100).entries
         if e["kind"] == "read"
     ]  # fmt: skip
-    assert [e["payload"]["read_seq"] for e in reads] == [2]
+    assert [e["payload"] for e in reads] == [{"conversation": chat, "read_seq": 2}]
 
 
 def test_read__beyond_the_last_message__stops_at_the_last(pair: Any) -> None:

@@ -21,8 +21,8 @@ from messaging.services.conversations import direct_open
 from messaging.services.sending import message_send
 from messaging.services.spam import CANDIDATE_FEATURE
 from messaging.types import OutgoingContent
-from monitoring.metrics import sample_value
 from tests.factories import Session, login_session, make_feature, make_friends, make_user
+from wechat_core.metrics import sample_value
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
+from devtools.processes import ServerProcess
 from messaging.services.conversations import direct_open
 from tests.factories import login_session, make_friends, make_user
 from tests.support.chat import Raw, client_for, drain_messages, raw_connect, run, ws_url
-from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -82,6 +82,15 @@ BAD_FRAMES: list[tuple[str, dict[str, Any] | str | bytes, str]] = [
     ("recall bool id", {"type": "recall", "id": "x", "message": True}, "invalid"),
     ("read huge seq", {"type": "read", "id": "x", "conversation": 1, "seq": 2**70}, "invalid"),
     ("binary frame", b"\x00\x01", "malformed_frame"),
+    ("text with U+0000",
+     '{"type": "send", "id": "x", "conversation": 1, "client_msg_id": "z1", '
+     '"content": {"text": "a\\u0000b"}}', "invalid_text"),
+    ("text with a lone surrogate",
+     '{"type": "send", "id": "x", "conversation": 1, "client_msg_id": "z2", '
+     '"content": {"text": "a\\udc00b"}}', "invalid_text"),
+    ("nested 20,000 levels", "[" * 20_000 + "]" * 20_000, "malformed_frame"),
+    ("nested past the limit", '{"type": "sync", "id": "x", "k": ' + "[" * 40 + "]" * 40 + "}",
+     "malformed_frame"),
 ]  # fmt: skip
 
 
@@ -111,6 +120,49 @@ def test_bad_frames__each_gets_an_error_frame_and_the_connection_stays_useful(
     assert codes == [code for _, _, code in BAD_FRAMES]
     assert ack["type"] == "send.ack"
     assert ack["message"]["seq"] == 1
+    assert "SYNC frame failed" not in asgi_servers[0].log()
+
+
+def test_errors__of_a_readable_frame__echo_its_id_so_pipelined_requests_match(
+    asgi_servers: list[ServerProcess], chat_pair: Any
+) -> None:
+    # given: a client that pipelines requests without waiting for answers
+    a, _, chat = chat_pair
+    frames = [
+        {"type": "send", "id": "ok-1", "conversation": chat, "client_msg_id": "p1",
+         "content": {"text": "one"}},
+        {"type": "send", "id": "bad-text", "conversation": chat, "client_msg_id": "p2",
+         "content": {"text": "a\u0000b"}},
+        {"type": "send", "id": "bad-field", "conversation": "seven", "client_msg_id": "p3",
+         "content": {"text": "x"}},
+        {"type": "dance", "id": 99},
+        {"type": "send", "id": "ok-2", "conversation": chat, "client_msg_id": "p4",
+         "content": {"text": "two"}},
+    ]  # fmt: skip
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with raw_connect(asgi_servers[0], a.token) as ws:
+            raw = Raw(ws)
+            await raw.recv()
+            for frame in frames:
+                await raw.send(frame)
+            answers: list[dict[str, Any]] = []
+            while len(answers) < len(frames):
+                if (answer := await raw.recv())["type"] != "notify":
+                    answers.append(answer)
+            return answers
+
+    answers = run(scenario())
+    # then: answered in the order sent, each error carrying the id of its frame
+    assert [(f["type"], f["id"], f.get("code")) for f in answers] == [
+        ("send.ack", "ok-1", None),
+        ("error", "bad-text", "invalid_text"),
+        ("error", "bad-field", "invalid"),
+        ("error", 99, "unknown_frame_type"),
+        ("send.ack", "ok-2", None),
+    ]
+    assert answers[1]["details"] == {"field": "content.text"}
+    assert [a["message"]["seq"] for a in (answers[0], answers[4])] == [1, 2]
 
 
 def test_oversized_frame__is_refused_and_nothing_is_stored(
@@ -229,8 +281,8 @@ def test_throttle__too_many_sends_get_a_throttle_frame_and_nothing_is_stored(
     live_env: dict[str, str], live_log_dir: Any, chat_pair: Any
 ) -> None:
     # given: a server allowing 3 messages a minute
+    from devtools.processes import start_asgi_server
     from messaging.models import Message
-    from tests.support.processes import start_asgi_server
 
     server = start_asgi_server(
         log_dir=live_log_dir, env={**live_env, "MESSAGING_SENDS_PER_MINUTE": "3"}, name="throttled"
@@ -261,7 +313,7 @@ def test_idle_link__heartbeats_stopped__is_closed_4008_while_a_beating_link_stay
     live_env: dict[str, str], live_log_dir: Any, chat_pair: Any
 ) -> None:
     # given: a server asking for a heartbeat every second
-    from tests.support.processes import start_asgi_server
+    from devtools.processes import start_asgi_server
 
     server = start_asgi_server(
         log_dir=live_log_dir, env={**live_env, "MESSAGING_HEARTBEAT_SECONDS": "1"}, name="idle"
@@ -326,3 +378,28 @@ def test_handshake__origin_and_path__decide_whether_the_websocket_opens(
         assert outcome["type"] == "hello"
     else:
         assert outcome == 403
+
+
+@pytest.mark.parametrize(
+    ("offered", "selected"),
+    [(["wechat.sync.v1"], "wechat.sync.v1"), ([], None)],
+    ids=["protocol-offered", "nothing-offered"],
+)
+def test_connect__ticket_in_the_authorization_header__selects_the_protocol_if_offered(
+    asgi_servers: list[ServerProcess], chat_pair: Any, offered: list[str], selected: str | None
+) -> None:
+    # given: a non-browser client with its ticket in a header
+    a, _, _ = chat_pair
+
+    async def scenario() -> tuple[str | None, dict[str, Any]]:
+        async with websockets.connect(
+            ws_url(asgi_servers[0]),
+            subprotocols=[Subprotocol(p) for p in offered] or None,
+            additional_headers={"Authorization": f"Ticket {a.token}"},
+        ) as ws:
+            return ws.subprotocol, json.loads(await ws.recv())
+
+    # when
+    subprotocol, hello = run(scenario())
+    # then: the server picks wechat.sync.v1 whenever it is offered, as browsers require
+    assert (subprotocol, hello["type"]) == (selected, "hello")

@@ -19,16 +19,16 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from accounts.services.operators import operator_grant
-from monitoring.models import AlertRule, NotificationChannel
-from tests.factories import login_session, make_user
-from tests.support.chat import client_for, run
-from tests.support.processes import (
+from devtools.processes import (
     ServerProcess,
     free_port,
     start_asgi_server,
     start_celery_worker,
     start_redis,
 )
+from monitoring.models import AlertRule, NotificationChannel
+from tests.factories import login_session, make_user
+from tests.support.chat import client_for, run
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess, wait_until_idle
 from monitoring.exposition import metrics_text
-from monitoring.metrics import sample_value
 from tests.factories import login_session, make_user
 from tests.support.chat import Raw, raw_connect, run
-from tests.support.processes import ServerProcess, wait_until_idle
 from wechat_core.http import outbound_client
+from wechat_core.metrics import sample_value
 
 
 def staff_client(client: Any) -> Any:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 
-from monitoring.metrics import SeriesValue, counter, gauge, histogram
+from devtools.processes import start_celery_worker, wait_until_idle
 from monitoring.models import MetricPoint, MetricSeries
 from monitoring.selectors import Query, timeseries, window_value, window_values_by
 from monitoring.services.history import (
@@ -19,6 +22,7 @@ from monitoring.services.history import (
     history_write,
     series_id,
 )
+from wechat_core.metrics import SeriesValue, counter, gauge, histogram
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +192,30 @@ def test_bucket_start__any_moment__aligns_to_the_resolution() -> None:
     moment = dt.datetime(2026, 1, 1, 10, 0, 37, 500, tzinfo=dt.UTC)
     assert bucket_start(moment, 5) == dt.datetime(2026, 1, 1, 10, 0, 35, tzinfo=dt.UTC)
     assert bucket_start(moment, 60) == dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_flusher__prefork_worker_busy_with_database_tasks__writes_every_flush(
+    live_env: dict[str, str], live_log_dir: Path
+) -> None:
+    # given: a worker as the Procfile runs it (prefork), flushing every second;
+    # Celery's Django fix-up closes a child's connection pool before and after
+    # each of its tasks
+    from accounts.tasks import expire_friend_requests
+
+    queue = "history-test"
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)  # nothing left from before
+    env = live_env | {"MONITORING_FLUSH_SECONDS": "1"}
+    worker = start_celery_worker(log_dir=live_log_dir, env=env, queues=queue, name="prefork",
+                                 pool="prefork", concurrency=2)  # fmt: skip
+    try:
+        # when: it runs database tasks back to back for several flush periods
+        results = [expire_friend_requests.apply_async(queue=queue) for _ in range(400)]
+        for result in results:
+            result.get(timeout=300)
+        wait_until_idle(worker)
+    finally:
+        worker.stop()
+    # then: its children's flushes (each running beside the tasks) all went through
+    assert "could not write metric history" not in worker.log()

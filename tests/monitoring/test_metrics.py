@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from monitoring.metrics import OTHER, client_version_label, counter, histogram
-from monitoring.quantiles import histogram_quantile, share_above
+from wechat_core.metrics import OTHER, client_version_label, counter, histogram
+from wechat_core.quantiles import histogram_quantile, share_above
 
 
 def test_client_version_label__semantic_versions__fold_to_major_minor() -> None:

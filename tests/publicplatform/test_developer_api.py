@@ -94,10 +94,45 @@ def test_token__past_its_lifetime__42001_and_a_fresh_one_works(api: Api) -> None
         assert api.get("menu/delete", access_token=fresh)["errcode"] == 0
 
 
-def test_token__missing_or_unknown__41001_and_40014(api: Api) -> None:
+def test_token__missing_or_unknown__41001_and_40001(api: Api) -> None:
     response = api.client.get("/cgi-bin/menu/get")
     error(response.json(), 41001)
-    error(api.get("menu/get", access_token="1.forged"), 40014)
+    error(api.get("menu/get", access_token="1.forged"), 40001)
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"grant_type": "client_credential", "secret": "s"}, 41002),
+        ({"grant_type": "client_credential", "appid": "", "secret": "s"}, 41002),
+        ({"grant_type": "client_credential", "appid": "wx0000000000000000"}, 41004),
+        ({"grant_type": "client_credential", "appid": "wx0000000000000000", "secret": ""}, 41004),
+    ],
+)
+def test_token__appid_or_secret_missing__41002_and_41004_of_wechats_table(
+    params: dict[str, str], code: int
+) -> None:
+    answer = Client().get("/cgi-bin/token", params).json()
+    error(answer, code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("post", "token", 43001),
+        ("post", "menu/get", 43001),
+        ("post", "user/get", 43001),
+        ("get", "message/custom/send", 43002),
+        ("get", "menu/create", 43002),
+        ("put", "menu/delete", 43002),
+    ],
+)
+def test_wrong_http_method__43001_require_get_or_43002_require_post(
+    api: Api, method: str, path: str, code: int
+) -> None:
+    response = getattr(api.client, method)(f"/cgi-bin/{path}?access_token={api.token}")
+    assert response.status_code == 200
+    error(response.json(), code)
 
 
 def test_token__too_many_requests_a_day__45009(api: Api, settings: Any) -> None:
@@ -223,10 +258,10 @@ def test_template_send__known_template__renders_into_the_chat(api: Api) -> None:
 
 def test_template_send__account_with_a_server__templatesendjobfinish_follows(api: Api) -> None:
     # given: an account with a server, a template and a follower
+    from devtools.devservers import raw_server
     from publicplatform.models import WebhookDelivery
     from publicplatform.services import webhooks
     from tests.factories import configure_server
-    from tests.support.devservers import raw_server
 
     account = account_of(api)
     MessageTemplate.objects.create(account=account, template_id="T2", title="Hi", content="x")

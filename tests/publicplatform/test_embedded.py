@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.devservers import DevServer, serve, wechatpy_app
+from devtools.processes import start_asgi_server
 from messaging.client import ChatClient
 from tests.support.chat import run, ws_url
-from tests.support.devservers import DevServer, serve, wechatpy_app
 from tests.support.embedded import embedded_env, manage
-from tests.support.processes import start_asgi_server
 
 pytestmark = pytest.mark.live
 TOKEN = "embeddedtoken1"
@@ -64,7 +64,12 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
 ) -> None:
     # given: the embedded defaults (no REDIS_URL), demo data, and 微成都 pointed at a
     # developer server that holds every push until the test lets it answer
-    env = embedded_env(tmp_path, PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS=PUSH_TIMEOUT)
+    env = embedded_env(
+        tmp_path,
+        PUBLICPLATFORM_WEBHOOK_TIMEOUT_SECONDS=PUSH_TIMEOUT,
+        # The developer's test server on this machine, allowed explicitly.
+        PUBLICPLATFORM_PRIVATE_SERVER_NETWORKS="127.0.0.1/32",
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "createdemo")
     with gated_server() as (developer, gate):
@@ -109,3 +114,39 @@ def test_embedded__developer_server_not_answering__follow_and_send_return_and_re
     assert not answered_before_ack
     assert replied(texts)
     assert len(developer.posts()) == 2
+
+
+READ_INTERNAL_PAGE = """
+from publicplatform.services.accounts import account_create, account_server_configure
+from wechat_core.errors import ServiceError
+account = account_create(name="Curious", owner_id=None).account
+try:
+    account_server_configure(
+        account=account, server_url="{url}", token="{token}", encoding_aes_key="", mode="plain"
+    )
+except ServiceError as error:
+    print(error.code, error.message, error.details)
+"""
+
+
+def test_embedded__server_url_on_loopback__refused_by_default_and_nothing_is_read(
+    tmp_path: Path,
+) -> None:
+    # given: the embedded defaults, and an internal page on loopback
+    secret = "internal-admin-password=swordfish"
+
+    def internal(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [secret.encode()]
+
+    env = embedded_env(tmp_path)
+    manage(env, "migrate", "--noinput")
+    with serve(internal) as page:
+        # when: a developer saves it as their server URL (issue 11 item 3)
+        said = manage(
+            env, "shell", "-v", "0", "-c", READ_INTERNAL_PAGE.format(url=page.url, token=TOKEN)
+        )
+    # then: refused before any request, and nothing of the page came back
+    assert said.split()[0] == "server_url_refused", said
+    assert page.received == []
+    assert secret not in said

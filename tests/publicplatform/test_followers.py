@@ -3,6 +3,7 @@ and the ticket rule on every users' function of the platform."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from publicplatform.models import Follower, MatchKind, Pool, PoolMember
 from publicplatform.services import accounts as account_services
 from publicplatform.services import followers, menus, replies
 from tests.factories import login_ticket, make_follower, make_official_account, make_user
+from wechat_core.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +133,51 @@ def test_auto_reply__bad_regex__is_refused_on_save() -> None:
         account_services.autoreply_add(
             account=account, match=MatchKind.REGEX, pattern="(", reply="x"
         )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(a)\1", "invalid escape sequence"),  # backreference
+        (r"^(?=.*admin).*$", "invalid perl operator"),  # lookahead
+        (r"(?<!x)y", "invalid perl operator"),  # lookbehind
+        (r"a{5000}", "invalid repetition size"),
+    ],
+)
+def test_auto_reply__regex_needing_backtracking__refused_on_save_saying_why(
+    pattern: str, reason: str
+) -> None:
+    # given / when: a pattern that only a backtracking engine runs
+    account, _ = make_official_account()
+    with pytest.raises(InvalidInput) as refused:
+        account_services.autoreply_add(
+            account=account, match=MatchKind.REGEX, pattern=pattern, reply="x"
+        )
+    # then: the developer reads what is wrong and which syntax is accepted
+    assert reason in refused.value.message
+    assert "RE2 syntax" in refused.value.message
+    assert refused.value.details == {"field": "pattern"}
+    assert not account.auto_replies.exists()
+
+
+def test_auto_reply__catastrophic_regex_on_the_attack_text__the_next_rule_answers_at_once() -> None:
+    # given: issue 11's rule (exponential for a backtracking engine) before a plain one
+    account, _ = make_official_account()
+    account_services.autoreply_add(
+        account=account, match=MatchKind.REGEX, pattern="^(a+)+$", reply="all a"
+    )
+    account_services.autoreply_add(
+        account=account, match=MatchKind.CONTAINS, pattern="!", reply="bang"
+    )
+    # when: the attack text is matched (Python's re: 17.6 s for 27 a's in the issue,
+    # 11 s here; each character more doubles it, so 30 a's leave no doubt)
+    started = time.monotonic()
+    rule = replies.autoreply_match(account_id=account.pk, text="a" * 30 + "!")
+    took = time.monotonic() - started
+    # then: the second rule answers, in a time no backtracking engine gets near
+    assert rule is not None
+    assert rule.reply == "bang"
+    assert took < 5
 
 
 def test_greeting__account_without_server__greets_each_new_follow_once() -> None:
@@ -288,7 +335,7 @@ def test_users_functions__called_with_another_users_id__refuse(name: str) -> Non
 
 def test_service_identity__writes_in_every_follower_chat__but_gets_no_sync_entries() -> None:
     # given: an account greeting two followers, who write to it
-    from messaging.models import SyncEntry
+    from wechat_core.sync.models import SyncEntry
 
     account, _ = make_official_account(greeting="Hello")
     people = [make_user(), make_user()]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from wechatpy.crypto import WeChatCrypto
 
+from devtools.devservers import DevServer, raw_server, wechatpy_server, werobot_server
 from messaging.models import Message, MessageKind
 from publicplatform import protocol
 from publicplatform.exceptions import ServerVerificationFailed
@@ -28,7 +29,6 @@ from tests.factories import (
     make_official_account,
     make_user,
 )
-from tests.support.devservers import DevServer, raw_server, wechatpy_server, werobot_server
 
 pytestmark = pytest.mark.django_db
 TOKEN = "testtoken123"
@@ -405,8 +405,8 @@ def test_requeue_stale__pending_push_whose_task_was_lost__is_enqueued_again() ->
 
 def test_pushes__are_counted_by_monitoring_as_outbound_calls() -> None:
     # given: a follower of an account whose server answers
-    from monitoring.metrics import sample_value
     from publicplatform.transport import METRICS_SERVICE
+    from wechat_core.metrics import sample_value
 
     account, _ = make_official_account()
     with werobot_server(TOKEN) as server:
@@ -420,3 +420,30 @@ def test_pushes__are_counted_by_monitoring_as_outbound_calls() -> None:
     # then: both pushes are in the outbound-call metric, without publicplatform code for it
     after = sample_value("outbound_requests_total", service=METRICS_SERVICE, outcome="2xx")
     assert after - before == 2
+
+
+def test_server_url_with_its_own_query__kept_on_the_handshake_and_every_push() -> None:
+    # given: a developer whose server URL carries parameters of its own (issue 11 item 19)
+    account, _ = make_official_account()
+    alice = make_user()
+    with wechatpy_server(TOKEN) as server:
+        url = f"{server.url}?access_token=dev-X&site=cn"
+        # when: the server is verified, Alice follows and writes
+        configure_server(account, url=url, token=TOKEN)
+        follower = make_follower(alice, account)
+        run_delivery(WebhookDelivery.objects.get(account=account, event="subscribe").pk)
+        delivery = run_delivery(send_text(alice, follower, "hi").pk)
+    # then: every request kept the developer's parameters, with WeChat's appended and
+    # signed, and the server's reply came back (its signature check passed)
+    assert [r.method for r in server.received] == ["GET", "POST", "POST"]
+    for request in server.received:
+        assert request.query["access_token"] == "dev-X"
+        assert request.query["site"] == "cn"
+        assert request.query["signature"] == protocol.sign(
+            TOKEN, request.query["timestamp"], request.query["nonce"]
+        )
+    assert "echostr" in server.received[0].query
+    assert server.received[2].query["openid"] == follower.openid
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert chat_texts(follower)[-1] == "echo: hi"
+    assert delivery.attempts.get().url.startswith(f"{server.url}?access_token=dev-X&site=cn&")

@@ -19,6 +19,10 @@ the live servers' environment was captured, so the servers keep Django's check.
 For the same reason async_to_sync (the channel layer: notifications, revocation
 pushes) fails in the test thread; services whose pushes a test relies on run
 through `off_loop`.
+
+Pages run under the Content-Security-Policy, which forbids `eval`: predicates
+given to `wait_for_function` are functions (`"() => ..."`), which Playwright
+evaluates once, not expressions it would evaluate again on every poll.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ from playwright.sync_api import (
 from playwright.sync_api import Error as PlaywrightError
 
 from accounts.models import User
+from devtools.processes import ServerProcess
 from tests.factories import PASSWORD
-from tests.support.processes import ServerProcess
 
 T = TypeVar("T")
 
@@ -66,6 +70,35 @@ VIEWPORT = {"width": 1280, "height": 800}
 # Reconnecting after the network returns may wait out a backoff delay (at most 10 s).
 RECONNECT_TIMEOUT_MS = 20_000
 
+# Before any of the page's scripts: every websocket fails as a blocking proxy makes
+# it fail (closed, 1006, never open) while `window.__wsBlocked` holds.
+BLOCK_WEBSOCKETS = """
+(() => {
+  const Real = window.WebSocket;
+  window.__wsBlocked = true;
+  window.__wsRefused = 0;
+  class Blocked extends EventTarget {
+    constructor(url, protocols) {
+      if (!window.__wsBlocked) return new Real(url, protocols);
+      super();
+      window.__wsRefused += 1;
+      this.url = url;
+      this.readyState = 0;
+      this.protocol = "";
+      setTimeout(() => {
+        this.readyState = 3;
+        if (this.onerror) this.onerror(new Event("error"));
+        if (this.onclose) this.onclose({ code: 1006, reason: "", wasClean: false });
+      }, 30);
+    }
+    send() { throw new Error("not open"); }
+    close() { this.readyState = 3; }
+  }
+  Object.assign(Blocked, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Blocked;
+})();
+"""
+
 
 def launch_browser(playwright: Playwright) -> Browser:
     if not os.path.exists(CHROMIUM):
@@ -79,7 +112,10 @@ def chromium(live_env: dict[str, str]) -> Iterator[Browser]:
     assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in live_env, "the servers must keep Django's check"
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    expect.set_options(timeout=10_000)
+    # Generous: a passing expectation returns as soon as it holds, and on a busy
+    # two-core machine rendering the API reference (ReDoc over the whole schema) took
+    # over 10 s.
+    expect.set_options(timeout=30_000)
     try:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
@@ -111,7 +147,7 @@ def settle(page: Page, timeout: float = 5_000) -> None:
     """Let the client's requests be answered, then stop it (best effort)."""
     with contextlib.suppress(PlaywrightError):
         page.wait_for_function(
-            "!window.__chat || window.__chat.state().busy === 0", timeout=timeout
+            "() => !window.__chat || window.__chat.state().busy === 0", timeout=timeout
         )
         page.evaluate("window.__chat && window.__chat.shutdown()")
 
@@ -173,6 +209,25 @@ class ChatPage:
     def close(self) -> None:
         self.context.close()
 
+    @classmethod
+    def login_without_websockets(
+        cls, browser: Browser, server: ServerProcess, user: User
+    ) -> ChatPage:
+        """Logged in behind a proxy that refuses websockets (BLOCK_WEBSOCKETS; the page
+        lets them through again with `window.__wsBlocked = false`): the client chats
+        over the HTTP long-poll."""
+        context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+        context.set_default_timeout(10_000)
+        context.add_init_script(BLOCK_WEBSOCKETS)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{server.url}/")
+        chat = cls(user=user, context=context, page=page, server=server, errors=errors)
+        chat.fill_login(user.email or user.phone or "", PASSWORD)
+        chat.wait_online()
+        return chat
+
     # --- Looking -------------------------------------------------------------------
 
     def by_id(self, testid: str) -> Locator:
@@ -183,7 +238,7 @@ class ChatPage:
 
     def wait_online(self, timeout: float = RECONNECT_TIMEOUT_MS) -> None:
         self.page.wait_for_function(
-            "window.__chat && window.__chat.state().connected", timeout=timeout
+            "() => window.__chat && window.__chat.state().connected", timeout=timeout
         )
         expect(self.by_id("conn-state")).to_have_attribute("data-state", "online")
 
@@ -248,13 +303,13 @@ class ChatPage:
         """Send and wait for the server's ack (the message leaves the outbox)."""
         self.send(text)
         expect(self.messages().last).to_have_attribute("data-state", "sent")
-        self.page.wait_for_function("window.__chat.state().outbox === 0")
+        self.page.wait_for_function("() => window.__chat.state().outbox === 0")
 
     def go_offline(self) -> None:
         """Lose the network: no new connection succeeds and the open socket dies."""
         self.context.set_offline(True)
         self.page.evaluate("window.__chat.dropLink()")
-        self.page.wait_for_function("!window.__chat.state().connected")
+        self.page.wait_for_function("() => !window.__chat.state().connected")
         expect(self.by_id("conn-state")).not_to_have_attribute("data-state", "online")
 
     def go_online(self) -> None:

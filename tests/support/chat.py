@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import websockets
 from websockets.typing import Subprotocol
 
+from devtools.processes import ServerProcess
 from messaging.client import ChatClient
 from tests.factories import Session
-from tests.support.processes import ServerProcess
 
 T = TypeVar("T")
 

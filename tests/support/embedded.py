@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.processes import ROOT
+from devtools.processes import ROOT
 
 
 def embedded_env(tmp_path: Path, **overrides: str) -> dict[str, str]:

@@ -12,10 +12,11 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from accounts.models import User
-from messaging.models import Message, UserSequence
+from devtools.processes import ServerProcess
+from messaging.models import Message
 from tests.factories import make_friends, make_user
 from tests.support.browser import ChatPage
-from tests.support.processes import ServerProcess
+from wechat_core.sync.models import UserSequence
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -77,9 +78,9 @@ def test_web_chat__peer_offline_while_friend_sends__gets_every_message_once_in_o
     alice.screenshot(tmp_path, "alice-direct")
 
     # when: Bob reloads the page, once his client holds his whole log
-    bob.page.wait_for_function("window.__chat.state().busy === 0")  # his read was answered
+    bob.page.wait_for_function("() => window.__chat.state().busy === 0")  # his read was answered
     key = UserSequence.objects.get(user=bob_user).last_seq
-    bob.page.wait_for_function(f"window.__chat.state().key === {key}")
+    bob.page.wait_for_function(f"() => window.__chat.state().key === {key}")
     bob.reload()
     # then: the client resumed from the key it kept, and still shows everything once
     state = bob.state()
@@ -122,7 +123,7 @@ def test_outbox__message_written_offline__is_delivered_once_after_reconnecting(
     alice.go_online()
     # then: it is sent, once
     expect(alice.messages().last).to_have_attribute("data-state", "sent")
-    alice.page.wait_for_function("window.__chat.state().outbox === 0")
+    alice.page.wait_for_function("() => window.__chat.state().outbox === 0")
     bob.expect_texts(["Entering the tunnel", "Written in the tunnel"])
     alice.expect_texts(["Entering the tunnel", "Written in the tunnel"])
     assert (
@@ -150,7 +151,7 @@ def test_outbox__unsent_message_and_a_reload__resends_from_local_storage_once(
     alice.page.goto(f"{alice.server.url}/")
     alice.wait_online()
     # then: the outbox was resent from localStorage, and the message exists once
-    alice.page.wait_for_function("window.__chat.state().outbox === 0")
+    alice.page.wait_for_function("() => window.__chat.state().outbox === 0")
     bob.expect_texts(["Before the crash", "Survives the reload"])
     alice.open_chat("Bob")
     alice.expect_texts(["Before the crash", "Survives the reload"])
@@ -173,7 +174,7 @@ def test_outbox__ack_lost_with_the_link__resends_with_the_same_id_and_shows_it_o
     alice.send("Did you get this?")
     # then: after the reconnect the resend gets the original ack (duplicate), not a copy
     alice.page.wait_for_function(
-        f"window.__chat.state().connects > {connects} && window.__chat.state().outbox === 0"
+        f"() => window.__chat.state().connects > {connects} && window.__chat.state().outbox === 0"
     )
     assert alice.state()["duplicates"] == 1
     alice.expect_texts(["Hello", "Did you get this?"])

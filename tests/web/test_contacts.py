@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from accounts.models import Device
+from devtools.processes import ServerProcess
 from tests.factories import PASSWORD, make_user, send_request
 from tests.support.browser import ChatPage
-from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess
 from messaging.services.conversations import direct_open
 from tests.factories import (
     PASSWORD,
@@ -19,7 +20,6 @@ from tests.factories import (
     make_user,
 )
 from tests.support.browser import ChatPage
-from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

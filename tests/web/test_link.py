@@ -12,12 +12,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from accounts.services.devices import logout_everywhere
+from devtools.processes import ServerProcess, free_port, start_asgi_server
 from messaging.models import Message
 from messaging.services.conversations import direct_open
 from tests.factories import PASSWORD, login_session, login_ticket, make_friends, make_user
 from tests.support.browser import ChatPage, off_loop
 from tests.support.chat import ws_url
-from tests.support.processes import ServerProcess, free_port, start_asgi_server
 from wechat_core.models import Campus, DataCenter
 from wechat_core.services import campus_save
 
@@ -90,7 +90,7 @@ def test_link__first_access_endpoint_dead__fails_over_to_the_next_and_chats(
     bob.expect_texts(["Through the second endpoint"])
     # when: Bob's link drops (the next endpoint in turn is the dead one again)
     bob.page.evaluate("window.__chat.dropLink()")
-    bob.page.wait_for_function("window.__chat.state().connects === 2")
+    bob.page.wait_for_function("() => window.__chat.state().connects === 2")
     # then: he is back on the live endpoint, and nothing was lost or doubled
     assert bob.state()["endpoint"] == live
     alice.send_and_wait("Still here?")
@@ -161,7 +161,7 @@ def test_link__notifies_lost__heartbeat_ack_max_seq_brings_the_message(
     expect(alice.chat_item("Bob").get_by_test_id("chat-item-preview")).to_have_text("Ping")
     alice.open_chat("Bob")
     alice.expect_texts(["Ping"])
-    alice.page.wait_for_function("window.__chat.state().notifiesIgnored >= 1")
+    alice.page.wait_for_function("() => window.__chat.state().notifiesIgnored >= 1")
     # and: heartbeats keep the link alive (the server drops links silent for 2.5 s)
-    alice.page.wait_for_function("window.__chat.state().heartbeats >= 4")
+    alice.page.wait_for_function("() => window.__chat.state().heartbeats >= 4")
     assert alice.state()["connects"] == 1

@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess, start_asgi_server
 from tests.factories import PASSWORD, login_session, make_user
 from tests.support.browser import VIEWPORT, ChatPage
-from tests.support.processes import ServerProcess, start_asgi_server
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ def test_dashboard__after_traffic__overview_charts_are_not_empty(
     expect(page.get_by_test_id("dashboard-title")).to_have_text("Overview")
     # then: within seconds the request charts have points, and the module table lists them
     page.wait_for_function(
-        "window.__dashboard && window.__dashboard.state().points.requests > 0"
+        "() => window.__dashboard && window.__dashboard.state().points.requests > 0"
         " && window.__dashboard.state().points.latency > 0",
         timeout=30_000,
     )

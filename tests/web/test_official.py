@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from devtools.devservers import werobot_server
+from devtools.processes import ServerProcess
 from publicplatform.models import Follower
 from publicplatform.services.menus import menu_set
 from tests.factories import configure_server, make_official_account, make_user
 from tests.support.browser import ChatPage
-from tests.support.devservers import werobot_server
-from tests.support.processes import ServerProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 TOKEN = "testtoken123"

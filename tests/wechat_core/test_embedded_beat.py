@@ -17,7 +17,7 @@ from grayrelease.services.schedule import feature_schedule_start
 from grayrelease.types import StageSpec
 from tests.factories import make_feature
 from wechat_core.celery import app
-from wechat_core.embedded_beat import EmbeddedBeat
+from wechat_core.embedded.beat import EmbeddedBeat
 
 ran: list[str] = []
 
@@ -87,7 +87,7 @@ def test_beat__a_failing_task_is_logged_and_the_others_still_run(
         )
         for _ in range(3):
             clock.shift(1.1)
-            with caplog.at_level(logging.ERROR, logger="wechat_core.embedded_beat"):
+            with caplog.at_level(logging.ERROR, logger="wechat_core.embedded.beat"):
                 beat.tick()
     assert ran == ["ok", "ok", "ok"]
     failures = [r for r in caplog.records if "scheduled task broken" in r.getMessage()]

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.processes import start_asgi_server
 from tests.support.embedded import embedded_env, manage
-from tests.support.processes import start_asgi_server
 
 # An alert rule that holds as soon as one request is in the history.
 ANY_REQUEST_RULE = (

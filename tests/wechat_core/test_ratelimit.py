@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import redis
+import time_machine
 from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
@@ -33,6 +34,39 @@ def test_window_hit__new_window__starts_from_one() -> None:
     ratelimit.window_hit(scope="s", identity="a", window_seconds=1)
     time.sleep(1.05)
     assert ratelimit.window_hit(scope="s", identity="a", window_seconds=1).count == 1
+
+
+def _seconds_before_a_minute_edge(seconds: float) -> float:
+    return (int(time.time() // 60) + 2) * 60 - seconds
+
+
+def test_window_hit_sliding__across_a_window_edge__counts_the_previous_windows_events() -> None:
+    # given: 8 events half a second before a minute's edge
+    with time_machine.travel(_seconds_before_a_minute_edge(0.5), tick=False) as clock:
+        before_edge = [
+            ratelimit.window_hit_sliding(scope="s", identity="a", window_seconds=60).count
+            for _ in range(8)
+        ]
+        # when: one more a second later, in the next fixed window
+        clock.shift(1.0)
+        after_edge = ratelimit.window_hit_sliding(scope="s", identity="a", window_seconds=60)
+        fixed = ratelimit.window_hit(scope="s2", identity="a", window_seconds=60)
+        # then: the sliding count goes on (8 weighted by 59/60 rounds to 8, plus this
+        # one), where a fixed window starts again from 1
+        assert before_edge == list(range(1, 9))
+        assert (after_edge.count, fixed.count) == (9, 1)
+        # and: near the end of this window the previous one has all but slid out
+        clock.shift(59.0)
+        assert ratelimit.window_hit_sliding(scope="s", identity="a", window_seconds=60).count == 2
+
+
+def test_window_reset__forgets_the_previous_window_of_a_sliding_count() -> None:
+    with time_machine.travel(_seconds_before_a_minute_edge(0.5), tick=False) as clock:
+        for _ in range(5):
+            ratelimit.window_hit_sliding(scope="s", identity="a", window_seconds=60)
+        clock.shift(1.0)
+        ratelimit.window_reset(scope="s", identity="a", window_seconds=60)
+        assert ratelimit.window_hit_sliding(scope="s", identity="a", window_seconds=60).count == 1
 
 
 def test_lock__remaining_time_counts_down_and_clears() -> None:

@@ -17,10 +17,10 @@ import pytest
 import redis
 from django.conf import settings
 
+from devtools.processes import start_asgi_server, start_redis
 from messaging.services.conversations import direct_open
 from tests.factories import login_session, make_friends, make_user
 from tests.support.chat import Raw, raw_connect, run
-from tests.support.processes import start_asgi_server, start_redis
 from wechat_core.realtime import user_group
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.support.processes import ROOT
+from devtools.processes import ROOT
 
 
 def servicecheck(**env: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.processes import ROOT
+import pytest
+
+from devtools.processes import ROOT
 
 PRODUCTION_ENV = {
     "SECRET_KEY": "x7!Qm2#vR9$kLp4@Zt8^Wn3&Yb6*Hc1(Jd5)Fg0-Se7+Ua2=Xi9",
@@ -95,7 +97,7 @@ def test_settings__embedded_defaults__need_no_database_server_nor_redis() -> Non
 
 def test_settings__production_environment__switches_every_backend() -> None:
     loaded = loaded_settings(PRODUCTION_ENV | {"DATACENTER": "hk", "FRIEND_LIMIT": "300"})
-    assert loaded["db"] == "django.db.backends.postgresql"
+    assert loaded["db"] == "wechat_core.postgresql"  # Django's, with a failover-proof pool
     assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert loaded["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert loaded["CELERY_TASK_ALWAYS_EAGER"] is False
@@ -108,6 +110,32 @@ def test_settings__without_secret_key__fail_and_say_which_variable() -> None:
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
     assert "ImproperlyConfigured" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x",
+        "short-but-not-x-0123456789",
+        "x" * 64,  # long, one character
+        "django-insecure-" + "k3y-generated-by-startproject-0123456789abcdef",
+    ],
+)
+def test_settings__production_layout_with_a_weak_secret_key__fails_and_says_how_to_fix(
+    key: str,
+) -> None:
+    # when: the production layout starts with a key anyone could guess
+    result = run_python("import django; django.setup()", PRODUCTION_ENV | {"SECRET_KEY": key})
+    # then: it refuses to start, naming the variable and how to make a real one
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is too weak" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr
+
+
+def test_settings__embedded_mode_with_a_short_secret_key__starts() -> None:
+    # the embedded demo runs on one machine; `make run` writes a real key anyway
+    assert loaded_settings({"SECRET_KEY": "x"})["EMBEDDED"] is True
 
 
 def test_settings__dotenv_file__fills_gaps_but_never_overrides_the_environment(
@@ -133,8 +161,35 @@ def test_readme__documents_every_environment_variable_settings_read() -> None:
     settings_source = (ROOT / "wechat_core" / "settings.py").read_text()
     readme = (ROOT / "README.md").read_text()
     names = set(
-        re.findall(r'env_(?:str|bool|int|float|list|choice|db)\(\s*"([A-Z_]+)"', settings_source)
+        re.findall(
+            r'env_(?:str|bool|int|float|list|choice|db|networks)\(\s*"([A-Z_]+)"', settings_source
+        )
     )
     assert len(names) > 40
     missing = sorted(name for name in names if f"`{name}`" not in readme)
     assert missing == []
+
+
+def test_settings__guard_limit_within_reach_of_heartbeats__refused() -> None:
+    """An idle client heartbeats at the interval the server gives, each time the
+    same frame answered the same way: a guard limit below that would block it."""
+    result = run_python(
+        "import django; django.setup()",
+        {"SECRET_KEY": "k", "MESSAGING_HEARTBEAT_SECONDS": "2",
+         "MONITORING_GUARD_REPEATS_PER_MINUTE": "60"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "MONITORING_GUARD_REPEATS_PER_MINUTE" in result.stderr
+
+
+def test_deploy_doc__proxy_body_limit__admits_the_largest_upload() -> None:
+    import re
+
+    from django.conf import settings
+
+    # given: the proxy configuration docs/deploy.md recommends
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    limits = re.findall(r"client_max_body_size (\d+)m", deploy)
+    # then: a file as large as the settings allow gets through the proxy
+    assert limits, "docs/deploy.md names no client_max_body_size"
+    assert all(int(limit) * 1024 * 1024 >= settings.UPLOAD_MAX_BYTES for limit in limits)

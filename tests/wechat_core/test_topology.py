@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from accounts.services.operators import operator_grant
 from tests.factories import PASSWORD, make_user
 from wechat_core.models import Campus, CampusBlockEvent, DataCenter
-from wechat_core.selectors import campus_is_blocked, campus_list
+from wechat_core.selectors import campus_list, campus_snapshot
 from wechat_core.services import campus_set_blocked, topology_ensure_local
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_campus_set_blocked__records_who_when_and_why(campus_b: Campus) -> None:
     event = CampusBlockEvent.objects.get()
     assert (event.blocked, event.actor, event.reason) == (True, operator, "fibre cut")
     assert "Ops" in event.actor_label
-    assert campus_is_blocked(code="sh-b")
+    assert campus_snapshot.get()["sh-b"].blocked
 
 
 def test_campus_set_blocked__to_its_current_state__writes_no_audit_entry(campus_b: Campus) -> None:

@@ -39,3 +39,13 @@ class IdField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return int(super().to_internal_value(data))
+
+
+# One client-visible flag, as the login answer (accounts) and the flags endpoint
+# (grayrelease) carry it: one shape for both, in the layer below them. (A comment,
+# not a docstring: a docstring would become the schema component's description.)
+class FlagOutput(serializers.Serializer[Any]):
+    enabled = serializers.BooleanField()
+    revision = serializers.IntegerField(
+        help_text="Keep the value with the highest revision you have seen."
+    )

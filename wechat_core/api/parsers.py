@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -11,14 +10,12 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
 from wechat_core.errors import PayloadTooLarge
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+from wechat_core.jsoninput import InvalidText, json_load
 
 
 class LimitedJSONParser(BaseParser):
-    """JSON bodies up to API_MAX_BODY_BYTES, strict (no NaN/Infinity), UTF-8 only.
+    """JSON bodies up to API_MAX_BODY_BYTES, UTF-8 only, read by
+    wechat_core.jsoninput (strict, bounded nesting, the text rule).
 
     Reads at most limit + 1 bytes, so bodies sent without Content-Length are
     bounded too.
@@ -39,6 +36,8 @@ class LimitedJSONParser(BaseParser):
         if not raw:
             raise ParseError("The request body is empty; send a JSON object.")
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            return json_load(raw.decode("utf-8"))
+        except InvalidText:
+            raise
         except (UnicodeDecodeError, ValueError) as error:
             raise ParseError(f"The body is not valid JSON: {error}") from error

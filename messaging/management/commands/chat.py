@@ -2,6 +2,7 @@
 same protocol as every other client: log in over HTTP, then the SYNC websocket.
 
     manage.py chat --login alice@example.com conversations
+    manage.py chat --login alice@example.com direct Bob      # → the chat's id
     manage.py chat --login alice@example.com send 7 "the build is green"
     manage.py chat --login alice@example.com listen --seconds 60 --since 120
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import logging
 import os
 import uuid
 from typing import Any
@@ -43,6 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--noinput", action="store_true", help="Never prompt.")
         actions = parser.add_subparsers(dest="action", required=True)
         actions.add_parser("conversations", help="List conversations with unread counts.")
+        direct = actions.add_parser(
+            "direct", help="Open (or find) the 1:1 chat with a friend; prints its id."
+        )
+        direct.add_argument(
+            "friend", help="The friend's nickname, remark, WeChat ID, phone number or user id."
+        )
         send = actions.add_parser("send", help="Send a text message.")
         send.add_argument("conversation", type=int)
         send.add_argument("text")
@@ -52,6 +60,9 @@ class Command(BaseCommand):
         listen.add_argument("--since", type=int, default=None, help="Sync key to resume from.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # httpx logs every request at INFO: that is not this command's output.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         servers = [url.rstrip("/") for url in options["server"] or []]
         servers = servers or [f"http://{settings.HOST}:{settings.PORT}"]
         try:
@@ -67,6 +78,9 @@ class Command(BaseCommand):
             action = options["action"]
             if action == "conversations":
                 await self._conversations(http, session)
+                return
+            if action == "direct":
+                await self._direct(http, session, options["friend"])
                 return
             endpoints = [url.replace("http", "ws", 1) + "/ws/sync" for url in servers]
             if action == "send":
@@ -108,17 +122,75 @@ class Command(BaseCommand):
         except httpx.HTTPStatusError as error:
             raise CommandError(f"Login refused: {_error_of(error.response)}") from error
 
+    async def _friends(self, http: httpx.AsyncClient, session: Session) -> list[dict[str, Any]]:
+        """Every friend (each row: `user` and `remark`), all pages."""
+        friends: list[dict[str, Any]] = []
+        url: str | None = f"{session.base_url}/api/contacts/friends"
+        while url:
+            response = await http.get(url, headers=session.headers)
+            response.raise_for_status()
+            page = response.json()
+            friends += page["results"]
+            url = page.get("next")
+        return friends
+
     async def _conversations(self, http: httpx.AsyncClient, session: Session) -> None:
         response = await http.get(
             f"{session.base_url}/api/messaging/conversations", headers=session.headers
         )
         response.raise_for_status()
-        for row in response.json()["results"]:
-            conversation = row["conversation"]
+        rows = response.json()["results"]
+        if not rows:
             self.stdout.write(
-                f"{conversation['id']:>8}  {conversation['kind']:<7} "
-                f"unread {row['unread']:>4}  {conversation.get('name') or ''}"
+                "No conversations yet. Open one with a friend: manage.py chat --login ... "
+                "direct <nickname>"
             )
+            return
+        names = {
+            f["user"]["id"]: f.get("remark") or f["user"]["nickname"]
+            for f in await self._friends(http, session)
+        }
+        for row in rows:
+            conversation = row["conversation"]
+            name = conversation.get("name") or ""
+            if conversation["kind"] == "direct":
+                peer = conversation.get("peer")
+                name = names.get(peer) or (f"user {peer}" if peer else "")
+            self.stdout.write(
+                f"{conversation['id']:>8}  {conversation['kind']:<8} "
+                f"unread {row['unread']:>4}  {name}"
+            )
+
+    async def _direct(self, http: httpx.AsyncClient, session: Session, who: str) -> None:
+        """The 1:1 chat with a friend named by nickname, remark, WeChat ID, phone or id."""
+        wanted = who.strip().casefold()
+        matches = [
+            f["user"]
+            for f in await self._friends(http, session)
+            if wanted
+            in {
+                str(f["user"]["id"]),
+                str(f["user"].get("nickname") or "").casefold(),
+                str(f.get("remark") or "").casefold(),
+                str(f["user"].get("wechat_id") or "").casefold(),
+                str(f["user"].get("phone") or "").casefold(),
+            }
+        ]
+        if not matches:
+            raise CommandError(f"No friend called {who!r} (nickname, remark, WeChat ID or id).")
+        if len(matches) > 1:
+            ids = ", ".join(f"{u['id']} ({u['nickname']})" for u in matches)
+            raise CommandError(f"{who!r} names several friends: {ids}; give the id.")
+        friend = matches[0]
+        response = await http.post(
+            f"{session.base_url}/api/messaging/conversations/direct",
+            headers=session.headers,
+            json={"user_id": friend["id"]},
+        )
+        if response.status_code >= 400:
+            raise CommandError(f"Could not open the chat: {_error_of(response)}")
+        conversation = response.json()["conversation"]
+        self.stdout.write(f"{conversation['id']:>8}  direct   {friend['nickname']}")
 
     async def _send(self, endpoints: list[str], session: Session, options: dict[str, Any]) -> None:
         client_msg_id = options["client_msg_id"] or f"cli-{uuid.uuid4().hex}"

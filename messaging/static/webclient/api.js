@@ -1,6 +1,9 @@
 // The REST API (docs/api.md): JSON in and out, the ticket in the Authorization
 // header (never in a URL), every error as {code, message, details}.
 
+import { language, t } from "./i18n.js";
+
+const OVERLOAD_RETRIES = 3;
 const TICKET_ERRORS = new Set(["not_authenticated", "ticket_invalid", "ticket_expired", "ticket_revoked"]);
 
 export class ApiError extends Error {
@@ -15,18 +18,47 @@ export class ApiError extends Error {
   get ticketRefused() {
     return this.status === 401 && TICKET_ERRORS.has(this.code);
   }
+
+  get homeElsewhere() {
+    return this.status === 421 && this.code === "home_elsewhere";
+  }
 }
 
 export class Api {
-  /** `onTicketRefused` is called when the server no longer accepts the ticket. */
-  constructor({ ticket = null, onTicketRefused = () => {}, timeoutMs = 15000 } = {}) {
+  /**
+   * `onTicketRefused` is called when the server no longer accepts the ticket;
+   * `onHomeElsewhere` when it sends the ticket's user to their home data centre
+   * (421 `home_elsewhere`, docs/protocol.md §2b).
+   */
+  constructor({ ticket = null, onTicketRefused = () => {}, onHomeElsewhere = () => {}, timeoutMs = 15000 } = {}) {
     this.ticket = ticket;
     this.onTicketRefused = onTicketRefused;
+    this.onHomeElsewhere = onHomeElsewhere;
     this.timeoutMs = timeoutMs;
     this.inFlight = 0;
   }
 
-  async call(method, path, { body, query, auth = true, timeoutMs = this.timeoutMs } = {}) {
+  /**
+   * One request. Refused by FastReject (503 `overloaded`, docs/overload.md), it is
+   * asked again after `retry_after` plus up to half as much at random, at most
+   * OVERLOAD_RETRIES times: the refusal comes before any handler, so even a POST
+   * did nothing and may be repeated.
+   */
+  async call(method, path, options = {}) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.callOnce(method, path, options);
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.code !== "overloaded" || attempt >= OVERLOAD_RETRIES) {
+          throw error;
+        }
+        const seconds = Number(error.details.retry_after) || 1;
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000 * (1 + Math.random() / 2)));
+      }
+    }
+  }
+
+  async callOnce(method, path, { body, query, auth = true, timeoutMs = this.timeoutMs } = {}) {
     let url = path;
     if (query) {
       const params = new URLSearchParams();
@@ -36,7 +68,8 @@ export class Api {
       const text = params.toString();
       if (text) url += (url.includes("?") ? "&" : "?") + text;
     }
-    const headers = { Accept: "application/json" };
+    // The server's messages in the client's language (Django's LocaleMiddleware).
+    const headers = { Accept: "application/json", "Accept-Language": language() };
     if (auth && this.ticket) headers.Authorization = `Ticket ${this.ticket}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const controller = new AbortController();
@@ -57,7 +90,7 @@ export class Api {
       } catch {
         throw new ApiError(0, {
           code: "network_error",
-          message: controller.signal.aborted ? "The server did not answer in time." : "No connection to the server.",
+          message: controller.signal.aborted ? t("The server did not answer in time.") : t("No connection to the server."),
         });
       }
       try {
@@ -73,6 +106,7 @@ export class Api {
     if (!response.ok) {
       const error = new ApiError(response.status, payload);
       if (auth && error.ticketRefused) this.onTicketRefused(error);
+      if (auth && this.ticket && error.homeElsewhere) this.onHomeElsewhere(error);
       throw error;
     }
     return payload;
@@ -149,6 +183,28 @@ export class Api {
   createGroup(name, members) {
     return this.post("/api/messaging/groups", { name, members });
   }
+  // Groups (owner and admins manage; docs/protocol.md §5) and one's own chat settings.
+  updateGroup(id, fields) {
+    return this.call("PATCH", `/api/messaging/groups/${id}`, { body: fields });
+  }
+  inviteToGroup(id, userIds) {
+    return this.post(`/api/messaging/groups/${id}/members`, { user_ids: userIds });
+  }
+  removeFromGroup(id, userId) {
+    return this.call("DELETE", `/api/messaging/groups/${id}/members/${userId}`);
+  }
+  leaveGroup(id) {
+    return this.post(`/api/messaging/groups/${id}/leave`);
+  }
+  setGroupAdmin(id, userId, admin) {
+    return this.call(admin ? "PUT" : "DELETE", `/api/messaging/groups/${id}/admins/${userId}`);
+  }
+  hideMessage(id) {
+    return this.post("/api/messaging/hide", { message: id });
+  }
+  chatSettings(id, fields) {
+    return this.call("PATCH", `/api/messaging/conversations/${id}/settings`, { body: fields });
+  }
   // --- Official accounts ----------------------------------------------------------------
   searchOfficial(q) {
     return this.get("/api/official/search", { q });
@@ -168,6 +224,38 @@ export class Api {
   officialMenuTap(id, button) {
     return this.post(`/api/official/accounts/${id}/menu`, button.type === "view"
       ? { type: "view", url: button.url } : { type: "click", key: button.key });
+  }
+  // --- Wallet (amounts in fen) -------------------------------------------------------------
+  wallet() {
+    return this.get("/api/wallet");
+  }
+  walletHistory(page = 1) {
+    return this.get("/api/wallet/history", { page, page_size: 50 });
+  }
+  topUp(clientId, amount) {
+    return this.post("/api/wallet/topups", { client_id: clientId, amount });
+  }
+  topUpStatus(id) {
+    return this.get(`/api/wallet/topups/${id}`);
+  }
+  withdraw(clientId, amount) {
+    return this.post("/api/wallet/withdrawals", { client_id: clientId, amount });
+  }
+  withdrawal(id) {
+    return this.get(`/api/wallet/withdrawals/${id}`);
+  }
+  // --- Red packets (amounts in fen; docs/api.md, Red packets) -------------------------------
+  redPacketCovers() {
+    return this.get("/api/redpackets/covers");
+  }
+  sendRedPacket(fields) {
+    return this.post("/api/redpackets", fields);
+  }
+  grabRedPacket(id) {
+    return this.post(`/api/redpackets/${encodeURIComponent(id)}/grab`);
+  }
+  redPacket(id) {
+    return this.get(`/api/redpackets/${encodeURIComponent(id)}`);
   }
   async attachment(id) {
     const response = await fetch(`/api/messaging/attachments/${encodeURIComponent(id)}`, {

@@ -1,8 +1,14 @@
 // The chat list (left) and the open conversation (right).
 
+import { openChatPanel } from "./chat-panel.js";
+import { acceptDrops, buildComposer, snippet } from "./composer.js";
+import { toast } from "./dialogs.js";
 import { avatar, h, icon, renderKeyed, replace } from "./dom.js";
 import { clockTime, fileSize, listTime, separatorTime } from "./format.js";
+import { t } from "./i18n.js";
+import { showMessageMenu } from "./message-menu.js";
 import { articleCards, menuBar } from "./official-view.js";
+import { packetBubble, packetSignature, sendDialog } from "./redpacket-view.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const SEPARATOR_GAP_MS = 5 * 60 * 1000;
@@ -24,8 +30,8 @@ export function renderChatList(container, app) {
     replace(
       container,
       h("div", { class: "empty-list", testid: "chat-list-empty" },
-        h("p", {}, "No chats yet."),
-        h("button", { class: "btn btn-link", onclick: () => app.showTab("contacts") }, "Start one from your contacts")),
+        h("p", {}, t("No chats yet.")),
+        h("button", { class: "btn btn-link", onclick: () => app.showTab("contacts") }, t("Start one from your contacts"))),
     );
     return;
   }
@@ -71,9 +77,15 @@ function fillChatItem(node, conv, app) {
   const time = conv.lastActivity ? listTime(conv.lastActivity) : "";
   const pending = app.outbox.forConversation(conv.id);
   const failed = pending.some((i) => i.state === "failed");
-  const sig = JSON.stringify([title, preview, time, conv.unread, conv.kind, pending.length, failed, conv.memberCount]);
+  // The peer gives the avatar its colour, and may be learnt after the first draw.
+  const sig = JSON.stringify([title, preview, time, conv.unread, conv.kind, pending.length, failed, conv.memberCount, conv.peer,
+    Boolean(conv.muted), Boolean(conv.pinned)]);
   if (node.__sig === sig) return;
   node.__sig = sig;
+  node.classList.toggle("pinned", Boolean(conv.pinned));
+  node.classList.toggle("muted", Boolean(conv.muted));
+  node.dataset.pinned = String(Boolean(conv.pinned));
+  node.dataset.muted = String(Boolean(conv.muted));
   const peerUser = conv.kind === "direct" ? store.users.get(conv.peer) : null;
   const lastPending = pending.length ? pending[pending.length - 1] : null;
   replace(
@@ -83,14 +95,15 @@ function fillChatItem(node, conv, app) {
         url: peerUser && peerUser.avatar_url, group: conv.kind === "group",
       }),
       conv.unread > 0
-        ? h("span", { class: "badge", testid: "chat-item-unread" }, conv.unread > 99 ? "99+" : String(conv.unread))
+        ? h("span", { class: conv.muted ? "badge badge-muted" : "badge", testid: "chat-item-unread" }, conv.unread > 99 ? "99+" : String(conv.unread))
         : null),
     h("span", { class: "chat-item-body" },
       h("span", { class: "chat-item-top" },
         h("span", { class: "chat-item-name", testid: "chat-item-name" }, title),
         h("span", { class: "chat-item-time" }, time)),
+      conv.muted ? h("span", { class: "chat-item-muted", testid: "chat-item-muted", title: t("Muted") }, "🔕") : null,
       h("span", { class: "chat-item-preview", testid: "chat-item-preview" },
-        failed ? h("span", { class: "preview-failed" }, "[Not sent] ") : lastPending ? h("span", { class: "preview-pending" }, "[Sending] ") : null,
+        failed ? h("span", { class: "preview-failed" }, t("[Not sent] ")) : lastPending ? h("span", { class: "preview-pending" }, t("[Sending] ")) : null,
         lastPending ? lastPending.content.text || "" : preview)),
   );
 }
@@ -102,7 +115,7 @@ export function renderChat(main, app) {
   const conv = store.conversation(ui.openId);
   if (!conv || conv.gone) {
     main.__chat = null;
-    replace(main, placeholder("Select a chat to start messaging"));
+    replace(main, placeholder(t("Select a chat to start messaging")));
     return;
   }
   let view = main.__chat;
@@ -114,6 +127,11 @@ export function renderChat(main, app) {
   const title = store.title(conv);
   view.title.textContent = title;
   view.subtitle.textContent = conv.kind === "group" ? `(${conv.memberCount})` : "";
+  const typists = app.attention.typists(conv.id).filter((id) => id !== store.me.id);
+  view.typing.textContent = !typists.length ? ""
+    : conv.kind === "group" ? t("{name} is typing…", { name: typists.map((id) => store.nameOf(id)).join(", ") })
+      : t("typing…");
+  view.typing.hidden = !typists.length;
   view.more.hidden = !conv.moreHistory || !conv.historyLoaded;
   if (view.menuSlot) {
     const account = app.officialAccounts.get(conv.id);
@@ -124,6 +142,8 @@ export function renderChat(main, app) {
     }
   }
   view.loading.hidden = conv.historyLoaded;
+  // Sending red packets is gray-released (a flag may switch it off); opening never is.
+  if (view.redpacket) view.redpacket.hidden = !app.redpackets.sendingEnabled();
 
   const wasAtBottom = view.scroller.scrollHeight - view.scroller.scrollTop - view.scroller.clientHeight < 40;
   const before = view.rows.childElementCount;
@@ -131,6 +151,44 @@ export function renderChat(main, app) {
   if (view.stickToBottom || wasAtBottom || before === 0) {
     view.scroller.scrollTop = view.scroller.scrollHeight;
     view.stickToBottom = false;
+  }
+  updateJump(view, conv, app);
+}
+
+/** "N new messages ↑": to the first message unread when the chat was opened. */
+function updateJump(view, conv, app) {
+  if (view.firstUnread === undefined && conv.historyLoaded) {
+    // Noted once, when the chat opens: reading it then moves the read position.
+    view.firstUnread = view.unreadAtOpen > 0 ? view.readSeqAtOpen + 1 : null;
+  }
+  let above = false;
+  if (view.firstUnread && !view.jumped) {
+    const loaded = !conv.moreHistory || (conv.oldestLoadedSeq !== null && conv.oldestLoadedSeq <= view.firstUnread);
+    const target = loaded ? firstRowFrom(view, view.firstUnread) : null;
+    above = !target || target.offsetTop < view.scroller.scrollTop;
+  }
+  const show = Boolean(view.firstUnread) && above && !view.jumped;
+  view.jump.hidden = !show;
+  if (show) view.jump.textContent = t("↑ {n} new messages", { n: view.unreadAtOpen });
+}
+
+function firstRowFrom(view, seq) {
+  return [...view.rows.querySelectorAll("[data-seq]")].find((n) => Number(n.dataset.seq) >= seq) || null;
+}
+
+async function jumpToFirstUnread(view, conv, app) {
+  view.jumped = true;
+  view.jump.hidden = true;
+  // Older pages until the first unread message is loaded (or there is no more).
+  for (let pages = 0; pages < 20; pages++) {
+    if (conv.oldestLoadedSeq === null || conv.oldestLoadedSeq <= view.firstUnread || !conv.moreHistory) break;
+    await app.loadEarlier(conv.id);
+  }
+  app.render();
+  const target = firstRowFrom(view, view.firstUnread);
+  if (target) {
+    target.scrollIntoView({ block: "start" });
+    target.classList.add("flash");
   }
 }
 
@@ -147,46 +205,46 @@ function buildChat(conv, app) {
   const more = h("button", {
     type: "button", class: "btn btn-link load-more", testid: "load-earlier",
     onclick: () => app.loadEarlier(conv.id),
-  }, "Load earlier messages");
-  const loading = h("div", { class: "loading" }, "Loading…");
+  }, t("Load earlier messages"));
+  const loading = h("div", { class: "loading" }, t("Loading…"));
   const scroller = h("div", { class: "message-list", testid: "message-list" }, more, loading, rows);
-  const input = h("textarea", {
-    class: "composer-input",
-    testid: "composer-input",
-    rows: "3",
-    maxlength: "4000",
-    placeholder: "Type a message (Enter to send, Shift+Enter for a new line)",
-    "aria-label": "Message",
+  const typing = h("span", { class: "chat-typing", testid: "typing-indicator", hidden: true });
+  const jump = h("button", {
+    type: "button", class: "btn jump-unread", testid: "jump-unread", hidden: true,
+    onclick: () => jumpToFirstUnread(view, conv, app).catch((error) => toast(error.message, { error: true })),
   });
-  const send = () => {
-    const text = input.value;
-    if (!text.trim()) return;
-    app.send(conv.id, { kind: "text", text });
-    input.value = "";
-    app.drafts.delete(conv.id);
-    view.stickToBottom = true;
-    input.focus();
-  };
-  input.value = app.drafts.get(conv.id) || "";
-  input.addEventListener("input", () => app.drafts.set(conv.id, input.value));
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      send();
-    }
-  });
+  // Filled in below: the composer needs the view (it scrolls to the bottom on send).
+  const view = { id: conv.id, stickToBottom: true };
+  const composer = buildComposer(conv, app, view);
+  const { input } = composer;
   const menuSlot = conv.kind === "official" ? h("div", { class: "official-menu-slot" }) : null;
+  const redpacket = conv.kind === "direct" || conv.kind === "group"
+    ? h("button", {
+      type: "button", class: "btn btn-redpacket-action", testid: "redpacket-button", title: t("Send a red packet"),
+      onclick: () => sendDialog(conv, app).catch((error) => toast(error.message, { error: true })),
+    }, t("Red packet"))
+    : null;
+  // The header opens the chat's panel (settings; a group's administration).
+  const heading = conv.kind === "official"
+    ? h("span", { class: "chat-heading" }, title, subtitle)
+    : h("button", {
+      type: "button", class: "chat-heading chat-heading-button", testid: "chat-header-button",
+      title: t("Chat info"), onclick: () => openChatPanel(conv, app),
+    }, title, subtitle);
+  if (redpacket) composer.root.querySelector(".composer-actions").insertBefore(redpacket, composer.root.querySelector("[data-testid=composer-send]"));
   const root = h("section", { class: "chat", testid: "chat-view", dataset: { conversationId: String(conv.id), kind: conv.kind } },
-    h("header", { class: "chat-header" }, h("span", { class: "chat-heading" }, title, subtitle)),
+    h("header", { class: "chat-header" }, heading, typing),
     scroller,
+    jump,
     menuSlot,
-    h("footer", { class: "composer" },
-      input,
-      h("div", { class: "composer-actions" },
-        h("span", { class: "composer-hint", testid: "throttle-hint" }),
-        h("button", { type: "button", class: "btn btn-primary", testid: "composer-send", onclick: send }, "Send"))),
+    composer.root,
   );
-  const view = { id: conv.id, root, title, subtitle, rows, scroller, more, loading, input, menuSlot, stickToBottom: true };
+  if (conv.kind !== "official") acceptDrops(root, (files) => composer.addFiles(files));
+  Object.assign(view, {
+    root, title, subtitle, rows, scroller, more, loading, input, menuSlot, redpacket, typing, jump, composer,
+    unreadAtOpen: conv.unreadAtOpen ?? conv.unread, readSeqAtOpen: conv.readSeqAtOpen ?? conv.readSeq,
+  });
+  scroller.addEventListener("scroll", () => updateJump(view, conv, app));
   setTimeout(() => input.focus(), 0);
   return view;
 }
@@ -206,6 +264,7 @@ function chatRows(conv, app) {
   const matched = new Set(app.outbox.items.map((i) => i.matched).filter(Boolean));
   for (const message of store.orderedMessages(conv)) {
     if (message.kind === "recall") continue; // shown on the message it recalled
+    if (conv.hidden && conv.hidden.has(message.id)) continue; // deleted for me
     pushSeparator(`m${message.id}`, message.created_at);
     rows.push({ key: `m:${message.id}`, type: "message", message, pendingMatch: matched.has(message.id) });
   }
@@ -225,8 +284,11 @@ function rowSignature(row, app) {
   }
   const m = row.message;
   const mine = m.sender === app.store.me.id;
-  const recallable = mine && !m.recalled && canRecall(m);
-  return JSON.stringify(["m", m.recalled, mine, recallable, app.store.nameOf(m.sender), m.kind, m.body]);
+  const recallable = mine && !m.recalled && m.kind !== "redpacket" && canRecall(m);
+  const packet = m.kind === "redpacket" ? packetSignature(m, app) : null;
+  const quoted = m.body && m.body.reply_to ? quotedMessage(m, app) : null;
+  const quoteSig = quoted ? [quoted.recalled, app.store.nameOf(quoted.sender)] : null;
+  return JSON.stringify(["m", m.recalled, mine, recallable, app.store.nameOf(m.sender), m.kind, m.body, packet, quoteSig]);
 }
 
 function buildRow(row, app) {
@@ -268,7 +330,7 @@ function fillMessage(node, message, app) {
     node.dataset.state = "recalled";
     node.dataset.recalled = "true";
     node.classList.add("row-notice");
-    const who = mine ? "You" : store.nameOf(message.sender);
+    const who = mine ? t("You") : store.nameOf(message.sender);
     replace(node, h("span", { testid: "message-recalled" }, `${who} recalled a message`));
     return;
   }
@@ -280,25 +342,42 @@ function fillMessage(node, message, app) {
   }
   node.dataset.state = "sent";
   node.dataset.mine = String(mine);
+  if (app.attention.mentionsMe(message)) node.dataset.mentionsMe = "true";
+  else delete node.dataset.mentionsMe;
   const conv = store.conversation(message.conversation);
+  if (!node.__menu) {
+    // One listener per row node; it reads the row's message when it fires.
+    node.__menu = true;
+    node.addEventListener("contextmenu", (event) => {
+      const current = node.__message;
+      if (!current || current.recalled || node.dataset.state !== "sent") return;
+      event.preventDefault();
+      const view = app.el.main.__chat;
+      showMessageMenu(current, app, view && view.composer, event.clientX, event.clientY);
+    });
+  }
+  node.__message = message;
   bubbleRow(node, {
     mine,
     senderId: message.sender,
     showName: !mine && conv && conv.kind === "group",
     content: messageContent(message, app),
     time: clockTime(message.created_at),
-    status: mine && canRecall(message)
+    // A red packet is money already in escrow: it is never recalled.
+    status: mine && message.kind !== "redpacket" && canRecall(message)
       ? h("button", {
-        type: "button", class: "msg-action", testid: "recall-button", title: "Recall this message",
+        type: "button", class: "msg-action", testid: "recall-button", title: t("Recall this message"),
         onclick: () => app.recall(message),
-      }, "Recall")
+      }, t("Recall"))
       : null,
     actions: null,
+    plain: message.kind === "redpacket",
     app,
   });
 }
 
 function fillPending(node, item, app) {
+  node.__message = null;
   node.dataset.testid = "message";
   node.dataset.clientMsgId = item.client_msg_id;
   node.dataset.state = item.state; // pending | failed
@@ -306,20 +385,22 @@ function fillPending(node, item, app) {
   const throttled = app.link && app.link.throttledUntil > Date.now();
   const status = item.state === "failed"
     ? h("span", { class: "msg-status failed", testid: "message-status", title: item.error ? item.error.message : "" }, "!")
-    : h("span", { class: "msg-status pending", testid: "message-status", title: throttled ? "Waiting: sending too fast" : "Sending…" },
-      h("span", { class: "spinner", "aria-label": "Sending" }));
+    : h("span", { class: "msg-status pending", testid: "message-status", title: throttled ? t("Waiting: sending too fast") : t("Sending…") },
+      h("span", { class: "spinner", "aria-label": t("Sending") }));
   const actions = item.state === "failed"
     ? [
-      h("span", { class: "msg-error" }, item.error ? item.error.message : "Not sent"),
-      h("button", { type: "button", class: "msg-action", testid: "retry-button", onclick: () => app.retrySend(item.client_msg_id) }, "Retry"),
-      h("button", { type: "button", class: "msg-action", testid: "discard-button", onclick: () => app.discardSend(item.client_msg_id) }, "Delete"),
+      h("span", { class: "msg-error" }, item.error ? item.error.message : t("Not sent")),
+      h("button", { type: "button", class: "msg-action", testid: "retry-button", onclick: () => app.retrySend(item.client_msg_id) }, t("Retry")),
+      h("button", { type: "button", class: "msg-action", testid: "discard-button", onclick: () => app.discardSend(item.client_msg_id) }, t("Delete")),
     ]
     : null;
   bubbleRow(node, {
     mine: true,
     senderId: app.store.me.id,
     showName: false,
-    content: textContent(item.content.text || ""),
+    content: item.content.kind === "image" || item.content.kind === "file"
+      ? textContent(`${item.content.kind === "image" ? t("[Image]") : t("[File]")} ${(item.meta && item.meta.name) || ""}`)
+      : textContent(item.content.text || ""),
     time: clockTime(item.created_at),
     status,
     actions,
@@ -327,7 +408,7 @@ function fillPending(node, item, app) {
   });
 }
 
-function bubbleRow(node, { mine, senderId, showName, content, time, status, actions, app }) {
+function bubbleRow(node, { mine, senderId, showName, content, time, status, actions, plain = false, app }) {
   const name = app.store.nameOf(senderId);
   const user = app.store.users.get(senderId);
   node.classList.add("row-bubble", mine ? "mine" : "theirs");
@@ -338,7 +419,7 @@ function bubbleRow(node, { mine, senderId, showName, content, time, status, acti
       showName ? h("span", { class: "sender-name", testid: "message-sender" }, name) : null,
       h("div", { class: "bubble-line" },
         status,
-        h("div", { class: "bubble", title: time }, content)),
+        h("div", { class: plain ? "bubble bubble-plain" : "bubble", title: time }, content)),
       actions ? h("div", { class: "msg-actions" }, actions) : null),
   );
 }
@@ -347,15 +428,64 @@ function textContent(text) {
   return h("span", { class: "message-text", testid: "message-text" }, text);
 }
 
+/** The message a reply quotes, if we have it. */
+function quotedMessage(message, app) {
+  const conv = app.store.conversation(message.conversation);
+  return conv ? conv.messages.get(message.body.reply_to) || null : null;
+}
+
+function quoteBlock(message, app) {
+  const quoted = quotedMessage(message, app);
+  const text = quoted
+    ? `${app.store.nameOf(quoted.sender)}: ${snippet(quoted, app)}`
+    : t("A quoted message");
+  return h("span", { class: "message-quote", testid: "message-quote", dataset: { replyTo: String(message.body.reply_to) } }, text);
+}
+
+/** Text with its mentions ("@Name" of a mentioned member, "@all") highlighted. */
+function mentionText(message, app) {
+  const body = message.body || {};
+  const text = body.text || "";
+  const names = (Array.isArray(body.mentions) ? body.mentions : []).map((id) => ({ id, tag: `@${app.store.nameOf(id)}` }));
+  if (body.mention_all) names.push({ id: "all", tag: "@all" });
+  if (!names.length) return textContent(text);
+  const me = app.store.me.id;
+  const parts = [];
+  let rest = text;
+  while (rest) {
+    let best = null;
+    for (const name of names) {
+      const at = rest.indexOf(name.tag);
+      if (at >= 0 && (!best || at < best.at)) best = { ...name, at };
+    }
+    if (!best) {
+      parts.push(rest);
+      break;
+    }
+    if (best.at) parts.push(rest.slice(0, best.at));
+    const mine = best.id === me || best.id === "all";
+    parts.push(h("span", { class: mine ? "mention mention-me" : "mention", testid: "mention" }, best.tag));
+    rest = rest.slice(best.at + best.tag.length);
+  }
+  return h("span", { class: "message-text", testid: "message-text" }, parts);
+}
+
 function messageContent(message, app) {
   const body = message.body || {};
   if (message.kind === "text" && body.official && body.official.type === "news") return articleCards(body.official);
-  if (message.kind === "text") return textContent(body.text || "");
+  const quote = body.reply_to ? quoteBlock(message, app) : null;
+  if (quote) return h("span", { class: "with-quote" }, quote, plainContent(message, app));
+  return plainContent(message, app);
+}
+
+function plainContent(message, app) {
+  const body = message.body || {};
+  if (message.kind === "text") return mentionText(message, app);
   if (message.kind === "image") {
-    const holder = h("span", { class: "message-image", testid: "message-image" }, "[Image] loading…");
+    const holder = h("span", { class: "message-image", testid: "message-image" }, t("[Image] loading…"));
     app.loadAttachment(body.attachment).then((url) => {
       replace(holder, h("img", { src: url, alt: body.name || "image" }));
-    }).catch(() => replace(holder, "[Image unavailable]"));
+    }).catch(() => replace(holder, t("[Image unavailable]")));
     return h("span", {}, holder, body.text ? h("span", { class: "caption message-text", testid: "message-text" }, body.text) : null);
   }
   if (message.kind === "file") {
@@ -363,9 +493,10 @@ function messageContent(message, app) {
       h("button", {
         type: "button", class: "btn btn-link", testid: "message-file",
         onclick: () => app.downloadAttachment(body.attachment, body.name),
-      }, icon("file", 18), ` ${body.name || "file"}`),
+      }, icon("file", 18), ` ${body.name || t("file")}`),
       h("span", { class: "file-size" }, fileSize(body.size)),
       body.text ? h("span", { class: "caption message-text", testid: "message-text" }, body.text) : null);
   }
+  if (message.kind === "redpacket") return packetBubble(message, app);
   return textContent(`[${message.kind}]`);
 }

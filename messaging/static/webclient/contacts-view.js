@@ -1,8 +1,9 @@
-// Contacts: friends, new friend requests, and adding friends by WeChat ID or phone.
+// Contacts: friends, new friend requests, and adding friends by WeChat ID, phone or e-mail.
 
 import { avatar, h, icon, renderKeyed, replace } from "./dom.js";
 import { listTime } from "./format.js";
 import { officialPane } from "./official-view.js";
+import { t } from "./i18n.js";
 
 export function renderContactList(container, app) {
   const { store, ui } = app;
@@ -25,12 +26,13 @@ export function renderContactList(container, app) {
 
 function fillContact(node, item, app, pending) {
   const { store } = app;
-  const sig = JSON.stringify([item.key, pending, item.friend && store.nameOf(item.friend.user.id), item.friend && item.friend.user.wechat_id]);
+  // The heading shows the friend count: it is part of what the node depends on.
+  const sig = JSON.stringify([item.key, pending, item.kind === "heading" && store.friends.length, item.friend && store.nameOf(item.friend.user.id), item.friend && item.friend.user.wechat_id]);
   if (node.__sig === sig) return node;
   node.__sig = sig;
   if (item.kind === "heading") {
     node.className = "list-heading";
-    replace(node, `Friends (${store.friends.length})`);
+    replace(node, t("Friends ({n})", { n: store.friends.length }));
     return node;
   }
   let selection;
@@ -39,16 +41,16 @@ function fillContact(node, item, app, pending) {
   if (item.key === "add") {
     [selection, testid] = ["add", "contacts-add"];
     children = [h("span", { class: "icon-tile icon-add" }, icon("addUser", 22)),
-      h("span", { class: "contact-name" }, "Add friend")];
+      h("span", { class: "contact-name" }, t("Add friend"))];
   } else if (item.key === "requests") {
     [selection, testid] = ["requests", "contacts-requests"];
     children = [h("span", { class: "icon-tile icon-requests" }, icon("wave", 22)),
-      h("span", { class: "contact-name" }, "New friends"),
+      h("span", { class: "contact-name" }, t("New friends")),
       pending ? h("span", { class: "badge badge-inline", testid: "requests-badge" }, String(pending)) : null];
   } else if (item.key === "official") {
     [selection, testid] = ["official", "contacts-official"];
     children = [h("span", { class: "icon-tile icon-official" }, icon("logo", 22)),
-      h("span", { class: "contact-name" }, "Official accounts")];
+      h("span", { class: "contact-name" }, t("Official accounts"))];
   } else {
     const user = item.friend.user;
     const name = store.nameOf(user.id);
@@ -90,7 +92,7 @@ export function renderContactPane(main, app) {
   else {
     replace(main, h("div", { class: "placeholder" },
       h("div", { class: "placeholder-logo" }, icon("group", 72)),
-      h("p", {}, "Pick a friend, or add one")));
+      h("p", {}, t("Pick a friend, or add one"))));
   }
 }
 
@@ -103,9 +105,9 @@ function addFriendPane(app) {
     type: "search",
     class: "input",
     testid: "add-friend-query",
-    placeholder: "WeChat ID or phone number",
-    maxlength: "64",
-    "aria-label": "WeChat ID or phone number",
+    placeholder: t("WeChat ID, phone number or e-mail"),
+    maxlength: "254",
+    "aria-label": t("WeChat ID, phone number or e-mail"),
   });
   const results = h("div", { class: "search-results", testid: "search-results" });
   const status = h("p", { class: "muted", testid: "search-status", hidden: true });
@@ -119,19 +121,19 @@ function addFriendPane(app) {
       event.preventDefault();
       const q = query.value.trim();
       if (!q) return;
-      say("Searching…");
+      say(t("Searching…"));
       results.replaceChildren();
       try {
         const answer = await app.api.search(q);
-        say(answer.results.length ? "" : "No user found. Check the WeChat ID or phone number.");
+        say(answer.results.length ? "" : t("No user found. Check the WeChat ID, phone number or e-mail."));
         replace(results, answer.results.map((user) => searchResult(user, app)));
       } catch (error) {
         say(error.message);
       }
     },
-  }, query, h("button", { type: "submit", class: "btn btn-primary", testid: "add-friend-search" }, "Search"));
+  }, query, h("button", { type: "submit", class: "btn btn-primary", testid: "add-friend-search" }, t("Search")));
   setTimeout(() => query.focus(), 0);
-  return pane("Add friend", form, status, results);
+  return pane(t("Add friend"), form, status, results);
 }
 
 function searchResult(user, app) {
@@ -144,8 +146,8 @@ function searchResult(user, app) {
     class: "input",
     testid: "greeting-input",
     maxlength: "512",
-    value: `Hi, I'm ${store.me.nickname}`,
-    "aria-label": "Greeting",
+    value: t("Hi, I'm {name}", { name: store.me.nickname }),
+    "aria-label": t("Greeting"),
   });
   const outcome = h("span", { class: "muted", testid: "request-outcome" });
   const send = h("button", {
@@ -156,33 +158,33 @@ function searchResult(user, app) {
       send.disabled = true;
       try {
         const answer = await app.api.sendRequest(user.id, greeting.value);
-        outcome.textContent = answer.outcome === "friends" ? "You are now friends." : "Request sent.";
+        outcome.textContent = answer.outcome === "friends" ? t("You are now friends.") : t("Request sent.");
         if (answer.outcome === "friends") app.refreshContacts();
       } catch (error) {
         outcome.textContent = error.message;
         send.disabled = false;
       }
     },
-  }, "Add to contacts");
+  }, t("Add to contacts"));
   return h("div", { class: "card search-result", testid: "search-result", dataset: { userId: String(user.id) } },
     h("div", { class: "card-head" },
       avatar(user.nickname, user.id, { size: 48, url: user.avatar_url }),
       h("div", {},
         h("div", { class: "card-title" }, user.nickname),
-        user.wechat_id ? h("div", { class: "muted" }, `WeChat ID: ${user.wechat_id}`) : null,
+        user.wechat_id ? h("div", { class: "muted" }, t("WeChat ID: {id}", { id: user.wechat_id })) : null,
         user.region ? h("div", { class: "muted" }, user.region) : null)),
     isMe
-      ? h("p", { class: "muted" }, "That's you.")
+      ? h("p", { class: "muted" }, t("That's you."))
       : isFriend
         ? h("div", { class: "card-actions" },
-          h("button", { type: "button", class: "btn btn-primary", onclick: () => app.openDirect(user.id) }, "Send message"))
+          h("button", { type: "button", class: "btn btn-primary", onclick: () => app.openDirect(user.id) }, t("Send message")))
         : h("div", { class: "card-actions" }, greeting, send, outcome));
 }
 
 function requestsPane(app) {
   const { store } = app;
-  if (!store.requests.length) return pane("New friends", h("p", { class: "muted" }, "No friend requests."));
-  return pane("New friends", h("div", { class: "request-list" }, store.requests.map((r) => requestItem(r, app))));
+  if (!store.requests.length) return pane(t("New friends"), h("p", { class: "muted" }, t("No friend requests.")));
+  return pane(t("New friends"), h("div", { class: "request-list" }, store.requests.map((r) => requestItem(r, app))));
 }
 
 function requestItem(request, app) {
@@ -200,8 +202,8 @@ function requestItem(request, app) {
   };
   if (request.status === "pending") {
     replace(actions,
-      h("button", { type: "button", class: "btn btn-primary", testid: "request-accept", onclick: answer((id) => app.api.acceptRequest(id), "Added") }, "Accept"),
-      h("button", { type: "button", class: "btn", testid: "request-decline", onclick: answer((id) => app.api.declineRequest(id), "Declined") }, "Decline"));
+      h("button", { type: "button", class: "btn btn-primary", testid: "request-accept", onclick: answer((id) => app.api.acceptRequest(id), t("Added")) }, t("Accept")),
+      h("button", { type: "button", class: "btn", testid: "request-decline", onclick: answer((id) => app.api.declineRequest(id), t("Declined")) }, t("Decline")));
   } else {
     replace(actions, h("span", { class: "muted", testid: "request-status" }, statusLabel(request.status)));
   }
@@ -210,19 +212,19 @@ function requestItem(request, app) {
       avatar(from.nickname, from.id, { size: 44, url: from.avatar_url }),
       h("div", { class: "request-text" },
         h("div", { class: "card-title" }, from.nickname),
-        h("div", { class: "muted greeting", testid: "request-greeting" }, request.greeting || "(no greeting)"),
+        h("div", { class: "muted greeting", testid: "request-greeting" }, request.greeting || t("(no greeting)")),
         h("div", { class: "muted small" }, listTime(request.created_at))),
       actions));
 }
 
 function statusLabel(status) {
-  return { accepted: "Added", declined: "Declined", expired: "Expired" }[status] || status;
+  return { accepted: t("Added"), declined: t("Declined"), expired: t("Expired") }[status] || status;
 }
 
 function friendPane(app, userId) {
   const { store } = app;
   const friend = store.friendOf(userId);
-  if (!friend) return pane("Contact", h("p", { class: "muted" }, "This person is not in your contacts."));
+  if (!friend) return pane(t("Contact"), h("p", { class: "muted" }, t("This person is not in your contacts.")));
   const user = friend.user;
   const name = store.nameOf(user.id);
   return h("section", { class: "pane profile", testid: "friend-profile", dataset: { userId: String(user.id) } },
@@ -231,13 +233,13 @@ function friendPane(app, userId) {
         avatar(name, user.id, { size: 64, url: user.avatar_url }),
         h("div", {},
           h("div", { class: "profile-name" }, name),
-          friend.remark ? h("div", { class: "muted" }, `Nickname: ${user.nickname}`) : null,
-          user.wechat_id ? h("div", { class: "muted" }, `WeChat ID: ${user.wechat_id}`) : null,
-          user.region ? h("div", { class: "muted" }, `Region: ${user.region}`) : null)),
+          friend.remark ? h("div", { class: "muted" }, t("Nickname: {name}", { name: user.nickname })) : null,
+          user.wechat_id ? h("div", { class: "muted" }, t("WeChat ID: {id}", { id: user.wechat_id })) : null,
+          user.region ? h("div", { class: "muted" }, t("Region: {region}", { region: user.region })) : null)),
       user.signature ? h("p", { class: "signature" }, user.signature) : null,
       h("div", { class: "card-actions" },
         h("button", {
           type: "button", class: "btn btn-primary", testid: "friend-message-button",
           onclick: () => app.openDirect(user.id),
-        }, "Send message"))));
+        }, t("Send message")))));
 }

@@ -1,6 +1,7 @@
 // Modal dialogs and toasts.
 
 import { avatar, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 let toastTimer = null;
 
@@ -18,7 +19,8 @@ export function toast(text, { error = false } = {}) {
   toastTimer = setTimeout(() => node.classList.remove("visible"), 4000);
 }
 
-function modal(testid, title, body, actions, onClose) {
+/** A modal dialog; `actions(close)` gives the footer's buttons. Returns `close`. */
+export function modal(testid, title, body, actions, onClose) {
   const close = () => {
     overlay.remove();
     document.removeEventListener("keydown", onKey);
@@ -30,7 +32,7 @@ function modal(testid, title, body, actions, onClose) {
   const overlay = h("div", { class: "overlay", onclick: (e) => e.target === overlay && close() },
     h("div", { class: "dialog", role: "dialog", "aria-modal": "true", "aria-label": title, testid },
       h("header", { class: "dialog-header" }, h("h2", {}, title),
-        h("button", { type: "button", class: "icon-button", "aria-label": "Close", onclick: close }, "×")),
+        h("button", { type: "button", class: "icon-button", "aria-label": t("Close"), onclick: close }, "×")),
       h("div", { class: "dialog-body" }, body),
       h("footer", { class: "dialog-footer" }, actions(close))));
   document.addEventListener("keydown", onKey);
@@ -39,11 +41,11 @@ function modal(testid, title, body, actions, onClose) {
 }
 
 /** Ask a yes/no question; resolves true or false. */
-export function confirmDialog(title, text, okLabel = "OK") {
+export function confirmDialog(title, text, okLabel = t("OK")) {
   return new Promise((resolve) => {
     let answered = false;
     modal("confirm-dialog", title, h("p", {}, text), (close) => [
-      h("button", { type: "button", class: "btn", onclick: close }, "Cancel"),
+      h("button", { type: "button", class: "btn", onclick: close }, t("Cancel")),
       h("button", {
         type: "button", class: "btn btn-danger", testid: "confirm-ok",
         onclick: () => { answered = true; close(); },
@@ -56,7 +58,7 @@ export function confirmDialog(title, text, okLabel = "OK") {
 export function groupDialog(app, onCreate) {
   const { store } = app;
   const chosen = new Set();
-  const name = h("input", { type: "text", class: "input", testid: "group-name", maxlength: "64", placeholder: "Group name (optional)", "aria-label": "Group name" });
+  const name = h("input", { type: "text", class: "input", testid: "group-name", maxlength: "64", placeholder: t("Group name (optional)"), "aria-label": t("Group name") });
   const error = h("p", { class: "error", testid: "group-error", hidden: true });
   const friends = [...store.friends].sort((a, b) => store.nameOf(a.user.id).localeCompare(store.nameOf(b.user.id)));
   const list = h("div", { class: "pick-list" }, friends.length
@@ -72,9 +74,9 @@ export function groupDialog(app, onCreate) {
       return h("label", { class: "pick-item", testid: "group-member-option", dataset: { userId: String(f.user.id) } },
         box, avatar(store.nameOf(f.user.id), f.user.id, { size: 28 }), h("span", {}, store.nameOf(f.user.id)));
     })
-    : h("p", { class: "muted" }, "Add some friends first."));
+    : h("p", { class: "muted" }, t("Add some friends first.")));
   let create;
-  modal("group-dialog", "New group chat", [name, h("p", { class: "muted small" }, "Members"), list, error], (close) => {
+  modal("group-dialog", t("New group chat"), [name, h("p", { class: "muted small" }, t("Members")), list, error], (close) => {
     create = h("button", {
       type: "button", class: "btn btn-primary", testid: "group-create", disabled: true,
       onclick: async () => {
@@ -90,8 +92,8 @@ export function groupDialog(app, onCreate) {
           create.disabled = false;
         }
       },
-    }, "Create");
-    return [h("button", { type: "button", class: "btn", onclick: close }, "Cancel"), create];
+    }, t("Create"));
+    return [h("button", { type: "button", class: "btn", onclick: close }, t("Cancel")), create];
   });
   setTimeout(() => name.focus(), 0);
 }

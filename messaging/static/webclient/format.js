@@ -1,5 +1,7 @@
 // Formatting of times, sizes and message previews.
 
+import { t } from "./i18n.js";
+
 const pad = (n) => String(n).padStart(2, "0");
 
 export function clockTime(iso) {
@@ -16,7 +18,7 @@ export function listTime(iso) {
   const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate());
   const days = Math.floor((startOfToday - new Date(d.getFullYear(), d.getMonth(), d.getDate())) / 864e5);
   if (days <= 0) return clockTime(iso);
-  if (days === 1) return "Yesterday";
+  if (days === 1) return t("Yesterday");
   if (days < 7) return d.toLocaleDateString(undefined, { weekday: "short" });
   return `${d.getFullYear() % 100}/${d.getMonth() + 1}/${d.getDate()}`;
 }

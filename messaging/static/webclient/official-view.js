@@ -4,12 +4,13 @@
 
 import { avatar, h, replace } from "./dom.js";
 import { toast } from "./dialogs.js";
+import { t } from "./i18n.js";
 
 /** The "Official accounts" pane: search by name or id, follow, open the chat. */
 export function officialPane(app) {
   const query = h("input", {
     type: "search", class: "input", testid: "official-query", maxlength: "64",
-    placeholder: "Account name, or its ID", "aria-label": "Account name or ID",
+    placeholder: t("Account name, or its ID"), "aria-label": t("Account name or ID"),
   });
   const results = h("div", { class: "search-results", testid: "official-results" });
   const following = h("div", { class: "search-results", testid: "official-following" });
@@ -23,7 +24,7 @@ export function officialPane(app) {
       const answer = await app.api.followingOfficial();
       replace(following, answer.results.length
         ? answer.results.map((card) => accountCard(card, app, showFollowing))
-        : h("p", { class: "muted" }, "You follow no official accounts yet."));
+        : h("p", { class: "muted" }, t("You follow no official accounts yet.")));
     } catch (error) {
       replace(following, h("p", { class: "error" }, error.message));
     }
@@ -34,23 +35,23 @@ export function officialPane(app) {
       event.preventDefault();
       const q = query.value.trim();
       if (!q) return;
-      say("Searching…");
+      say(t("Searching…"));
       results.replaceChildren();
       try {
         const answer = await app.api.searchOfficial(q);
-        say(answer.results.length ? "" : "No official account found.");
+        say(answer.results.length ? "" : t("No official account found."));
         replace(results, answer.results.map((card) => accountCard(card, app, showFollowing)));
       } catch (error) {
         say(error.message);
       }
     },
-  }, query, h("button", { type: "submit", class: "btn btn-primary", testid: "official-search" }, "Search"));
+  }, query, h("button", { type: "submit", class: "btn btn-primary", testid: "official-search" }, t("Search")));
   showFollowing();
   setTimeout(() => query.focus(), 0);
   return h("section", { class: "pane" },
-    h("header", { class: "pane-header" }, h("h2", {}, "Official accounts")),
+    h("header", { class: "pane-header" }, h("h2", {}, t("Official accounts"))),
     h("div", { class: "pane-body" }, form, status, results,
-      h("h3", { class: "list-heading" }, "Following"), following));
+      h("h3", { class: "list-heading" }, t("Following")), following));
 }
 
 function accountCard(card, app, refresh) {
@@ -70,11 +71,11 @@ function accountCard(card, app, refresh) {
     };
     replace(actions, current.following
       ? [h("button", { type: "button", class: "btn btn-primary", testid: "official-open",
-        onclick: () => app.openOfficialChat(current.conversation_id) }, "Open chat"),
+        onclick: () => app.openOfficialChat(current.conversation_id) }, t("Open chat")),
       h("button", { type: "button", class: "btn", testid: "official-unfollow",
-        onclick: () => follow((id) => app.api.unfollowOfficial(id)) }, "Unfollow")]
+        onclick: () => follow((id) => app.api.unfollowOfficial(id)) }, t("Unfollow"))]
       : h("button", { type: "button", class: "btn btn-primary", testid: "official-follow",
-        onclick: () => follow((id) => app.api.followOfficial(id)) }, "Follow"));
+        onclick: () => follow((id) => app.api.followOfficial(id)) }, t("Follow")));
   };
   draw(card);
   return h("div", { class: "card search-result", testid: "official-card", dataset: { accountId: String(card.id) } },
@@ -83,7 +84,7 @@ function accountCard(card, app, refresh) {
       h("div", {},
         h("div", { class: "card-title", testid: "official-name" }, card.name, card.is_verified ? " ✓" : ""),
         card.description ? h("div", { class: "muted" }, card.description) : null,
-        h("div", { class: "muted small" }, `ID: ${card.original_id}`))),
+        h("div", { class: "muted small" }, t("ID: {id}", { id: card.original_id })))),
     actions);
 }
 
@@ -96,7 +97,7 @@ export function menuBar(app, conv) {
     return bar;
   }
   if (!account.following) {
-    replace(bar, h("span", { class: "muted", testid: "official-unfollowed" }, "You no longer follow this account."));
+    replace(bar, h("span", { class: "muted", testid: "official-unfollowed" }, t("You no longer follow this account.")));
     return bar;
   }
   const tap = async (button) => {
@@ -130,6 +131,6 @@ const webUrl = (url) => (/^https?:\/\//i.test(url || "") ? url : "#");
 export function articleCards(official) {
   return h("span", { class: "articles", testid: "message-articles" }, (official.articles || []).map((a) =>
     h("a", { class: "article", href: webUrl(a.url), target: "_blank", rel: "noopener noreferrer" },
-      h("strong", {}, a.title || a.url || "Article"),
+      h("strong", {}, a.title || a.url || t("Article")),
       a.description ? h("span", { class: "muted small" }, a.description) : null)));
 }

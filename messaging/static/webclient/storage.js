@@ -61,6 +61,23 @@ export function syncKey(userId) {
 }
 
 /**
+ * Until when (ms since the epoch) the server told this user's client not to
+ * connect (a connection refused as overloaded, the traffic guard): every page and
+ * tab of this browser waits it out, reloads included.
+ */
+export function pausedUntil(userId) {
+  return {
+    get() {
+      const value = read(`u${userId}:paused-until`);
+      return Number.isFinite(value) && value > Date.now() ? value : 0;
+    },
+    set(value) {
+      write(`u${userId}:paused-until`, value > Date.now() ? Math.round(value) : null);
+    },
+  };
+}
+
+/**
  * The outbox of one user: every message not yet acknowledged by the server, in
  * send order, each with its client_msg_id. It survives reloads; the link resends
  * everything in it, with the same ids, whenever it (re)connects.
@@ -82,11 +99,13 @@ export class Outbox {
     for (const listener of this.listeners) listener();
   }
 
-  add(conversation, content) {
+  /** `meta`: what the client shows of the content but does not send (a file's name, size). */
+  add(conversation, content, meta = null) {
     const item = {
       client_msg_id: `web-${uuid4()}`,
       conversation,
       content,
+      meta,
       created_at: new Date().toISOString(),
       attempts: 0,
       state: "pending", // pending | failed
@@ -148,4 +167,5 @@ export class Outbox {
 export function forgetUser(userId) {
   write(`u${userId}:key`, null);
   write(`u${userId}:outbox`, null);
+  write(`u${userId}:paused-until`, null);
 }

@@ -4,7 +4,13 @@
 // Messages are keyed by id and shown in conversation-seq order, so a message
 // learnt twice (history and sync, or a resend's duplicate ack) shows once.
 
-const CONTENT_KINDS = new Set(["text", "image", "file"]);
+import { yuan } from "./wallet-view.js";
+import { t } from "./i18n.js";
+
+// What the server counts as unread (messaging.services.kinds.unread_kinds: text,
+// images, files and the registered kinds that declare counts_unread, red packets):
+// counting otherwise here would make the badge jump when the conversation list comes.
+const CONTENT_KINDS = new Set(["text", "image", "file", "redpacket"]);
 
 export class Store {
   constructor(me) {
@@ -17,8 +23,10 @@ export class Store {
     this.openId = null;
   }
 
+  /** Call `listener` on every change; returns a function that stops it. */
   onChange(listener) {
     this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   changed(what) {
@@ -42,7 +50,7 @@ export class Store {
     const friend = this.friendOf(userId);
     if (friend && friend.remark) return friend.remark;
     const user = this.users.get(userId);
-    return user ? user.nickname : `User ${userId}`;
+    return user ? user.nickname : t("User {id}", { id: userId });
   }
 
   setFriends(list) {
@@ -106,14 +114,16 @@ export class Store {
   title(conv) {
     if (!conv) return "";
     if (conv.kind === "direct" && conv.peer) return this.nameOf(conv.peer);
-    return conv.name || (conv.kind === "group" ? "Group chat" : "Chat");
+    return conv.name || (conv.kind === "group" ? t("Group chat") : t("Chat"));
   }
 
-  /** Conversations, most recent activity first. */
+  /** Conversations: pinned first, then most recent activity first. */
   sortedConversations() {
     return [...this.conversations.values()]
       .filter((c) => !c.gone)
       .sort((a, b) => {
+        // Pinned chats first, the most recently pinned on top (as the server lists them).
+        if (Boolean(a.pinned) !== Boolean(b.pinned)) return a.pinned ? -1 : 1;
         const ta = a.lastActivity || "";
         const tb = b.lastActivity || "";
         if (ta !== tb) return ta < tb ? 1 : -1;
@@ -123,7 +133,7 @@ export class Store {
 
   totalUnread() {
     let total = 0;
-    for (const conv of this.conversations.values()) if (!conv.gone) total += conv.unread;
+    for (const conv of this.conversations.values()) if (!conv.gone && !conv.muted) total += conv.unread;
     return total;
   }
 
@@ -138,6 +148,8 @@ export class Store {
       const conv = this.upsertConversation(row.conversation);
       seen.add(conv.id);
       conv.gone = false;
+      if (row.muted !== undefined) conv.muted = Boolean(row.muted);
+      if (row.pinned !== undefined) conv.pinned = Boolean(row.pinned);
       const serverLast = Number(row.conversation.last_seq) || 0;
       if (serverLast >= conv.lastSeq) {
         conv.lastSeq = serverLast;
@@ -192,6 +204,15 @@ export class Store {
     }
   }
 
+  /** Deleted for me (on this or another of my devices): no longer shown. */
+  markHidden(conversationId, messageId) {
+    const conv = this.conversation(conversationId);
+    if (!conv || !messageId) return;
+    conv.hidden = conv.hidden || new Set();
+    conv.hidden.add(Number(messageId));
+    this.changed("messages");
+  }
+
   /** Messages of a conversation in seq order. */
   orderedMessages(conv) {
     return [...conv.messages.values()].sort((a, b) => a.seq - b.seq);
@@ -228,6 +249,13 @@ export class Store {
         if (conv.readSeq >= conv.lastSeq) conv.unread = 0;
         else effects.conversations = true; // only the server can count the rest
         effects.touched.add(conv.id);
+      } else if (entry.kind === "conversation" && entry.payload) {
+        // Muted or pinned on one of my devices (this one included).
+        const conv = this.conversation(entry.payload.conversation ?? entry.conversation);
+        if (!conv) continue;
+        conv.muted = Boolean(entry.payload.muted);
+        conv.pinned = Boolean(entry.payload.pinned);
+        effects.touched.add(conv.id);
       } else if (entry.kind === "contact") {
         effects.contacts = true;
         if (entry.payload && entry.payload.user) this.rememberUser(entry.payload.user);
@@ -256,10 +284,21 @@ export class Store {
     if (message.kind === "system" && message.body) {
       const body = message.body;
       if (body.event === "renamed" && body.name) conv.name = body.name;
+      if (body.event === "announcement") conv.announcement = body.text || "";
+      if ((body.event === "admin_added" || body.event === "admin_removed") && body.user) {
+        const role = body.event === "admin_added" ? "admin" : "member";
+        const member = (conv.members || []).find((m) => m.id === body.user);
+        if (member) member.role = role;
+        if (body.user === this.me.id) conv.role = role;
+      }
       if ((body.event === "left" && body.user === this.me.id) || (body.event === "removed" && body.user === this.me.id)) {
         effects.conversations = true;
       }
-      if (["joined", "left", "removed"].includes(body.event)) conv.members = null; // refetch
+      if (["joined", "left", "removed"].includes(body.event)) {
+        // Stale: whoever shows the members asks again (app.ensureMembers).
+        conv.members = null;
+        conv.membersRequest = null;
+      }
     }
   }
 
@@ -282,6 +321,8 @@ export class Store {
     conv.owner = detail.owner;
     conv.role = detail.role;
     conv.announcement = detail.announcement;
+    if (detail.muted !== undefined) conv.muted = Boolean(detail.muted);
+    if (detail.pinned !== undefined) conv.pinned = Boolean(detail.pinned);
     for (const m of detail.members) this.rememberUser(m.user);
     this.upsertConversation(detail.conversation);
     this.changed("members");
@@ -296,7 +337,7 @@ export class Store {
       seq: ack.seq,
       sender: this.me.id,
       kind: item.content.kind || "text",
-      body: { ...item.content },
+      body: { ...(item.meta || {}), ...item.content },
       recalled: false,
       created_at: ack.created_at,
     });
@@ -312,19 +353,21 @@ export class Store {
   /** Describe a message for the chat list (group messages of others name their sender). */
   preview(message, { group = false } = {}) {
     if (!message) return "";
-    const who = message.sender === this.me.id ? "You" : this.nameOf(message.sender);
-    if (message.recalled) return `${who} recalled a message`;
+    const who = message.sender === this.me.id ? t("You") : this.nameOf(message.sender);
+    if (message.recalled) return t("{name} recalled a message", { name: who });
     const body = message.body || {};
     const from = group && message.sender !== this.me.id ? `${who}: ` : "";
     switch (message.kind) {
       case "text":
         return from + (body.text || "");
       case "image":
-        return `${from}[Image]`;
+        return `${from}${t("[Image]")}`;
       case "file":
-        return `${from}[File] ${body.name || ""}`;
+        return `${from}${t("[File]")} ${body.name || ""}`;
+      case "redpacket":
+        return `${from}${t("[Red packet]")} ${body.greeting || t("Best wishes")}`;
       case "recall":
-        return `${who} recalled a message`;
+        return t("{name} recalled a message", { name: who });
       case "system":
         return this.systemText(message);
       default:
@@ -334,27 +377,34 @@ export class Store {
 
   systemText(message) {
     const b = message.body || {};
-    const name = (id) => (id === this.me.id ? "You" : this.nameOf(id));
+    const name = (id) => (id === this.me.id ? t("You") : this.nameOf(id));
     const names = (ids) => (ids || []).map(name).join(", ");
     switch (b.event) {
       case "created":
-        return `${name(message.sender)} created the group "${b.name || ""}"`;
+        return t("{name} created the group \"{group}\"", { name: name(message.sender), group: b.name || "" });
       case "joined":
-        return `${name(b.by)} invited ${names(b.users)}`;
+        return t("{name} invited {names}", { name: name(b.by), names: names(b.users) });
       case "left":
-        return `${name(b.user)} left the group` + (b.new_owner ? `; ${name(b.new_owner)} is the new owner` : "");
+        return t("{name} left the group", { name: name(b.user) }) + (b.new_owner ? t("; {name} is the new owner", { name: name(b.new_owner) }) : "");
       case "removed":
-        return `${name(b.by)} removed ${name(b.user)}`;
+        return t("{name} removed {user}", { name: name(b.by), user: name(b.user) });
       case "renamed":
-        return `${name(b.by)} renamed the group to "${b.name || ""}"`;
+        return t("{name} renamed the group to \"{group}\"", { name: name(b.by), group: b.name || "" });
       case "announcement":
-        return `${name(b.by)} posted an announcement: ${b.text || ""}`;
+        return t("{name} posted an announcement: {text}", { name: name(b.by), text: b.text || "" });
       case "admin_added":
-        return `${name(b.by)} made ${name(b.user)} an admin`;
+        return t("{name} made {user} an admin", { name: name(b.by), user: name(b.user) });
       case "admin_removed":
-        return `${name(b.by)} removed ${name(b.user)} as admin`;
+        return t("{name} removed {user} as admin", { name: name(b.by), user: name(b.user) });
+      case "redpacket_refunded":
+        return b.user === this.me.id
+          ? t("Your red packet expired with {n} unopened share(s); {amount} went back to your wallet", { n: b.unopened || 0, amount: yuan(b.amount) })
+          : t("{name}'s red packet expired with {n} unopened share(s)", { name: name(b.user), n: b.unopened || 0 });
+      case "official_unavailable":
+        // The server's text is WeChat's Chinese original: shown in the user's language here.
+        return t("This official account cannot serve you right now; please try again later.");
       default:
-        return b.text || "System message";
+        return b.text || t("System message");
     }
   }
 }

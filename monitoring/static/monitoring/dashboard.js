@@ -42,30 +42,55 @@
       const empty = el("div", { class: "empty", testid: "panel-empty", text: "No data in this range yet." });
       box.append(empty);
       panelsRoot.append(box);
+      // A stacked panel draws its running totals from the largest down, each filled to
+      // zero and opaque, so each band shows in its own colour (drawn smallest-first,
+      // the total's fill would cover every band). Legends show each line's own value.
+      const order = panel.stacked ? panel.lines.map((_, i) => i).reverse() : panel.lines.map((_, i) => i);
       const opts = {
         width, height: 200,
-        series: [{}, ...panel.lines.map((label, i) => ({
-          label, stroke: COLORS[i % COLORS.length], width: 1.5,
-          fill: panel.stacked ? COLORS[i % COLORS.length] + "55" : undefined,
-          value: (u, v) => (v === null ? "–" : (+v).toPrecision(3)),
+        series: [{}, ...order.map((i) => ({
+          label: panel.lines[i], stroke: COLORS[i % COLORS.length], width: 1.5,
+          fill: panel.stacked ? COLORS[i % COLORS.length] + "cc" : undefined,
+          value: (u, v, si, idx) => fmt(idx === null || idx === undefined || !entry.raw ? v : entry.raw[i][idx]),
         }))],
         axes: [{}, { size: 60 }],
         scales: { x: { time: true } },
       };
-      const plot = new uPlot(opts, [[]], box);
-      entry = { plot, lines: key, box, empty };
+      entry = { lines: key, box, empty, order, raw: null };
+      entry.plot = new uPlot(opts, [[]], box);
       charts.set(panel.id, entry);
     }
+    entry.raw = panel.values;
     const values = panel.stacked ? stack(panel.values) : panel.values;
-    entry.plot.setData([panel.times, ...values]);
+    entry.plot.setData([panel.times, ...entry.order.map((i) => values[i])]);
     const points = panel.values.reduce((n, line) => n + line.filter((v) => v !== null && v !== 0).length, 0);
     state.points[panel.id] = points;
     entry.box.dataset.points = String(points);
     entry.empty.hidden = points > 0;
   }
 
+  /** 3 significant digits below 1000 (0.0123, 4.56, 789); whole numbers above (2,300, 12,345), never 2.30e+3. */
   function fmt(v, digits = 3) {
-    return v === null || v === undefined ? "–" : (+v).toPrecision(digits);
+    if (v === null || v === undefined) return "–";
+    const n = +v;
+    if (!Number.isFinite(n)) return String(n);
+    if (Math.abs(n) >= 10 ** digits) return Math.round(n).toLocaleString("en-US");
+    return String(Number(n.toPrecision(digits)));
+  }
+
+  // "none" rows: traffic a label could not be given to (docs: monitoring/README.md).
+  const NONE_MEANS = {
+    module: "requests that matched no route (404s, probes)",
+    version: "requests without a ticket (login, sign-up, health checks, static files)",
+  };
+
+  function nameCell(r, page) {
+    const cell = el("td", {}, page ? link(config[page].replace(page.toUpperCase(), encodeURIComponent(r.name)), r.name) : r.name);
+    if (r.name === "none" && NONE_MEANS[page]) {
+      cell.title = NONE_MEANS[page];
+      cell.append(el("span", { class: "none-means", testid: "none-means", text: ` · ${NONE_MEANS[page]}` }));
+    }
+    return cell;
   }
 
   function table(title, testid, headers, rows) {
@@ -80,7 +105,7 @@
   function renderTables(data) {
     tablesRoot.replaceChildren();
     const breakdown = (rows, page) => rows.map((r) => el("tr", {},
-      el("td", {}, page ? link(config[page].replace(page.toUpperCase(), encodeURIComponent(r.name)), r.name) : r.name),
+      nameCell(r, page),
       el("td", { text: fmt(r.rate) }), el("td", { text: r.error_rate === null ? "–" : `${fmt(r.error_rate * 100)} %` }),
       el("td", { text: fmt(r.p99_ms) })));
     const heads = ["name", "req/s", "5xx", "p99 ms"];

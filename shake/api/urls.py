@@ -1,0 +1,18 @@
+"""URLs of the shake API (mounted under /api/)."""
+
+from django.urls import path
+
+from shake.api import views
+
+urlpatterns = [
+    path("shake", views.ShakeView.as_view(), name="shake"),
+    path("shake/schedule", views.ScheduleView.as_view(), name="shake-schedule"),
+    path("shake/open", views.OpenView.as_view(), name="shake-open"),
+    path("shake/shares", views.SharesView.as_view(), name="shake-shares"),
+    path("shake/coupons/<int:prize_id>", views.CouponView.as_view(), name="shake-coupon"),
+    path(
+        "shake/coupons/<int:prize_id>/retry",
+        views.CouponRetryView.as_view(),
+        name="shake-coupon-retry",
+    ),
+]

@@ -1,0 +1,116 @@
+"""HTTP endpoints of shake activities: one view per use case, each parsing input,
+calling the engine or one service with the verified ticket, and shaping output."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.ticketview import TicketView
+from shake import wire
+from shake.access import engine
+from shake.api import serializers as s
+from shake.selectors import coupon_view, coupon_view_of
+from shake.services.delivery import coupon_delivery_retry
+from shake.services.opening import prize_open
+from shake.services.sharing import prize_shares_send
+
+
+class ShakeView(TicketView):
+    @extend_schema(
+        request=s.ShakeInput,
+        responses={200: s.ShakeOutput},
+        tags=["shake"],
+        description="Shake once: nothing, or a packet (open it with POST /api/shake/open), "
+        "or `not_yet` before your group's start (`group.starts_at`). Carry `record` to "
+        "your next shake and wait `interval` seconds before it.",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.valid(s.ShakeInput, request.data)
+        answer = engine().shake(
+            user_id=self.ticket.user_id,
+            record_token=wire.record_from(data),
+            schedule_token=wire.schedule_from(data),
+        )
+        return Response(s.ShakeOutput(wire.shake_json(answer)).data)
+
+
+class ScheduleView(TicketView):
+    @extend_schema(
+        responses={200: s.ShakeCountdownOutput},
+        tags=["shake"],
+        description="The round now issuing, or else the next one, when your group may "
+        "start shaking in it, and the interval, as a shake would answer them, without "
+        "shaking (a shake page's countdown before its first shake). From the answering "
+        "process's memory.",
+    )
+    def get(self, request: Request) -> Response:
+        answer = engine().schedule_now(user_id=self.ticket.user_id)
+        return Response(s.ShakeCountdownOutput(wire.schedule_json(answer)).data)
+
+
+class OpenView(TicketView):
+    @extend_schema(
+        request=s.OpenInput,
+        responses={200: s.OpenOutput},
+        tags=["shake"],
+        description="Open (拆) a packet you won, with the fields of the shake answer. "
+        "Opening again answers the same; the amount reaches your wallet shortly after.",
+    )
+    def post(self, request: Request) -> Response:
+        ticket = self.ticket
+        win = wire.win_from(self.valid(s.OpenInput, request.data))
+        opened = prize_open(ticket=ticket, user_id=ticket.user_id, win=win)
+        return Response(s.OpenOutput(wire.opened_json(opened)).data)
+
+
+class SharesView(TicketView):
+    @extend_schema(
+        request=s.SharesInput,
+        responses={200: s.SharesOutput},
+        tags=["shake"],
+        description="Pass an opened sponsor packet's extra shares on: one lucky red packet "
+        "into a chat you are in (a friend or a group). Sending again answers the same.",
+    )
+    def post(self, request: Request) -> Response:
+        ticket = self.ticket
+        prize_id, conversation_id, greeting = wire.shares_from(
+            self.valid(s.SharesInput, request.data)
+        )
+        sent = prize_shares_send(
+            ticket=ticket,
+            user_id=ticket.user_id,
+            prize_id=prize_id,
+            conversation_id=conversation_id,
+            greeting=greeting,
+        )
+        return Response(s.SharesOutput(wire.shares_json(sent)).data)
+
+
+class CouponView(TicketView):
+    @extend_schema(
+        responses={200: s.CouponOutput},
+        tags=["shake"],
+        description="A coupon you opened and its delivery to its business: until it is "
+        'delivered, show "arrives within `arrives_within_hours` h".',
+    )
+    def get(self, request: Request, prize_id: int) -> Response:
+        ticket = self.ticket
+        view = coupon_view(ticket=ticket, user_id=ticket.user_id, prize_id=prize_id)
+        return Response(s.CouponOutput(wire.coupon_json(view)).data)
+
+
+class CouponRetryView(TicketView):
+    @extend_schema(
+        request=None,
+        responses={200: s.CouponOutput},
+        tags=["shake"],
+        description="Ask for a deferred or failed coupon to be delivered again (after "
+        "opening an account at the business, say). Asking again, or while it is under way, "
+        "changes nothing: each coupon is delivered once.",
+    )
+    def post(self, request: Request, prize_id: int) -> Response:
+        ticket = self.ticket
+        delivery = coupon_delivery_retry(ticket=ticket, user_id=ticket.user_id, prize_id=prize_id)
+        return Response(s.CouponOutput(wire.coupon_json(coupon_view_of(delivery))).data)

@@ -1,0 +1,310 @@
+"""Activities, their sponsors and rounds, and the packets generated ahead (`Prize`).
+
+A prize's life (docs/shake.md): `pool` (generated, in its slice) → `reserved`
+(a batch claimed by one access process instance, durable before any of it is
+handed out) → `issued` (the process recorded whom it handed it to) → `opened`
+(the winner opened it; crediting follows on payout_fast). A reservation whose
+owner died is never handed out again under the same id: after the open window
+its unopened prizes are `recycled` (a new prize row with a new id carries the
+amount back to the pool).
+
+Coupons (`kind = coupon`) belong to a `Business`; opening one makes its
+`CouponDelivery`, whose state machine delivers it to the business on payout_slow."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Activity(models.Model):
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set once by activity_approve: the prizes exist and the budget is funded.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    budget_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def budget_reference(self) -> str:
+        return f"shake:{self.pk}"
+
+
+class Sponsor(models.Model):
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="sponsors")
+    name = models.CharField(max_length=100)
+    logo_url = models.URLField(max_length=500)
+    background = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Round(models.Model):
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="rounds")
+    title = models.CharField(max_length=100)
+    planned_start = models.DateTimeField()
+    # The round starts by itself at this time even if no operator command came (the
+    # countdown fallback, seed 004), unless the countdown was corrected (countdown_at).
+    latest_start = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField()
+    # The global issue rate (packets per second across all access processes).
+    issue_rate = models.PositiveIntegerField()
+    per_user_cap = models.PositiveSmallIntegerField(default=3)
+    per_sponsor_cap = models.PositiveSmallIntegerField(default=1)
+    # Staggered groups (seed 003 错峰): users are dealt into SHAKE_STAGGER_GROUPS groups by
+    # a stable hash, and group g may shake from the round's start + g * this many
+    # seconds (0: everyone at the start; else 60 to 300, the seed's 1 to 5 minutes).
+    stagger_seconds = models.PositiveIntegerField(default=0)
+    # Number of disjoint slices its prizes are split into (access process slots).
+    slices = models.PositiveSmallIntegerField()
+    # What approval generates: [{"sponsor": index, "count", "total", "kind",
+    # "extra_shares"}] (services.activities.PrizePlan).
+    prize_plan = models.JSONField(default=list)
+    # Live control (services.control, docs/shake.md): the operator's start command, the
+    # corrected countdown, pauses and the end. Each change bumps control_version (the
+    # id of its audit event) and reaches every access process by three routes.
+    started_at = models.DateTimeField(null=True, blank=True)
+    countdown_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.FloatField(default=0.0)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    control_version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latest_start__gte=models.F("planned_start")),
+                name="shake_round_latest_after_planned",
+            ),
+            models.CheckConstraint(condition=Q(slices__gte=1), name="shake_round_slices"),
+            models.CheckConstraint(
+                condition=Q(stagger_seconds=0)
+                | Q(stagger_seconds__gte=60, stagger_seconds__lte=300),
+                name="shake_round_stagger",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity} / {self.title}"
+
+
+class ControlAction(models.TextChoices):
+    START = "start", "Started now"
+    COUNTDOWN = "countdown", "Countdown corrected"
+    PAUSE = "pause", "Paused"
+    RESUME = "resume", "Resumed"
+    END = "end", "Ended"
+
+
+class RoundControlEvent(models.Model):
+    """Audit trail of live control: who changed which round, when, how, and why; its
+    id is the round's new control version."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="control_events")
+    action = models.CharField(max_length=12, choices=ControlAction.choices)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    reason = models.CharField(max_length=200, blank=True)
+    # The round's schedule before and after (start, end, paused, countdown), ISO times.
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.round} {self.action} by {self.actor_label}"
+
+
+class QuotaConfig(models.Model):
+    """A round's lottery quotas (seed 003): the most prizes of each class issued per
+    second across all access processes, e.g. {"cash": 30, "sponsor:7": 2}. A class
+    without an entry is held only by the round's issue rate. Each change is a new row
+    (its id is the version, the seed's SeqNo); access processes load the newest whole
+    and swap it in at once."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="quota_configs")
+    per_second = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    actor_label = models.CharField(max_length=150, default="system")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"quotas v{self.pk} of {self.round}"
+
+
+class Business(models.Model):
+    """A business whose coupons are prizes (seed 003's 礼券): operators configure its
+    endpoint, the secret requests to it are signed with, and its capacity. Coupons are
+    delivered to it on `payout_slow` at `rate_per_second` (docs/shake.md "Coupons")."""
+
+    name = models.CharField(max_length=100, unique=True)
+    endpoint = models.URLField(max_length=500)
+    secret = models.CharField(max_length=200)
+    rate_per_second = models.PositiveIntegerField()
+    timeout_seconds = models.FloatField(default=2.0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "businesses"
+        constraints = [
+            models.CheckConstraint(condition=Q(rate_per_second__gte=1), name="shake_business_rate"),
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gt=0), name="shake_business_timeout"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PrizeKind(models.TextChoices):
+    CASH = "cash", "Cash packet"
+    SPONSOR = "sponsor", "Sponsor packet (with extra shares to pass on)"
+    COUPON = "coupon", "Coupon of a business (delivered to it on payout_slow)"
+
+
+class PrizeState(models.TextChoices):
+    POOL = "pool", "In its slice, not reserved"
+    RESERVED = "reserved", "Reserved by an access process instance"
+    ISSUED = "issued", "Handed to a winner (recorded by the issuing process)"
+    OPENED = "opened", "Opened by its winner"
+    RECYCLED = "recycled", "Unopened under a dead reservation; its amount went back as a new prize"
+
+
+class Prize(models.Model):
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="prizes")
+    slice = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=8, choices=PrizeKind.choices)
+    amount = models.PositiveIntegerField()  # fen
+    sponsor = models.ForeignKey(Sponsor, on_delete=models.PROTECT, related_name="+")
+    extra_shares = models.PositiveSmallIntegerField(default=0)
+    # Sponsor packets: the fen of all the extra shares together (funded in the budget),
+    # passed on by the winner as a chat red packet (seed 004's 分裂红包).
+    extra_amount = models.PositiveIntegerField(default=0)
+    shares_packet = models.ForeignKey(
+        "redpackets.Packet", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Extra shares not passed on in time (SHAKE_SHARES_PASS_ON_SECONDS) went back to the
+    # pool of a later round as cash prizes (`shares_of` points back here): then, never
+    # passed on. A prize has either a shares packet or this, never both.
+    shares_recycled_at = models.DateTimeField(null=True, blank=True)
+    shares_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="recycled_shares"
+    )
+    # HMAC of (id, round, amount, kind, sponsor, extra shares and their amount) under the
+    # shake key: an
+    # access process hands out only prizes whose signature it can check.
+    signature = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=PrizeState.choices, default=PrizeState.POOL)
+    # The access process instance (a fresh id per process start) holding the reservation.
+    reserved_by = models.CharField(max_length=64, blank=True)
+    reserved_at = models.DateTimeField(null=True, blank=True)
+    winner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    recycled_as = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="recycled_from"
+    )
+    # Coupons: the business that delivers them and its name for the coupon; `amount` is
+    # then the coupon's face value, shown to the winner and not funded from the budget.
+    business = models.ForeignKey(
+        Business, null=True, blank=True, on_delete=models.PROTECT, related_name="prizes"
+    )
+    coupon = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["round", "slice", "id"],
+                condition=Q(state="pool"),
+                name="shake_prize_pool",
+            ),
+            models.Index(fields=["reserved_by"], name="shake_prize_reserved_by"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="shake_prize_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(shares_packet__isnull=True) | Q(shares_recycled_at__isnull=True),
+                name="shake_prize_shares_passed_or_recycled",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["pool", "reserved", "recycled"]) | Q(winner__isnull=False),
+                name="shake_prize_winner_when_issued",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="coupon", business__isnull=False)
+                | (~Q(kind="coupon") & Q(business__isnull=True)),
+                name="shake_prize_coupon_has_business",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"prize {self.pk} ({self.amount} fen, {self.state})"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Waiting for its turn at the business's rate"
+    SENDING = "sending", "Claimed by a worker, the request under way"
+    DEFERRED = "deferred", "The winner has no account at the business yet"
+    DELIVERED = "delivered", "The business granted it (final)"
+    FAILED = "failed", "The last attempt failed; retried, then left to reconciliation"
+
+
+class CouponDelivery(models.Model):
+    """The delivery record of one opened coupon (seed 003's 发货状态), made in the
+    transaction that records the opening. Its state machine (docs/shake.md "Coupons"):
+    pending → sending → delivered | deferred | failed | pending (too fast); failed →
+    sending (retries); deferred, failed → pending (the winner's retry, reconciliation);
+    delivered is final. The business sees `idempotency_key`, one per prize, however
+    often a delivery is retried or its task redelivered."""
+
+    prize = models.OneToOneField(Prize, on_delete=models.PROTECT, related_name="delivery")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="deliveries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    # When the current claim was taken: a claim older than the lease is taken over
+    # (its worker died mid-call; the business's idempotency makes the redo safe).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, blank=True)
+    last_detail = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(max_length=100, blank=True)  # the business's id for it
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "coupon deliveries"
+        indexes = [models.Index(fields=["state", "updated_at"], name="shake_delivery_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="delivered") | Q(delivered_at__isnull=False),
+                name="shake_delivery_delivered_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery of prize {self.prize_id} ({self.state})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"shake-coupon-{self.prize_id}"

@@ -1,0 +1,109 @@
+"""Reads of shake activities: the operators' pages, a winner's coupon (docs/shake.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.tickets import ticket_require
+from accounts.types import VerifiedTicket
+from shake.exceptions import PrizeUnknown
+from shake.models import Activity, CouponDelivery, DeliveryState, Round, RoundControlEvent
+from shake.schedule import Schedule, schedule_of
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    round: Round
+    schedule: Schedule
+    starts: datetime
+    ends: datetime
+    state: str  # waiting, running, paused, over
+    # Staggered groups (seed 003 错峰): None when the round is not staggered, else when
+    # its last group starts (group g at starts + g * the round's stagger).
+    last_group_starts: datetime | None = None
+
+
+def _state(schedule: Schedule, now: float) -> str:
+    if schedule.ended or (not schedule.paused and schedule.ends <= now):
+        return "over"
+    if schedule.starts > now:
+        return "waiting"
+    return "paused" if schedule.paused else "running"
+
+
+def control_overview(*, limit: int = 50) -> list[tuple[Activity, list[RoundRow]]]:
+    """Approved activities, newest first, with their rounds' live schedules."""
+    now = timezone.now()
+    activities = list(
+        Activity.objects.filter(approved_at__isnull=False).order_by("-approved_at")[:limit]
+    )
+    rounds: dict[int, list[RoundRow]] = {activity.pk: [] for activity in activities}
+    for round_ in Round.objects.filter(activity__in=activities).order_by("latest_start", "id"):
+        schedule = schedule_of(round_, now)
+        rounds[round_.activity_id].append(
+            RoundRow(
+                round=round_,
+                schedule=schedule,
+                starts=datetime.fromtimestamp(schedule.starts, tz=UTC),
+                ends=datetime.fromtimestamp(schedule.ends, tz=UTC),
+                state=_state(schedule, now.timestamp()),
+                last_group_starts=datetime.fromtimestamp(
+                    min(schedule.starts + (schedule.groups - 1) * schedule.stagger, schedule.ends),
+                    tz=UTC,
+                )
+                if schedule.stagger
+                else None,
+            )
+        )
+    return [(activity, rounds[activity.pk]) for activity in activities]
+
+
+def control_events_recent(*, limit: int = 100) -> list[RoundControlEvent]:
+    return list(RoundControlEvent.objects.select_related("round__activity")[:limit])
+
+
+@dataclass(frozen=True, slots=True)
+class CouponView:
+    """What the winner sees of a coupon (docs/shake.md "Coupons"): until it is
+    delivered, "arrives within SHAKE_PAYOUT_ARRIVES_WITHIN_HOURS h"."""
+
+    prize_id: int
+    business: str
+    coupon: str
+    amount: int
+    state: str
+    arrives_within_hours: int | None
+    can_retry: bool
+    attempts: int
+    delivered_at: datetime | None
+
+
+def coupon_view(*, ticket: VerifiedTicket, user_id: int, prize_id: int) -> CouponView:
+    ticket_require(ticket, user_id=user_id)
+    delivery = (
+        CouponDelivery.objects.select_related("business", "prize")
+        .filter(prize_id=prize_id, user_id=user_id)
+        .first()
+    )
+    if delivery is None:
+        raise PrizeUnknown("No coupon of yours with that id.")
+    return coupon_view_of(delivery)
+
+
+def coupon_view_of(delivery: CouponDelivery) -> CouponView:
+    delivered = delivery.state == DeliveryState.DELIVERED
+    return CouponView(
+        prize_id=delivery.prize_id,
+        business=delivery.business.name,
+        coupon=delivery.prize.coupon,
+        amount=delivery.prize.amount,
+        state=delivery.state,
+        arrives_within_hours=None if delivered else settings.SHAKE_PAYOUT_ARRIVES_WITHIN_HOURS,
+        can_retry=delivery.state in (DeliveryState.DEFERRED, DeliveryState.FAILED),
+        attempts=delivery.attempts,
+        delivered_at=delivery.delivered_at,
+    )

@@ -1,0 +1,47 @@
+"""Celery tasks of shake activities: thin, each calling one service. Crediting a
+prize runs on `payout_fast` (the user's money, never behind other queues); delivering
+a coupon on `payout_slow` (at its business's pace, never in the money's way)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from shake.services import delivery, opening, reconcile, reserving, sharing
+
+
+@shared_task(name="shake.tasks.credit_prize", acks_late=True, ignore_result=True)
+def credit_prize(prize_id: int) -> bool:
+    return opening.prize_credit(prize_id=prize_id)
+
+
+@shared_task(name="shake.tasks.recycle", ignore_result=True)
+def recycle() -> int:
+    return reserving.prizes_recycle_now()
+
+
+@shared_task(name="shake.tasks.recycle_shares", ignore_result=True)
+def recycle_shares() -> int:
+    """Extra shares not passed on in time back to a later round's pool."""
+    return sharing.shares_recycle_due().shares
+
+
+@shared_task(name="shake.tasks.reconcile", ignore_result=True)
+def reconcile_daily() -> int:
+    """Redo lost credits, check every activity's budget, alert on what still fails."""
+    return reconcile.shake_reconcile().unresolved
+
+
+@shared_task(
+    name="shake.tasks.deliver_coupon",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=None,  # bounded by the service: it asks back only while it should
+)
+def deliver_coupon(self: Any, delivery_id: int) -> str:
+    attempt = delivery.coupon_deliver(delivery_id=delivery_id)
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.state

@@ -1,0 +1,202 @@
+"""What a conversation's events put into the replication log (issue 17): the
+conversation and its members with the first event replicated and with system
+events (membership changes), only the conversation's id with the others; nothing
+while no member is homed elsewhere. Replay over RabbitMQ is tested in
+tests/wechat_core/test_replication_live.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from messaging.models import Conversation, Membership, Message
+from messaging.services.conversations import direct_conversation_ensure, group_create, group_invite
+from messaging.services.sending import message_send
+from messaging.types import OutgoingContent
+from tests.factories import login_ticket, make_friends, make_user
+from wechat_core.models import (
+    Campus,
+    DataCenter,
+    OutboxEntry,
+    ParkedEntry,
+    ReplayError,
+    SyncEntry,
+)
+from wechat_core.replication import log, replay
+
+pytestmark = pytest.mark.django_db
+
+
+def homed_elsewhere(user: User) -> User:
+    zz, _ = DataCenter.objects.get_or_create(code="zz", defaults={"name": "ZZ"})
+    campus, _ = Campus.objects.get_or_create(code="zz-a", defaults={"datacenter": zz})
+    User.objects.filter(pk=user.pk).update(home_datacenter=zz, home_campus=campus)
+    return user
+
+
+def send(user: User, conversation_id: int, text: str) -> None:
+    message_send(
+        ticket=login_ticket(user),
+        user_id=user.pk,
+        conversation_id=conversation_id,
+        client_msg_id=uuid.uuid4().hex,
+        content=OutgoingContent(kind="text", text=text),
+    )
+
+
+def replicated() -> list[dict[str, Any]]:
+    rows = OutboxEntry.objects.filter(kind="conversation_event").order_by("id")
+    return [row.payload for row in rows]
+
+
+def member_ids(payload: dict[str, Any]) -> list[int]:
+    return sorted(member["user_id"] for member in payload["members"])
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_direct_chat__with_a_peer_homed_elsewhere__first_event_whole_then_only_the_id() -> None:
+    # given a 1:1 chat (opened without any event) with a friend homed elsewhere
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    # when Amy writes three messages
+    for n in range(3):
+        send(amy, chat, f"hello {n}")
+    # then the first carries the conversation and its members, the others its id only
+    first, *rest = replicated()
+    assert first["conversation"]["kind"] == "direct"
+    assert member_ids(first) == sorted([amy.pk, zed.pk])
+    assert [(entry["conversation"], entry["members"]) for entry in rest] == [
+        ({"id": chat}, None)
+    ] * 2
+    assert [entry["message"]["seq"] for entry in [first, *rest]] == [1, 2, 3]
+    assert Conversation.objects.get(pk=chat).has_remote_members is True
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_group__a_member_homed_elsewhere_invited__replicated_from_the_invitation_on() -> None:
+    # given a group of people homed here
+    amy, bob, zed = make_user(), make_user(), make_user()
+    make_friends(amy, bob)
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    group = group_create(ticket=login_ticket(amy), user_id=amy.pk, name="g", member_ids=[bob.pk])
+    send(amy, group.pk, "among us")
+    assert replicated() == []
+    assert Conversation.objects.get(pk=group.pk).has_remote_members is False
+    # when Amy invites a friend homed elsewhere, then writes
+    group_invite(ticket=login_ticket(amy), user_id=amy.pk, conversation_id=group.pk,
+                 member_ids=[zed.pk])  # fmt: skip
+    send(amy, group.pk, "welcome")
+    # then the invitation (a system event) carries the members, the message only the id
+    invitation, welcome = replicated()
+    assert invitation["message"]["kind"] == "system"
+    assert invitation["conversation"]["name"] == "g"
+    assert member_ids(invitation) == sorted([amy.pk, bob.pk, zed.pk])
+    assert welcome["conversation"] == {"id": group.pk}
+    assert welcome["members"] is None
+    assert Conversation.objects.get(pk=group.pk).has_remote_members is True
+
+
+def test_one_datacentre__nothing_is_replicated_nor_worked_out() -> None:
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    send(amy, chat, "hello")
+    assert not OutboxEntry.objects.exists()
+    assert Conversation.objects.get(pk=chat).has_remote_members is None
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_a_first_event__keeps_the_origins_times_not_the_replays() -> None:
+    # given a chat with a friend homed elsewhere, opened (and joined) long ago
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    long_ago = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    Conversation.objects.filter(pk=chat).update(created_at=long_ago)
+    Membership.objects.filter(conversation_id=chat).update(joined_at=long_ago)
+    # and Amy's first message into it, as the replication log carries it
+    send(amy, chat, "hello")
+    sent = Message.objects.get(conversation_id=chat)
+    (entry,) = replicated()
+    # when another data centre, which has none of it yet, replays the entry
+    Conversation.objects.filter(pk=chat).delete()
+    log.entry_apply(origin="zz", position=1, kind="conversation_event", payload=entry,
+                    written_at=sent.created_at.timestamp())  # fmt: skip
+    # then its copies carry the origin's times, not the time of the replay
+    assert Message.objects.get(pk=sent.pk).created_at == sent.created_at
+    assert Conversation.objects.get(pk=chat).created_at == long_ago
+    joined = Membership.objects.filter(conversation_id=chat).values_list("joined_at", flat=True)
+    assert list(joined) == [long_ago, long_ago]
+
+
+ELSEWHERE = 9 * 10**12  # ids of rows made in data centre zz (index 9)
+
+
+def event(conversation: int, seq: int, sender: int, text: str,
+          whole: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A conversation_event entry of a group mastered in zz (whole: its first)."""
+    return {
+        "conversation": whole["conversation"] if whole else {"id": conversation},
+        "members": whole["members"] if whole else None,
+        "message": {"id": ELSEWHERE + (conversation - ELSEWHERE) * 100 + seq, "seq": seq,
+                    "sender_id": sender, "kind": "text", "body": {"text": text},
+                    "client_msg_id": None, "created_at": "2026-12-07T00:00:00+00:00"},
+    }  # fmt: skip
+
+
+def first_of(conversation: int, owner: int, member_ids: list[int]) -> dict[str, Any]:
+    return {
+        "conversation": {"id": conversation, "kind": "group", "direct_key": None, "name": "g",
+                         "announcement": "", "owner_id": owner, "member_count": len(member_ids)},
+        "members": [{"user_id": user_id, "role": "member", "joined_seq": 1, "left_seq": None}
+                    for user_id in member_ids],
+    }  # fmt: skip
+
+
+def texts_in_log(user: User, conversation: int) -> list[str]:
+    ids = SyncEntry.objects.filter(user=user, conversation_id=conversation).order_by("seq")
+    texts = dict(Message.objects.filter(conversation_id=conversation).values_list("id", "body"))
+    return [texts[entry.message_id]["text"] for entry in ids if entry.message_id in texts]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__a_parked_first_event__its_conversation_waits_the_others_go_on() -> None:
+    # given users here and a user whose own entry has not arrived here (yet)
+    amy, zed, ghost = make_user(), make_user(), make_user()
+    ghost_entry = OutboxEntry.objects.filter(kind="user", payload__id=ghost.pk).latest("id")
+    User.objects.filter(pk=ghost.pk).delete()
+    x, y = ELSEWHERE + 1, ELSEWHERE + 2
+    # when two groups' events arrive from zz, the first of x naming that user (it
+    # cannot be applied), the events of the two groups interleaved
+    stream = [
+        event(x, 1, amy.pk, "x1", first_of(x, amy.pk, [amy.pk, ghost.pk])),
+        event(y, 1, amy.pk, "y1", first_of(y, amy.pk, [amy.pk, zed.pk])),
+        event(x, 2, amy.pk, "x2"),
+        event(y, 2, amy.pk, "y2"),
+        event(x, 3, amy.pk, "x3"),
+    ]
+    entries = [log.ReplayEntry(position, "conversation_event", payload, 0.0)
+               for position, payload in enumerate(stream, start=1)]  # fmt: skip
+    replay.batch_apply(origin="zz", entries=entries, pause=lambda seconds: None)
+    # then y's events reach Amy; x's first is parked after its attempts, and x's
+    # later events wait behind it, untried
+    assert texts_in_log(amy, y) == ["y1", "y2"]
+    assert texts_in_log(amy, x) == []
+    parked = ParkedEntry.objects.order_by("position").values_list("position", "behind")
+    assert list(parked) == [(1, None), (3, 1), (5, 1)]
+    assert set(ReplayError.objects.values_list("position", flat=True)) == {1}
+    # when the user's entry arrives and an operator replays the parked event
+    log.entry_apply(origin="zz", position=6, kind="user", payload=ghost_entry.payload,
+                    written_at=0.0)  # fmt: skip
+    log.parked_entry_replay(parked_id=ParkedEntry.objects.get(position=1).pk)
+    # then x's events reach Amy, in x's order, and nothing is parked any more
+    assert texts_in_log(amy, x) == ["x1", "x2", "x3"]
+    assert not ParkedEntry.objects.exists()
