@@ -17,6 +17,13 @@ local copy and written into home's replication log as `message_forward`; the
 conversation's data centre appends it with the sender's client_msg_id (so a
 resent one is stored once) and it comes back like any event. The sender's ack
 then says `forwarded` (message id and seq 0; docs/protocol.md §2b).
+
+A member's read position is moved at their home (services.sending.conversation_read)
+and goes out as `membership_read` (`read_replicate`); the other data centres' copies
+of the membership take it only forward, so a duplicate or a late older position
+changes nothing. The members that travel with system events carry their read
+positions too (a member invited elsewhere starts read up to the invitation, as
+here), taken the same way, only forward.
 """
 
 from __future__ import annotations
@@ -50,10 +57,11 @@ def _members(conversation_id: int) -> list[dict[str, Any]]:
             "joined_seq": joined,
             "left_seq": left,
             "joined_at": joined_at.isoformat(),
+            "read_seq": read,
         }
-        for user_id, role, joined, left, joined_at in Membership.objects.filter(
+        for user_id, role, joined, left, joined_at, read in Membership.objects.filter(
             conversation_id=conversation_id
-        ).values_list("user_id", "role", "joined_seq", "left_seq", "joined_at")
+        ).values_list("user_id", "role", "joined_seq", "left_seq", "joined_at", "read_seq")
     ]
 
 
@@ -154,6 +162,24 @@ def message_forward(
     )
 
 
+def read_replicate(conversation: Conversation, *, user_id: int, read_seq: int) -> None:
+    """Called when a member's read position moved here, in that transaction: the
+    other data centres hold copies of the membership when the conversation is
+    mastered elsewhere or has members homed elsewhere (else nothing goes out)."""
+    if not datacenters.enabled():
+        return
+    if conversation_master(conversation.pk) == datacenters.here():
+        remote = conversation.has_remote_members
+        if remote is None:  # not worked out yet (a 1:1 chat's members come with no event)
+            remote, _ = _remote_members(conversation.pk, membership_changed=False)
+        if not remote:
+            return
+    replicate(
+        "membership_read",
+        {"conversation_id": conversation.pk, "user_id": user_id, "read_seq": read_seq},
+    )
+
+
 # --- Replay -------------------------------------------------------------------------------
 
 
@@ -183,9 +209,16 @@ def _members_apply(conversation_id: int, members: list[dict[str, Any]]) -> None:
         }
         if member.get("joined_at"):  # absent from entries written before it travelled
             defaults["joined_at"] = dt.datetime.fromisoformat(member["joined_at"])
-        Membership.objects.update_or_create(
-            conversation_id=conversation_id, user_id=member["user_id"], defaults=defaults
+        read = member.get("read_seq")  # absent from entries written before it travelled
+        membership, created = Membership.objects.update_or_create(
+            conversation_id=conversation_id,
+            user_id=member["user_id"],
+            defaults=defaults,
+            create_defaults={**defaults, "read_seq": read or 0},
         )
+        if not created and read is not None and read > membership.read_seq:
+            # Only forward: the member reads at home, where the master's copy lags.
+            _read_move(conversation_id, member["user_id"], read)
     sequences_ensure(member["user_id"] for member in members)
 
 
@@ -282,12 +315,29 @@ def _forward_apply(payload: dict[str, Any], origin: str) -> None:
             raise
 
 
+def _read_move(conversation_id: int, user_id: int, read_seq: int) -> None:
+    Membership.objects.filter(
+        conversation_id=conversation_id, user_id=user_id, read_seq__lt=read_seq
+    ).update(read_seq=read_seq)
+
+
+def _read_apply(payload: dict[str, Any], origin: str) -> None:
+    """Move a member's copy forward to the position read at their home. A copy not
+    here (yet) is left alone: with three data centres or more the conversation may
+    come from its master after the read from the member's home, and the member's
+    next read, or the next system event's members, bring the position then."""
+    _read_move(int(payload["conversation_id"]), int(payload["user_id"]), int(payload["read_seq"]))
+
+
 def _event_keys(payload: dict[str, Any]) -> list[str]:
     return [f"conversation:{int(payload['conversation']['id'])}"]
 
 
 def _forward_keys(payload: dict[str, Any]) -> list[str]:
     return [f"conversation:{int(payload['conversation_id'])}"]
+
+
+_read_keys = _forward_keys  # after the conversation's events from the same origin
 
 
 def replay_handlers_register() -> None:
@@ -298,6 +348,9 @@ def replay_handlers_register() -> None:
     # behind other conversations' (wechat_core.replication.log).
     replay_handler_register("conversation_event", _event_apply, batchable=True, keys=_event_keys)
     replay_handler_register("message_forward", _forward_apply, keys=_forward_keys)
+    # One a transaction: at the master, group changes lock these membership rows
+    # too, in their own order.
+    replay_handler_register("membership_read", _read_apply, keys=_read_keys)
 
 
 def is_local_user(user_id: int) -> bool:

@@ -38,7 +38,7 @@ from messaging.models import (
     Message,
     MessageKind,
 )
-from messaging.replication import conversation_master, message_forward
+from messaging.replication import conversation_master, message_forward, read_replicate
 from messaging.selectors import account_is_system
 from messaging.services.attachments import attachment_release_recalled
 from messaging.services.events import (
@@ -495,7 +495,8 @@ def conversation_read(
     *, ticket: VerifiedTicket, user_id: int, conversation_id: int, seq: int
 ) -> int:
     """Move the user's read position forward (never back); the user's other devices
-    learn it through a `read` entry. Returns the read position."""
+    learn it through a `read` entry, the other data centres' copies of the
+    membership through the replication log. Returns the read position."""
     ticket_require(ticket, user_id=user_id)
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
@@ -512,5 +513,6 @@ def conversation_read(
             conversation_id=conversation_id,
             payload={"conversation": conversation_id, "read_seq": target},
         )
+        read_replicate(conversation, user_id=user_id, read_seq=target)
         return target
     return max(target, membership.read_seq)

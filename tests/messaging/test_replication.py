@@ -1,7 +1,8 @@
 """What a conversation's events put into the replication log (issue 17): the
 conversation and its members with the first event replicated and with system
 events (membership changes), only the conversation's id with the others; nothing
-while no member is homed elsewhere. Replay over RabbitMQ is tested in
+while no member is homed elsewhere. Read positions go out as `membership_read`
+and only ever move a copy forward. Replay over RabbitMQ is tested in
 tests/wechat_core/test_replication_live.py."""
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from accounts.models import User
+from accounts.types import VerifiedTicket
 from messaging.models import Conversation, Membership, Message
+from messaging.selectors import conversation_list
 from messaging.services.conversations import direct_conversation_ensure, group_create, group_invite
-from messaging.services.sending import message_send
+from messaging.services.sending import conversation_read, message_send
 from messaging.types import OutgoingContent
 from tests.factories import login_ticket, make_friends, make_user
 from wechat_core.models import (
@@ -200,3 +203,164 @@ def test_replay__a_parked_first_event__its_conversation_waits_the_others_go_on()
     # then x's events reach Amy, in x's order, and nothing is parked any more
     assert texts_in_log(amy, x) == ["x1", "x2", "x3"]
     assert not ParkedEntry.objects.exists()
+
+
+def read(user: User, conversation_id: int, seq: int) -> None:
+    conversation_read(ticket=login_ticket(user), user_id=user.pk,
+                      conversation_id=conversation_id, seq=seq)  # fmt: skip
+
+
+def reads_replicated() -> list[dict[str, Any]]:
+    rows = OutboxEntry.objects.filter(kind="membership_read").order_by("id")
+    return [row.payload for row in rows]
+
+
+def read_position(user: User, conversation_id: int) -> int:
+    return Membership.objects.get(conversation_id=conversation_id, user=user).read_seq
+
+
+def unread(user: User, conversation_id: int, ticket: VerifiedTicket | None = None) -> int:
+    listed = conversation_list(ticket=ticket or login_ticket(user), user_id=user.pk)
+    return next(int(m.unread) for m in listed if m.conversation_id == conversation_id)  # type: ignore[attr-defined]
+
+
+class Replica:
+    """Entries of data centre zz applied here, at the positions that follow."""
+
+    def __init__(self) -> None:
+        self.position = 0
+
+    def apply(self, kind: str, payload: dict[str, Any]) -> None:
+        self.position += 1
+        log.entry_apply(origin="zz", position=self.position, kind=kind, payload=payload,
+                        written_at=0.0)  # fmt: skip
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_read__in_a_chat_with_a_peer_homed_elsewhere__the_position_is_replicated() -> None:
+    # given Amy's chat with a friend homed elsewhere, three messages in it
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    for n in range(3):
+        send(amy, chat, f"hello {n}")
+    # when Amy reads up to the second, then (from a late device) up to the first
+    read(amy, chat, 2)
+    read(amy, chat, 1)
+    # then the move forward went out, ordered on the conversation; the stale one did not
+    assert reads_replicated() == [{"conversation_id": chat, "user_id": amy.pk, "read_seq": 2}]
+    assert log.entry_keys("membership_read", reads_replicated()[0]) == [f"conversation:{chat}"]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_read__in_a_group_all_homed_here__nothing_is_replicated() -> None:
+    amy, bob = make_user(), make_user()
+    make_friends(amy, bob)
+    group = group_create(ticket=login_ticket(amy), user_id=amy.pk, name="g", member_ids=[bob.pk])
+    send(amy, group.pk, "among us")
+    read(bob, group.pk, 2)
+    assert read_position(bob, group.pk) == 2
+    assert reads_replicated() == []
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_read__in_a_group_mastered_elsewhere__the_position_goes_to_its_master() -> None:
+    # given a group mastered in zz, replayed here, with a message for Amy (homed here)
+    amy, zed = make_user(), make_user()
+    x = ELSEWHERE + 3
+    zz = Replica()
+    zz.apply("conversation_event", event(x, 1, zed.pk, "x1", first_of(x, zed.pk, [amy.pk, zed.pk])))
+    # when Amy reads it here, at home
+    read(amy, x, 1)
+    # then the position goes out for the group's master and its other copies
+    assert reads_replicated() == [{"conversation_id": x, "user_id": amy.pk, "read_seq": 1}]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_a_read_position__moves_the_copy_only_forward() -> None:
+    # given a chat opened here with a friend homed elsewhere, three messages from Amy,
+    # none of them read by Zed as far as this copy of his membership knows
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    # (his ticket from before his home moved away: what he would be shown here if
+    # he were served here)
+    ticket = login_ticket(zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    for n in range(3):
+        send(amy, chat, f"hello {n}")
+    assert (read_position(zed, chat), unread(zed, chat, ticket)) == (0, 3)
+    zz = Replica()
+    # when his home says he read up to the second
+    zz.apply("membership_read", {"conversation_id": chat, "user_id": zed.pk, "read_seq": 2})
+    # then the copy has it, and what is computed here from it follows
+    assert (read_position(zed, chat), unread(zed, chat, ticket)) == (2, 1)
+    # when the same position arrives again, then an older one late
+    zz.apply("membership_read", {"conversation_id": chat, "user_id": zed.pk, "read_seq": 2})
+    zz.apply("membership_read", {"conversation_id": chat, "user_id": zed.pk, "read_seq": 1})
+    # then nothing moves back
+    assert (read_position(zed, chat), unread(zed, chat, ticket)) == (2, 1)
+    # and a newer one still moves it on; Amy's own position is untouched throughout
+    zz.apply("membership_read", {"conversation_id": chat, "user_id": zed.pk, "read_seq": 3})
+    assert (read_position(zed, chat), unread(zed, chat, ticket)) == (3, 0)
+    assert read_position(amy, chat) == 0
+    assert not ParkedEntry.objects.exists()
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_a_read_position__whose_membership_is_not_here__changes_nothing() -> None:
+    # (a third data centre's read arriving before the conversation's master's events)
+    zed = make_user()
+    Replica().apply(
+        "membership_read", {"conversation_id": ELSEWHERE + 4, "user_id": zed.pk, "read_seq": 5}
+    )
+    assert not Membership.objects.exists()
+    assert not ParkedEntry.objects.exists()
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_invitation__members_carry_their_read_positions() -> None:
+    # given a group with a friend homed elsewhere, two messages in it
+    amy, bob, zed = make_user(), make_user(), make_user()
+    make_friends(amy, bob)
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    group = group_create(ticket=login_ticket(amy), user_id=amy.pk, name="g", member_ids=[zed.pk])
+    send(amy, group.pk, "before bob")
+    read(amy, group.pk, 2)
+    # when Amy invites Bob
+    group_invite(ticket=login_ticket(amy), user_id=amy.pk, conversation_id=group.pk,
+                 member_ids=[bob.pk])  # fmt: skip
+    # then the invitation's members carry where each has read (Bob: up to his joining)
+    invitation = replicated()[-1]
+    positions = {member["user_id"]: member["read_seq"] for member in invitation["members"]}
+    assert positions == {amy.pk: 2, zed.pk: 0, bob.pk: 2}
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_members__a_new_copy_starts_at_its_read_position_no_copy_moves_back() -> None:
+    # given a group mastered in zz, its first events replayed here: Amy and Bob
+    # (homed here) in it, Amy having read all of it at home
+    amy, bob, zed = make_user(), make_user(), make_user()
+    x = ELSEWHERE + 5
+    whole = first_of(x, zed.pk, [amy.pk, zed.pk])
+    zz = Replica()
+    zz.apply("conversation_event", event(x, 1, zed.pk, "x1", whole))
+    zz.apply("conversation_event", event(x, 2, zed.pk, "x2"))
+    read(amy, x, 2)
+    # when Bob's invitation arrives, its members as the master has them (Amy's
+    # position there lagging: it has not replayed her read yet)
+    members = [
+        {**member, "read_seq": 0} for member in whole["members"]
+    ] + [{"user_id": bob.pk, "role": "member", "joined_seq": 3, "left_seq": None,
+          "read_seq": 2}]  # fmt: skip
+    invitation = event(x, 3, zed.pk, "x3", {"conversation": whole["conversation"],
+                                             "members": members})  # fmt: skip
+    invitation["message"].update(kind="system", body={"event": "joined", "by": zed.pk,
+                                                      "users": [bob.pk]})  # fmt: skip
+    zz.apply("conversation_event", invitation)
+    # then Bob's new copy starts read up to his joining (what came before is not
+    # unread for him), and Amy's stays where she read it
+    assert (read_position(bob, x), unread(bob, x)) == (2, 0)
+    assert (read_position(amy, x), unread(amy, x)) == (2, 0)
