@@ -290,10 +290,13 @@ def user_block(*, ticket: VerifiedTicket, user_id: int, target_id: int) -> Block
     _throttle_daily(BLOCK_SCOPE, user_id, limit=settings.BLOCKS_PER_DAY, what="blocks")
     me, them = _lock_pair(user_id, target_id)
     block, _ = Block.objects.get_or_create(blocker=me, blocked=them)
-    FriendRequest.objects.filter(
+    # One by one (at most one each way), each closed like any other so that the
+    # other data centres' copies are declined too.
+    for request in FriendRequest.objects.select_for_update(no_key=True).filter(
         Q(from_user=them, to_user=me) | Q(from_user=me, to_user=them),
         status=FriendRequestStatus.PENDING,
-    ).update(status=FriendRequestStatus.DECLINED, responded_at=timezone.now())
+    ):
+        _close(request, FriendRequestStatus.DECLINED)
     return block
 
 
