@@ -17,9 +17,10 @@ def describe_packet(body: Mapping[str, Any]) -> str:
 
 def describe_refund(body: Mapping[str, Any]) -> str:
     amount = int(body.get("amount") or 0)
+    where = "its activity's prize pool" if body.get("refunded_to") == "budget" else "its sender"
     return (
         f"A red packet expired: {body.get('unopened', 0)} unopened share(s), "
-        f"{amount // 100}.{amount % 100:02d} CNY, went back to its sender"
+        f"{amount // 100}.{amount % 100:02d} CNY, went back to {where}"
     )
 
 

@@ -6,7 +6,10 @@
   `remaining_amount` / `remaining_shares` are what is still undecided. When it
   expires with shares left, `remaining_amount` moves back to the sender
   (`refunded_amount`) and is zero from then on (`remaining_shares` keeps the
-  number of shares nobody opened).
+  number of shares nobody opened). A packet a system sent on someone's behalf
+  may name a `refund_account` instead (an activity's budget: a shake sponsor
+  packet's passed-on shares go back to the pool they came from, not to the
+  winner who passed them on).
 - A `Grab` is one share, final once recorded: its amount is owed to the grabber
   from the escrow until the credit (a ledger transaction on the `payout_fast`
   queue) marks it credited. One per member per packet, one per share index.
@@ -45,6 +48,11 @@ class Packet(models.Model):
     greeting = models.CharField(max_length=100, blank=True, default="")
     cover = models.JSONField(default=dict)
     escrow = models.ForeignKey("wallet.LedgerAccount", on_delete=models.PROTECT, related_name="+")
+    # Where the refund goes instead of the sender's wallet: a budget account, set only
+    # by a system caller of packet_send (never from a client's request); null: the sender.
+    refund_account = models.ForeignKey(
+        "wallet.LedgerAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     state = models.CharField(max_length=8, choices=PacketState.choices, default=PacketState.OPEN)
     remaining_amount = models.BigIntegerField()
     remaining_shares = models.PositiveIntegerField()

@@ -205,6 +205,11 @@ class Prize(models.Model):
     shares_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="recycled_shares"
     )
+    # Shares passed on that nobody grabbed: their red packet refunded the rest into the
+    # budget (its refund account), and this many fen of it went back to the pool of a
+    # later round as cash prizes (`shares_of` points back here too).
+    shares_returned = models.PositiveIntegerField(default=0)
+    shares_returned_at = models.DateTimeField(null=True, blank=True)
     # HMAC of (id, round, amount, kind, sponsor, extra shares and their amount) under the
     # shake key: an
     # access process hands out only prizes whose signature it can check.
@@ -243,6 +248,15 @@ class Prize(models.Model):
             models.CheckConstraint(
                 condition=Q(shares_packet__isnull=True) | Q(shares_recycled_at__isnull=True),
                 name="shake_prize_shares_passed_or_recycled",
+            ),
+            models.CheckConstraint(
+                condition=Q(shares_returned_at__isnull=True, shares_returned=0)
+                | Q(
+                    shares_packet__isnull=False,
+                    shares_returned__gt=0,
+                    shares_returned_at__isnull=False,
+                ),
+                name="shake_prize_shares_returned_from_a_packet",
             ),
             models.CheckConstraint(
                 condition=Q(state__in=["pool", "reserved", "recycled"]) | Q(winner__isnull=False),

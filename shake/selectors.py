@@ -1,4 +1,5 @@
-"""Reads of shake activities: the operators' pages, a winner's coupon (docs/shake.md)."""
+"""Reads of shake activities: the operators' pages, a winner's opened packet and
+coupon (docs/shake.md)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ from django.utils import timezone
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from shake.exceptions import PrizeUnknown
-from shake.models import Activity, CouponDelivery, DeliveryState, Round, RoundControlEvent
+from shake.models import (
+    Activity,
+    CouponDelivery,
+    DeliveryState,
+    Prize,
+    PrizeKind,
+    PrizeState,
+    Round,
+    RoundControlEvent,
+)
 from shake.schedule import Schedule, schedule_of
+from shake.services.opening import Opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +117,27 @@ def coupon_view_of(delivery: CouponDelivery) -> CouponView:
         can_retry=delivery.state in (DeliveryState.DEFERRED, DeliveryState.FAILED),
         attempts=delivery.attempts,
         delivered_at=delivery.delivered_at,
+    )
+
+
+def prize_opened_view(*, ticket: VerifiedTicket, user_id: int, prize_id: int) -> Opened:
+    """A packet the user opened, as opening it again would answer, without writing:
+    what a page polls to see the credit land (`credited`) or a coupon's delivery."""
+    ticket_require(ticket, user_id=user_id)
+    prize = (
+        Prize.objects.select_related("delivery")
+        .filter(pk=prize_id, winner_id=user_id, state=PrizeState.OPENED)
+        .first()
+    )
+    if prize is None:
+        raise PrizeUnknown("No packet of yours opened with that id.")
+    delivery = getattr(prize, "delivery", None) if prize.kind == PrizeKind.COUPON else None
+    return Opened(
+        prize_id=prize.pk,
+        amount=prize.amount,
+        kind=prize.kind,
+        extra_shares=prize.extra_shares,
+        extra_amount=prize.extra_amount,
+        credited=prize.credited_at is not None,
+        delivery=delivery.state if delivery is not None else None,
     )

@@ -23,7 +23,8 @@ def recycle() -> int:
 
 @shared_task(name="shake.tasks.recycle_shares", ignore_result=True)
 def recycle_shares() -> int:
-    """Extra shares not passed on in time back to a later round's pool."""
+    """Extra shares not passed on in time, and the refunded rest of those passed on that
+    nobody grabbed, back to a later round's pool."""
     return sharing.shares_recycle_due().shares
 
 

@@ -106,3 +106,9 @@ def ledger_keys_present(*, keys: list[str]) -> set[str]:
             "idempotency_key", flat=True
         )
     )
+
+
+def ledger_account_is(*, account_id: int, kind: str) -> bool:
+    """Whether the ledger has an account of this kind under this id (another app
+    checks where it is about to send money)."""
+    return LedgerAccount.objects.filter(pk=account_id, kind=kind).exists()

@@ -2,11 +2,13 @@
 
 `packets_refund_expired` (beat, every REDPACKETS_REFUND_SWEEP_SECONDS) refunds
 each expired open packet in its own transaction, under the packet's row lock:
-the undecided remainder goes from the escrow back to the sender's wallet
-(ledger key `redpacket:<id>:refund`), the packet becomes `expired`, and a
-`system` message (event `redpacket_refunded`) in the chat tells the sender and
-the members. Then every member's devices get the bubble's `expired` state
-(a second transaction: the notice's delivery locks the same sequences).
+the undecided remainder goes from the escrow back to the sender's wallet, or to
+the packet's `refund_account` when it names one (a shake activity's budget: the
+pool its passed-on shares came from), under the ledger key `redpacket:<id>:refund`;
+the packet becomes `expired`, and a `system` message (event `redpacket_refunded`,
+`refunded_to` `sender` or `budget`) in the chat tells the sender and the members.
+Then every member's devices get the bubble's `expired` state (a second
+transaction: the notice's delivery locks the same sequences).
 Idempotent: a packet already expired is skipped; a retry moves nothing twice.
 Grabs made before the expiry keep their amounts and are credited as usual.
 """
@@ -25,11 +27,17 @@ from redpackets.gate import gate_drop
 from redpackets.models import Packet, PacketState
 from redpackets.services.updates import members_of, updates_write
 from wallet.models import TransactionKind
+from wallet.services.ledger import ledger_transfer
 from wallet.services.wallets import wallet_credit
+from wallet.types import Leg
 from wechat_core.metrics import counter
 from wechat_core.transactions import after_commit
 
-REFUNDS = counter("redpackets_refunds_total", "Expired packets refunded to their senders.", [])
+REFUNDS = counter(
+    "redpackets_refunds_total",
+    "Expired packets refunded (to their senders, or to the budget named as their refund account).",
+    [],
+)
 REFUNDED_FEN = counter("redpackets_refunded_fen_total", "Fen refunded from expired packets.", [])
 REFUND_EVENT = "redpacket_refunded"
 
@@ -42,15 +50,7 @@ def packet_refund(*, packet_id: int, now: dt.datetime | None = None) -> bool:
         if packet is None or packet.state != PacketState.OPEN or packet.expires_at > moment:
             return False
         amount, unopened = packet.remaining_amount, packet.remaining_shares
-        wallet_credit(
-            user_id=packet.sender_id,
-            from_account_id=packet.escrow_id,
-            amount=amount,
-            idempotency_key=f"redpacket:{packet.pk}:refund",
-            kind=TransactionKind.PACKET_REFUND,
-            reason=f"Red packet refund: {unopened} unopened share(s)",
-            metadata={"packet": packet.pk},
-        )
+        _refund_move(packet, amount, unopened)
         packet.state, packet.refunded_at = PacketState.EXPIRED, moment
         packet.refunded_amount, packet.remaining_amount = amount, 0
         packet.save(update_fields=["state", "refunded_at", "refunded_amount", "remaining_amount"])
@@ -65,6 +65,7 @@ def packet_refund(*, packet_id: int, now: dt.datetime | None = None) -> bool:
                 "user": packet.sender_id,
                 "amount": amount,
                 "unopened": unopened,
+                "refunded_to": "sender" if packet.refund_account_id is None else "budget",
             },
         )
         refunded = packet
@@ -74,6 +75,29 @@ def packet_refund(*, packet_id: int, now: dt.datetime | None = None) -> bool:
     with transaction.atomic():
         updates_write(packet.pk, members_of(packet.conversation_id))
     return True
+
+
+def _refund_move(packet: Packet, amount: int, unopened: int) -> None:
+    key = f"redpacket:{packet.pk}:refund"
+    reason = f"Red packet refund: {unopened} unopened share(s)"
+    if packet.refund_account_id is None:
+        wallet_credit(
+            user_id=packet.sender_id,
+            from_account_id=packet.escrow_id,
+            amount=amount,
+            idempotency_key=key,
+            kind=TransactionKind.PACKET_REFUND,
+            reason=reason,
+            metadata={"packet": packet.pk},
+        )
+        return
+    ledger_transfer(
+        idempotency_key=key,
+        kind=TransactionKind.PACKET_REFUND,
+        reason=reason,
+        legs=[Leg(packet.escrow_id, -amount), Leg(packet.refund_account_id, amount)],
+        metadata={"packet": packet.pk, "to": "budget"},
+    )
 
 
 def packets_refund_expired(*, now: dt.datetime | None = None) -> int:

@@ -26,7 +26,8 @@ from redpackets.covers import Cover, cover_resolve
 from redpackets.exceptions import ClientIdReused, PacketInvalid, RedPacketsDisabled
 from redpackets.gate import gate_rebuild
 from redpackets.models import Packet, PacketKind
-from wallet.models import TransactionKind
+from wallet.models import AccountKind, TransactionKind
+from wallet.selectors import ledger_account_is
 from wallet.services.ledger import escrow_account_open
 from wallet.services.wallets import wallet_spend
 from wechat_core.metrics import counter
@@ -52,6 +53,9 @@ class PacketRequest:
     greeting: str = ""
     cover: str | None = None
     surname: str | None = None
+    # System callers only, never from a client's request: a budget account that gets
+    # the refund of unopened shares instead of the sender's wallet (services.refunds).
+    refund_account_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,10 @@ def _check(request: PacketRequest) -> None:
     longest = settings.REDPACKETS_GREETING_MAX_CHARS
     if len(request.greeting) > longest:
         raise _invalid(f"A greeting has at most {longest} characters.", "greeting", limit=longest)
+    if request.refund_account_id is not None and not ledger_account_is(
+        account_id=request.refund_account_id, kind=AccountKind.BUDGET
+    ):
+        raise _invalid("A refund goes to the sender or to a budget account.", "refund_account")
 
 
 def _conversation_for(user_id: int, request: PacketRequest) -> Conversation:
@@ -127,6 +135,7 @@ def _same(packet: Packet, request: PacketRequest) -> bool:
         and packet.kind == request.kind
         and packet.total_amount == request.total_amount
         and packet.shares == request.shares
+        and packet.refund_account_id == request.refund_account_id
     )
 
 
@@ -166,6 +175,7 @@ def _create(
         greeting=request.greeting,
         cover=cover.as_body(),
         escrow=escrow,
+        refund_account_id=request.refund_account_id,
         remaining_amount=request.total_amount,
         remaining_shares=request.shares,
         created_at=now,

@@ -8,6 +8,7 @@ urlpatterns = [
     path("shake", views.ShakeView.as_view(), name="shake"),
     path("shake/schedule", views.ScheduleView.as_view(), name="shake-schedule"),
     path("shake/open", views.OpenView.as_view(), name="shake-open"),
+    path("shake/packets/<int:prize_id>", views.PacketView.as_view(), name="shake-packet"),
     path("shake/shares", views.SharesView.as_view(), name="shake-shares"),
     path("shake/coupons/<int:prize_id>", views.CouponView.as_view(), name="shake-coupon"),
     path(

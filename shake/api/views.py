@@ -11,7 +11,7 @@ from accounts.ticketview import TicketView
 from shake import wire
 from shake.access import engine
 from shake.api import serializers as s
-from shake.selectors import coupon_view, coupon_view_of
+from shake.selectors import coupon_view, coupon_view_of, prize_opened_view
 from shake.services.delivery import coupon_delivery_retry
 from shake.services.opening import prize_open
 from shake.services.sharing import prize_shares_send
@@ -62,6 +62,19 @@ class OpenView(TicketView):
         ticket = self.ticket
         win = wire.win_from(self.valid(s.OpenInput, request.data))
         opened = prize_open(ticket=ticket, user_id=ticket.user_id, win=win)
+        return Response(s.OpenOutput(wire.opened_json(opened)).data)
+
+
+class PacketView(TicketView):
+    @extend_schema(
+        responses={200: s.OpenOutput},
+        tags=["shake"],
+        description="A packet you opened, as opening it again would answer, without "
+        "opening: poll it for `credited` (the amount reached your wallet).",
+    )
+    def get(self, request: Request, prize_id: int) -> Response:
+        ticket = self.ticket
+        opened = prize_opened_view(ticket=ticket, user_id=ticket.user_id, prize_id=prize_id)
         return Response(s.OpenOutput(wire.opened_json(opened)).data)
 
 

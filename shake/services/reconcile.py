@@ -9,14 +9,17 @@ lost on the way gets one more attempt at its business's pace
 
 - `plan_mismatch`: the budget's funding ≠ Σ amount + extra amount of its prizes
   (recycled rows excluded: their amounts live on in their new rows; so are the extra
-  amounts of shares recycled, which live on as cash prizes of a later round);
+  amounts of shares recycled, which live on as cash prizes of a later round; and
+  minus the shares returned: the ungrabbed rest of shares passed on, which lives on
+  as cash prizes too);
 - `shares_twice`: a prize whose shares were recycled and also passed on (the ledger
   holds `shake:prize:<id>:shares`);
 - `credit_missing`: a prize marked credited without its ledger transaction
   `shake:prize:<id>`;
 - `credit_failed`: a prize still opened and uncredited after the redo;
 - `budget_mismatch`: the budget's balance ≠ funding - Σ credited amounts - Σ extra
-  amounts passed on as red packets;
+  amounts passed on as red packets + Σ what those red packets refunded into the
+  budget (their ungrabbed rest);
 - `delivery_failed`: a coupon whose delivery still failed after the redo (its
   business down or refusing); `delivery_missing`: an opened coupon without a
   delivery record. A deferred coupon (its winner has no account at the business)
@@ -108,7 +111,10 @@ def _check(activity: Activity, run: ShakeReconciliation) -> None:
         live.filter(shares_recycled_at__isnull=True).aggregate(total=Sum("extra_amount"))["total"]
         or 0
     )
-    planned = amounts + extras
+    # The ungrabbed rest of shares passed on is counted in its extra amount and again
+    # in the cash prizes made of it.
+    returned = live.aggregate(total=Sum("shares_returned"))["total"] or 0
+    planned = amounts + extras - returned
     if planned != activity.budget_fen:
         run.note("plan_mismatch", activity.pk, f"prizes {planned} ≠ funded {activity.budget_fen}")
     credited = list(prizes.filter(credited_at__isnull=False).values_list("id", "amount"))
@@ -140,12 +146,19 @@ def _check(activity: Activity, run: ShakeReconciliation) -> None:
     )
     _check_coupons(coupons, activity, run)
     budget = budget_account_open(reference=activity.budget_reference)
+    came_back = (
+        prizes.filter(shares_packet__refund_account=budget).aggregate(
+            total=Sum("shares_packet__refunded_amount")
+        )["total"]
+        or 0
+    )
     balance = ledger_balance(account_id=budget.pk)
-    if balance != activity.budget_fen - paid - passed_on:
+    if balance != activity.budget_fen - paid - passed_on + came_back:
         run.note(
             "budget_mismatch",
             activity.pk,
-            f"balance {balance} ≠ funded {activity.budget_fen} - paid {paid} - shares {passed_on}",
+            f"balance {balance} ≠ funded {activity.budget_fen} - paid {paid} - shares "
+            f"{passed_on} + shares refunded {came_back}",
         )
 
 

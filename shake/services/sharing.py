@@ -18,6 +18,15 @@ is marked `shares_recycled_at`: from then on its shares cannot be passed on. Pas
 and recycling lock the prize's row, each checks the other has not happened, and
 recycling also checks the ledger holds no passing-on transaction for it, so the money
 goes out once, one way or the other.
+
+Shares passed on that nobody grabbed go back too, not to the winner: the red packet
+names the activity's budget as its refund account, so when it expires red packets
+refund its undecided rest from the escrow into the budget (`redpacket:<id>:refund`).
+The same pass then makes that rest into as many cash prizes as shares were left
+unopened, in the same next round's pool, and marks the prize `shares_returned` (the
+fen) / `shares_returned_at`, under its row lock: once. Only a packet whose refund
+reached this activity's budget counts (one sent before refund accounts existed was
+refunded to its winner).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from django.utils import timezone
 
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
-from redpackets.models import PacketKind
+from redpackets.models import PacketKind, PacketState
 from redpackets.services.sending import PacketRequest, packet_send
 from shake.exceptions import SharesUnavailable
 from shake.models import Prize, PrizeKind, PrizeState, Round
@@ -51,10 +60,16 @@ SHARES_RECYCLED = counter(
 SHARES_RECYCLED_FEN = counter(
     "shake_shares_recycled_fen_total", "Fen of the extra shares gone back to the pool."
 )
+SHARES_RETURNED_FEN = counter(
+    "shake_shares_returned_fen_total",
+    "Fen of passed-on shares nobody grabbed, refunded by their red packet into the budget "
+    "and gone back to a later round's pool as cash prizes.",
+)
 SHARES_UNPLACED = gauge(
     "shake_shares_unplaced",
-    "Sponsor packets whose shares are due back to the pool but whose activity has no round "
-    "left to start (they stay in its budget), at the last recycling pass.",
+    "Sponsor packets whose shares (unshared, or passed on and not grabbed) are due back to "
+    "the pool but whose activity has no round left to start (they stay in its budget), at "
+    "the last recycling pass.",
     mode="mostrecent",
 )
 
@@ -97,14 +112,13 @@ def prize_shares_send(
         if prize.shares_recycled_at is not None or timezone.now() > shares_deadline(prize):
             raise SharesUnavailable("These shares were not passed on in time.")
         activity = prize.round.activity
+        budget = budget_account_open(reference=activity.budget_reference)
         ledger_transfer(
             idempotency_key=f"shake:prize:{prize.pk}:shares",
             kind=TransactionKind.BUDGET_PAYOUT,
             reason=f"Shake shares to pass on: {activity.name}",
             legs=[
-                Leg(
-                    budget_account_open(reference=activity.budget_reference).pk, -prize.extra_amount
-                ),
+                Leg(budget.pk, -prize.extra_amount),
                 Leg(wallet_account_open(user_id=user_id).pk, prize.extra_amount),
             ],
             metadata={"prize": prize.pk, "shares": prize.extra_shares},
@@ -119,6 +133,8 @@ def prize_shares_send(
                 total_amount=prize.extra_amount,
                 shares=prize.extra_shares,
                 greeting=greeting or f"{prize.sponsor.name} 分享红包",
+                # What nobody grabs goes back to the pool, not to the winner.
+                refund_account_id=budget.pk,
             ),
         )
         prize.shares_packet = sent.packet
@@ -142,11 +158,17 @@ class SharesRecycled:
     shares: int  # new cash prizes made of them
     amount: int  # fen
     unplaced: int  # due, but no later round to take them yet (tried again next pass)
+    # Of `prizes`, those whose shares were passed on and came back ungrabbed (the rest
+    # of their red packet), with their new prizes and fen (in `shares` and `amount` too).
+    returned: int = 0
+    returned_shares: int = 0
+    returned_amount: int = 0
 
 
 def shares_recycle_due(*, now: datetime | None = None) -> SharesRecycled:
     """The beat's pass: recycle every opened sponsor packet's shares that were not
-    passed on by their deadline into a later round's pool (see the module)."""
+    passed on by their deadline, and the refunded rest of those passed on that nobody
+    grabbed, into a later round's pool (see the module)."""
     now = now or timezone.now()
     due = [
         prize
@@ -171,10 +193,30 @@ def shares_recycle_due(*, now: datetime | None = None) -> SharesRecycled:
             unplaced += 1
             continue
         prizes, shares, amount = prizes + 1, shares + made[0], amount + made[1]
-    SHARES_RECYCLED.inc(amount=shares)
-    SHARES_RECYCLED_FEN.inc(amount=amount)
+    returned = returned_shares = returned_amount = 0
+    for prize_id in _returns_due():
+        came = _shares_return(prize_id=prize_id, now=now)
+        if came is None:
+            unplaced += 1
+            continue
+        returned, returned_shares, returned_amount = (
+            returned + 1,
+            returned_shares + came[0],
+            returned_amount + came[1],
+        )
+    SHARES_RECYCLED.inc(amount=shares + returned_shares)
+    SHARES_RECYCLED_FEN.inc(amount=amount + returned_amount)
+    SHARES_RETURNED_FEN.inc(amount=returned_amount)
     SHARES_UNPLACED.set(value=unplaced)
-    return SharesRecycled(prizes, shares, amount, unplaced)
+    return SharesRecycled(
+        prizes + returned,
+        shares + returned_shares,
+        amount + returned_amount,
+        unplaced,
+        returned,
+        returned_shares,
+        returned_amount,
+    )
 
 
 def _shares_key(prize_id: int) -> str:
@@ -193,6 +235,36 @@ def _next_round(prize: Prize, now: datetime) -> Round | None:
     return min(waiting, key=lambda entry: entry[:2])[2] if waiting else None
 
 
+def _cash_prizes(prize: Prize, target: Round, amount: int, count: int) -> list[Prize]:
+    """`amount` fen as `count` signed cash prizes of the prize's sponsor in `target`'s
+    pool (split evenly, dealt into its slices), pointing back to `prize`."""
+    share, rest = divmod(amount, count)
+    rows = [
+        Prize(
+            round=target,
+            slice=index % target.slices,
+            kind=PrizeKind.CASH,
+            amount=share + (1 if index < rest else 0),
+            sponsor_id=prize.sponsor_id,
+            shares_of=prize,
+        )
+        for index in range(count)
+    ]
+    Prize.objects.bulk_create(rows)
+    for row in rows:
+        row.signature = prize_sign(
+            prize_id=row.pk,
+            round_id=target.pk,
+            amount=row.amount,
+            kind=row.kind,
+            sponsor_id=row.sponsor_id,
+            extra_shares=0,
+            extra_amount=0,
+        )
+    Prize.objects.bulk_update(rows, ["signature"])
+    return rows
+
+
 def _shares_recycle(*, prize_id: int, now: datetime) -> tuple[int, int] | None:
     """One prize's shares into the next round's pool: (shares, fen), or None when
     there is no round to take them (or they are gone meanwhile: passed on)."""
@@ -208,30 +280,50 @@ def _shares_recycle(*, prize_id: int, now: datetime) -> tuple[int, int] | None:
         target = _next_round(prize, now)
         if target is None:
             return None
-        share, rest = divmod(prize.extra_amount, prize.extra_shares)
-        rows = [
-            Prize(
-                round=target,
-                slice=index % target.slices,
-                kind=PrizeKind.CASH,
-                amount=share + (1 if index < rest else 0),
-                sponsor_id=prize.sponsor_id,
-                shares_of=prize,
-            )
-            for index in range(prize.extra_shares)
-        ]
-        Prize.objects.bulk_create(rows)
-        for row in rows:
-            row.signature = prize_sign(
-                prize_id=row.pk,
-                round_id=target.pk,
-                amount=row.amount,
-                kind=row.kind,
-                sponsor_id=row.sponsor_id,
-                extra_shares=0,
-                extra_amount=0,
-            )
-        Prize.objects.bulk_update(rows, ["signature"])
+        rows = _cash_prizes(prize, target, prize.extra_amount, prize.extra_shares)
         prize.shares_recycled_at = now
         prize.save(update_fields=["shares_recycled_at"])
     return len(rows), prize.extra_amount
+
+
+def _returns_due() -> list[int]:
+    """Passed-on shares whose red packet expired and refunded a rest into a budget,
+    not yet made into prizes."""
+    return list(
+        Prize.objects.filter(
+            kind=PrizeKind.SPONSOR,
+            shares_returned_at__isnull=True,
+            shares_packet__state=PacketState.EXPIRED,
+            shares_packet__refunded_amount__gt=0,
+            shares_packet__refund_account__isnull=False,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def _shares_return(*, prize_id: int, now: datetime) -> tuple[int, int] | None:
+    """One passed-on packet's refunded rest into the next round's pool: (shares, fen),
+    or None when there is no round to take it (or it is done meanwhile)."""
+    with transaction.atomic():
+        prize = (
+            Prize.objects.select_for_update(of=("self",))
+            .select_related("round__activity", "shares_packet")
+            .filter(pk=prize_id, shares_returned_at__isnull=True)
+            .first()
+        )
+        packet = prize.shares_packet if prize is not None else None
+        if prize is None or packet is None or packet.state != PacketState.EXPIRED:
+            return None
+        budget = budget_account_open(reference=prize.round.activity.budget_reference)
+        if packet.refund_account_id != budget.pk or not packet.refunded_amount:
+            return None  # the rest went elsewhere (the winner, before refund accounts)
+        target = _next_round(prize, now)
+        if target is None:
+            return None
+        # One cash prize per share nobody opened (each at least 1 fen: a lucky packet
+        # keeps that much back for every undecided share).
+        rows = _cash_prizes(prize, target, packet.refunded_amount, packet.remaining_shares)
+        prize.shares_returned, prize.shares_returned_at = packet.refunded_amount, now
+        prize.save(update_fields=["shares_returned", "shares_returned_at"])
+    return len(rows), packet.refunded_amount

@@ -4,6 +4,7 @@ recorded, the amount credited from the activity's budget exactly once."""
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from shake.access import Engine
 from shake.exceptions import WinInvalid
@@ -70,3 +71,34 @@ def test_open__forged_amount__refused() -> None:
     forged = Win(win.prize_id, win.round_id, win.amount + 100, win.sponsor_id, win.signature)
     with pytest.raises(WinInvalid):
         prize_open(ticket=session.ticket, user_id=session.user.pk, win=forged)
+
+
+def test_get_packet__reads_the_opening_and_its_credit_without_opening_again(
+    balanced_now: None,
+) -> None:
+    # given: a winner who opened a packet; the credit has not run yet
+    approved_round(prizes_each=5)
+    session = login_session(make_user())
+    win = won(session.user.pk)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Ticket {session.token}")
+    assert client.get(f"/api/shake/packets/{win.prize_id}").status_code == 404  # not opened
+    prize_open(ticket=session.ticket, user_id=session.user.pk, win=win)
+    opened_at = Prize.objects.get(pk=win.prize_id).opened_at
+    # when: the page reads it, before and after the credit
+    before = client.get(f"/api/shake/packets/{win.prize_id}")
+    prize_credit(prize_id=win.prize_id)
+    after = client.get(f"/api/shake/packets/{win.prize_id}")
+    # then: the opening's answer, `credited` as it stands; nothing written by reading
+    assert before.status_code == after.status_code == 200
+    assert before.json() == {
+        "packet": win.prize_id, "amount": win.amount, "kind": "cash", "extra_shares": 0,
+        "extra_amount": 0, "credited": False, "delivery": None,
+    }  # fmt: skip
+    assert after.json()["credited"] is True
+    assert Prize.objects.get(pk=win.prize_id).opened_at == opened_at
+    # and: someone else asking is told there is no such packet of theirs
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Ticket {login_session(make_user()).token}")
+    refused = other.get(f"/api/shake/packets/{win.prize_id}")
+    assert (refused.status_code, refused.json()["code"]) == (404, "shake_prize_unknown")

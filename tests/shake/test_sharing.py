@@ -10,8 +10,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from redpackets.models import Packet
 from redpackets.services.crediting import grab_credit
 from redpackets.services.grabbing import packet_grab
+from redpackets.services.reconcile import redpackets_reconcile
+from redpackets.services.refunds import packets_refund_expired
 from shake.access import Engine
 from shake.exceptions import SharesUnavailable
 from shake.frames import shares_frame
@@ -24,6 +27,7 @@ from shake.signing import prize_sign
 from tests.redpackets.conftest import balanced_now, group_chat
 from tests.shake.conftest import SPONSORS, sponsor_round
 from wallet.models import LedgerAccount, LedgerTransaction, TransactionKind
+from wallet.selectors import ledger_balance
 from wallet.services.ledger import budget_account_open, ledger_transfer, wallet_account_open
 from wallet.types import Leg
 from wechat_core.metrics import sample_value
@@ -218,3 +222,120 @@ def test_unshared_shares__no_later_round__stay_in_the_budget_until_one_comes() -
     assert (done.prizes, done.unplaced) == (0, 1)
     prize.refresh_from_db()
     assert prize.shares_recycled_at is None
+
+
+def pass_on_to_the_group(*, grabbers: int) -> tuple[Activity, Prize, int, list[int]]:
+    """Round 1 now, round 2 in an hour; a winner opens a sponsor packet (3 extra shares,
+    300 fen) and passes them on into a group of 4 where `grabbers` members grab a share
+    each (credited). The activity, the prize, the red packet's id, the grabbed fen."""
+    activity = gala_of_two_rounds()
+    chat = group_chat(4)
+    winner = chat.sessions[0]
+    prize = win_and_open(winner.ticket, winner.user.pk)
+    sent = prize_shares_send(
+        ticket=winner.ticket,
+        user_id=winner.user.pk,
+        prize_id=prize.pk,
+        conversation_id=chat.conversation,
+    )
+    grabbed = []
+    for member in chat.sessions[1 : 1 + grabbers]:
+        grab = packet_grab(
+            ticket=member.ticket, user_id=member.user.pk, packet_id=sent.redpacket_id
+        )
+        assert grab.grab is not None
+        assert grab_credit(grab_id=grab.grab.pk)
+        grabbed.append(grab.grab.amount)
+    return activity, prize, sent.redpacket_id, grabbed
+
+
+def ledger_reconciles(activity: Activity) -> None:
+    assert [p for p in shake_reconcile().problems if p["activity"] == activity.pk] == []
+    report = redpackets_reconcile()
+    assert (report.unresolved, report.ledger_ok) == (0, True), report.problems
+
+
+@override_settings(REDPACKETS_EXPIRE_SECONDS=60)
+@pytest.mark.parametrize("grabbers", [0, 1], ids=["nobody_grabs", "one_of_three_grabbed"])
+def test_passed_on_shares__expired_ungrabbed__go_back_to_the_pool_not_to_the_winner(
+    grabbers: int,
+) -> None:
+    # given: shares passed on into a group, `grabbers` of the 3 grabbed
+    activity, prize, redpacket_id, grabbed = pass_on_to_the_group(grabbers=grabbers)
+    budget = budget_account_open(reference=activity.budget_reference)
+    assert prize.winner_id is not None
+    winner_wallet = wallet_account_open(user_id=prize.winner_id)
+    before = (ledger_balance(account_id=budget.pk), ledger_balance(account_id=winner_wallet.pk))
+    rest, left = 300 - sum(grabbed), 3 - grabbers
+    # when: the red packet expires; the refund and the shares pass each run twice
+    later = timezone.now() + timedelta(seconds=61)
+    refunds = [packets_refund_expired(now=later), packets_refund_expired(now=later)]
+    passes = [shares_recycle_due(now=later), shares_recycle_due(now=later)]
+    # then: the rest went back to the budget once; the winner's wallet did not move
+    assert refunds == [1, 0]
+    assert ledger_balance(account_id=budget.pk) == before[0] + rest
+    assert ledger_balance(account_id=winner_wallet.pk) == before[1]
+    refund = LedgerTransaction.objects.get(idempotency_key=f"redpacket:{redpacket_id}:refund")
+    assert {(p.account_id, p.amount) for p in refund.postings.all()} == {
+        (budget.pk, rest),
+        (Packet.objects.get(pk=redpacket_id).escrow_id, -rest),
+    }
+    # and: it is one cash prize per unopened share in the next round's pool, once
+    assert (passes[0].returned, passes[0].returned_shares, passes[0].returned_amount) == (
+        1,
+        left,
+        rest,
+    )
+    assert (passes[1].returned, passes[1].shares) == (0, 0)
+    made = list(Prize.objects.filter(shares_of=prize))
+    later_round = activity.rounds.get(title="Round 2")
+    assert len(made) == left
+    assert sum(row.amount for row in made) == rest
+    assert {(row.round_id, row.kind, row.state) for row in made} == {
+        (later_round.pk, "cash", "pool")
+    }
+    prize.refresh_from_db()
+    assert (prize.shares_returned, prize.shares_recycled_at) == (rest, None)
+    # and: the money reconciles: the budget, the red packet, the whole ledger
+    ledger_reconciles(activity)
+
+
+@override_settings(REDPACKETS_EXPIRE_SECONDS=60)
+def test_passed_on_shares__all_grabbed__nothing_comes_back() -> None:
+    activity, prize, _, grabbed = pass_on_to_the_group(grabbers=3)
+    budget = budget_account_open(reference=activity.budget_reference)
+    before = ledger_balance(account_id=budget.pk)
+    later = timezone.now() + timedelta(seconds=61)
+    assert sum(grabbed) == 300
+    assert packets_refund_expired(now=later) == 0  # finished: nothing to refund
+    assert shares_recycle_due(now=later).returned == 0
+    assert ledger_balance(account_id=budget.pk) == before
+    assert not Prize.objects.filter(shares_of=prize).exists()
+    ledger_reconciles(activity)
+
+
+@override_settings(REDPACKETS_EXPIRE_SECONDS=60)
+def test_passed_on_shares__expired__no_later_round__the_rest_stays_in_the_budget() -> None:
+    # given: a single-round activity; the winner passed the shares on, nobody grabbed
+    activity = gala_of_two_rounds(later_round=False)
+    chat = group_chat(3)
+    winner = chat.sessions[0]
+    prize = win_and_open(winner.ticket, winner.user.pk)
+    prize_shares_send(
+        ticket=winner.ticket,
+        user_id=winner.user.pk,
+        prize_id=prize.pk,
+        conversation_id=chat.conversation,
+    )
+    budget = budget_account_open(reference=activity.budget_reference)
+    before = ledger_balance(account_id=budget.pk)
+    # when: it expires and the passes run
+    later = timezone.now() + timedelta(seconds=61)
+    packets_refund_expired(now=later)
+    done = shares_recycle_due(now=later)
+    # then: the 300 fen are back in the budget, waiting for a round (counted unplaced)
+    assert ledger_balance(account_id=budget.pk) == before + 300
+    assert (done.returned, done.unplaced) == (0, 1)
+    prize.refresh_from_db()
+    assert prize.shares_returned_at is None
+    ledger_reconciles(activity)

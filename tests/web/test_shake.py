@@ -192,13 +192,19 @@ def test_web_shake__win_a_sponsor_packet__open__forward_the_shares__a_group_memb
         "() => document.querySelector('[data-testid=shake-sponsor-logo]').naturalWidth > 0"
     )
     alice.screenshot(tmp_path, "shake-won")
-    # when: she opens it (拆)
+    # when: she opens it (拆), the page's requests about the packet counted
+    opening: list[Request] = []
+    asked = re.compile(r"/api/shake/(open|packets/\d+)$")
+    alice.page.on("request", lambda r: opening.append(r) if asked.search(r.url) else None)
     card.get_by_test_id("shake-open").click()
     # then: the amount, arriving, then in her wallet once the worker credits it
     expect(card.get_by_test_id("shake-amount")).to_have_text("¥1.88")
     expect(card.get_by_test_id("shake-credit")).to_have_text(
         "In your wallet", timeout=CREDIT_TIMEOUT_MS
     )
+    # and: opened once; the credit was learnt by reading the packet, not opening again
+    assert [r.method for r in opening if r.url.endswith("/api/shake/open")] == ["POST"]
+    assert {r.method for r in opening if "/api/shake/packets/" in r.url} <= {"GET"}
     # when: she forwards the 2 extra shares into "Family"
     card.get_by_test_id("shake-forward").click()
     dialog = alice.by_id("shake-forward-dialog")

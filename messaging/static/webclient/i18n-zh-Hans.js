@@ -196,6 +196,7 @@ export default {
   "{name} removed {user} as admin": "{name}取消了{user}的管理员身份",
   "Your red packet expired with {n} unopened share(s); {amount} went back to your wallet": "你的红包已过期，{n} 个未被领取，{amount} 已退回钱包",
   "{name}'s red packet expired with {n} unopened share(s)": "{name}的红包已过期，{n} 个未被领取",
+  "{name}'s red packet expired with {n} unopened share(s); {amount} went back to the prize pool": "{name}的红包已过期，{n} 个未被领取，{amount} 已退回奖池",
   "System message": "系统消息",
   "Between {min} and {max}, please.": "请输入 {min} 到 {max} 之间的金额。",
   "{amount} added to your wallet.": "{amount} 已存入钱包。",

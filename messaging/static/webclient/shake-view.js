@@ -325,12 +325,12 @@ export class ShakePage {
     });
   }
 
-  /** Opening again answers the same, with `credited` as it stands now. */
+  /** Reads the opened packet (GET, no write) until `credited` says it reached the wallet. */
   followCredit(prize, polls) {
     if (this.stopped || polls >= CREDIT_POLLS) return;
     setTimeout(async () => {
       try {
-        const answer = await this.reopen(prize);
+        const answer = await this.app.api.get(`/api/shake/packets/${prize.packet.id}`);
         prize.opened = answer;
         if (answer.credited) {
           this.app.wallet.refresh().catch(() => {});

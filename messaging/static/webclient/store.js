@@ -397,6 +397,9 @@ export class Store {
       case "admin_removed":
         return t("{name} removed {user} as admin", { name: name(b.by), user: name(b.user) });
       case "redpacket_refunded":
+        if (b.refunded_to === "budget") {
+          return t("{name}'s red packet expired with {n} unopened share(s); {amount} went back to the prize pool", { name: name(b.user), n: b.unopened || 0, amount: yuan(b.amount) });
+        }
         return b.user === this.me.id
           ? t("Your red packet expired with {n} unopened share(s); {amount} went back to your wallet", { n: b.unopened || 0, amount: yuan(b.amount) })
           : t("{name}'s red packet expired with {n} unopened share(s)", { name: name(b.user), n: b.unopened || 0 });
