@@ -18,7 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devtools.processes import ServerProcess, start_asgi_server
+from devtools.processes import (
+    ServerProcess,
+    spawn_asgi_server,
+    start_asgi_server,
+    wait_until_healthy,
+)
 from shake.models import Prize, PrizeState, Round
 from tests.factories import Session, login_session, make_user
 from tests.shake.conftest import approved_round
@@ -50,9 +55,12 @@ def shake_env(live_env: dict[str, str]) -> dict[str, str]:
 def access_processes(
     shake_env: dict[str, str], live_log_dir: Path
 ) -> Iterator[list[ServerProcess]]:
+    # Booted side by side: one after the other they took 80 s on a loaded machine.
     servers = [
-        start_asgi_server(log_dir=live_log_dir, env=shake_env, name=f"shake-{n}") for n in range(4)
+        spawn_asgi_server(log_dir=live_log_dir, env=shake_env, name=f"shake-{n}") for n in range(4)
     ]
+    for server in servers:
+        wait_until_healthy(server)
     yield servers
     for server in servers:
         server.stop()
@@ -68,12 +76,16 @@ class Shaking:
 
 
 async def shake_for(
-    servers: Callable[[], list[ServerProcess]], sessions: list[Session], until: float, seen: Shaking
+    servers: Callable[[], list[ServerProcess]],
+    sessions: list[Session],
+    until: float,
+    seen: Shaking,
+    enough: Callable[[], bool] = lambda: False,
 ) -> None:
     async def one_client(index: int, session: Session) -> None:
         record: str | None = None
         async with httpx.AsyncClient(timeout=10) as client:
-            while time.time() < until:
+            while time.time() < until and not enough():
                 pool = servers()
                 server = pool[index % len(pool)]
                 try:
@@ -98,10 +110,10 @@ async def shake_for(
     )
 
 
-def live_round(duration: int = DURATION) -> Round:
+def live_round(duration: int = DURATION, prizes_each: int | None = None) -> Round:
     return approved_round(
         rate=RATE,
-        prizes_each=(RATE * duration) // 2,
+        prizes_each=prizes_each or (RATE * duration) // 2,
         duration=duration,
         starts_in=LEAD,
         per_user_cap=10_000,
@@ -157,18 +169,27 @@ def test_a_process_killed_and_restarted_mid_round__nothing_issued_twice(
     access_processes: list[ServerProcess], shake_env: dict[str, str], live_log_dir: Path
 ) -> None:
     sessions = [login_session(make_user()) for _ in range(8)]
-    duration = 3 * DURATION  # room for the restarted process to come up (slow on a busy machine)
-    round_ = live_round(duration)
+    # Long enough for a restart on a loaded machine (a process took 30 s to boot there);
+    # the clients stop once the restarted process has issued, so a quiet one takes seconds.
+    duration = 12 * DURATION
+    round_ = live_round(duration, prizes_each=(RATE * 3 * DURATION) // 2)
     starts = round_.planned_start.timestamp()
     ends = starts + duration
     live = list(access_processes)
     seen = Shaking()
+    restarted_url: list[str] = []
+    victim_url: list[str] = []
+
+    def restarted_issued_enough() -> bool:
+        return bool(restarted_url) and sum(url == restarted_url[0] for _, url in seen.wins) >= 5
 
     async def scenario() -> None:
-        shaking = asyncio.create_task(shake_for(lambda: live, sessions, ends + 0.5, seen))
+        shaking = asyncio.create_task(
+            shake_for(lambda: live, sessions, ends + 0.5, seen, restarted_issued_enough)
+        )
         # Killed mid-round: once it has handed out packets (it holds a reservation),
         # not at a fixed second a busy machine may reach before its first win.
-        while not any(url == live[0].url for _, url in seen.wins) and time.time() < ends - 15:
+        while not any(url == live[0].url for _, url in seen.wins) and time.time() < ends - 60:
             await asyncio.sleep(0.05)
         victim = live.pop(0)
         victim_url.append(victim.url)
@@ -181,9 +202,6 @@ def test_a_process_killed_and_restarted_mid_round__nothing_issued_twice(
         access_processes.append(restarted)  # stopped by the fixture
         restarted_url.append(restarted.url)
         await shaking
-
-    restarted_url: list[str] = []
-    victim_url: list[str] = []
 
     asyncio.run(scenario())
     ids = [prize for prize, _ in seen.wins]
@@ -199,8 +217,9 @@ def test_a_process_killed_and_restarted_mid_round__nothing_issued_twice(
     # restarted one (a new owner, never the dead one's).
     owners = Prize.objects.filter(round=round_).exclude(reserved_by="")
     assert len(set(owners.values_list("reserved_by", flat=True))) == len(issuers), issuers
+    shaken = min(duration, int(time.time() - starts) + 1)
     print(
         f"\nkilled and restarted: shake answers {seen.answers}, errors {dict(seen.errors)}, "
-        f"wins {len(ids)}, issued per second (recorded) {per_second(round_, duration)}, "
+        f"wins {len(ids)}, issued per second (recorded) {per_second(round_, shaken)}, "
         f"won but lost with the killed process {states.get(PrizeState.RESERVED, 0)}"
     )
