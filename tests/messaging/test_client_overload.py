@@ -39,10 +39,13 @@ class Shedding:
     connected: list[tuple[float, str]] = field(default_factory=list)  # (when, path)
     refused_at: float | None = None
     sends: list[dict[str, Any]] = field(default_factory=list)
+    reconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, ws: ServerConnection) -> None:
         self.connected.append((time.monotonic(), ws.request.path if ws.request else ""))
         first = len(self.connected) == 1
+        if not first:
+            self.reconnected.set()
         if first and self.refuse == "connect":
             self.refused_at = time.monotonic()
             await ws.close(4013, "overloaded")
@@ -97,7 +100,9 @@ def test_request_refused_with_tier_2__link_lost__no_reconnect_before_retry_after
     async def chat(client: ChatClient) -> dict[str, Any]:
         # when: the client sends, and the server answers its send (or its first
         # sync) with a tier-2 throttle, then the link drops
-        return await client.send(5, {"kind": "text", "text": "hi"}, timeout=30)
+        ack = await client.send(5, {"kind": "text", "text": "hi"}, timeout=30)
+        await asyncio.wait_for(server.reconnected.wait(), 30)
+        return ack
 
     ack = run(serving(server, ["/ws/sync"], chat), timeout=60)
 
