@@ -17,6 +17,10 @@ whatever the server does, as real clients do) and realistic in mix:
 
 plus a fixed population of `--pollers` long-polls (`timeout=5`), each asking
 again as soon as it is answered; their answers are counted apart (share served).
+A poller obeys refusals as a real client does (docs/protocol.md §5): a 429 or 503
+waits its `Retry-After` (plus up to half as much at random for 503 `overloaded`)
+before the next poll, and other failures back off exponentially with jitter; a
+benchmark that polled again sooner would offer load no real client offers.
 
 The admitted p99 is that of sync, send and other: a login is an argon2 hash
 (hundreds of milliseconds of CPU by design), so its p99 is reported apart.
@@ -77,14 +81,17 @@ def _request(method: str, path: str, host: str, headers: dict[str, str], body: A
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection; reopened after a give-up or an error."""
+    """One keep-alive HTTP/1.1 connection; reopened after a give-up or an error.
+    `retry_after` is the last answer's Retry-After (seconds), or None."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.retry_after: float | None = None
 
     async def exchange(self, raw: bytes, timeout: float) -> int:
+        self.retry_after = None
         try:
             return await asyncio.wait_for(self._exchange(raw), timeout)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
@@ -106,6 +113,9 @@ class Connection:
                 length = int(line[15:])
             elif lowered.startswith(b"connection:") and b"close" in lowered:
                 closing = True
+            elif lowered.startswith(b"retry-after:"):
+                with contextlib.suppress(ValueError):
+                    self.retry_after = max(0.0, float(line[12:]))
         if length:
             await self.reader.readexactly(length)
         if closing:
@@ -116,6 +126,20 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+def poll_wait(status: int, retry_after: float | None, failures: int, rng: random.Random) -> float:
+    """Seconds a long-poll client waits before its next poll (docs/protocol.md §5): a
+    refusal (429, 503) its Retry-After, plus up to half as much at random for an
+    overloaded server (so refused clients do not all come back at once); another
+    failure (a give-up, an error) a backoff of min(10 s, 0.2 s * 2^n) * random[0, 1),
+    as the clients' reconnect loop; an answer none."""
+    if status == 200:
+        return 0.0
+    if status in (429, 503):
+        seconds = retry_after if retry_after is not None else 1.0
+        return seconds * (1 + rng.random() / 2) if status == 503 else seconds
+    return min(10.0, 0.2 * 2.0**failures) * rng.random()
 
 
 class Workload:
@@ -182,12 +206,16 @@ class Workload:
             ticket = self.pairs[n % len(self.pairs)][1].ticket
             raw = _request("GET", "/api/messaging/sync?timeout=5&limit=1&key=1000000000",
                            self.hostport, {"Authorization": f"Ticket {ticket}"}, None)  # fmt: skip
+            jitter = random.Random(n)
+            failures = 0
             while time.perf_counter() < end:
                 status = await connection.exchange(raw, 5 + give_up)
                 out.status["long-poll", status] += 1
                 out.offered["long-poll"] += 1
-                if status != 200:
-                    await asyncio.sleep(0.5)  # a refused long-poll backs off a little
+                wait = poll_wait(status, connection.retry_after, failures, jitter)
+                failures = 0 if status == 200 else failures + 1
+                if wait:
+                    await asyncio.sleep(min(wait, max(0.0, end - time.perf_counter())))
             connection.close()
 
         workers = [asyncio.create_task(client()) for _ in range(CONNECTIONS)]

@@ -15,13 +15,14 @@ What it does, as docs/protocol.md asks of every client:
   server_error (it may be stored already; the server answers a repeat with the
   original ack);
 - obeys throttle frames: no send leaves before `retry_after` has passed, and after
-  a tier-2 throttle (the traffic guard; the link closes with 4029) it does not
-  reconnect before then; a refused sync (`reason: "overloaded"`, FastReject) is
-  asked again after `retry_after` plus up to half as much jitter, and a connection
-  refused as overloaded (a `throttle` frame, then close 4013) is not tried again
-  anywhere before then; the tier of
-  heartbeat answers is kept (`client.tier`), and above 0 receipts pause (the
-  client slows down before the server refuses it, docs/overload.md);
+  any tier-2 throttle (the traffic guard's, closing the link with 4029, or
+  FastReject's answer to a send or a sync) it does not reconnect before then; a
+  refused sync (`reason: "overloaded"`, FastReject) is asked again after
+  `retry_after` plus up to half as much jitter, and a connection refused as
+  overloaded (a `throttle` frame, then close 4013) is not tried again anywhere
+  before then (2 s if the close came without the frame, a minute for 4029); the
+  tier of heartbeat answers is kept (`client.tier`), and above 0 receipts pause
+  (the client slows down before the server refuses it, docs/overload.md);
 - reports delivery receipts: every message from someone else is reported once,
   within a second, with how long ago it was shown (`receipt` frame), so the
   server can measure end-to-end delay.
@@ -60,6 +61,11 @@ logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "wechat.sync.v1"
 HOME_ELSEWHERE_STATUS = 421  # the user's home is another data centre (docs/protocol.md §2b)
+# A refused connection whose throttle frame was lost still means "stay away", for
+# as long as docs/protocol.md §2 and §6 say: 4013 overloaded, 4029 the traffic guard.
+CLOSE_OVERLOADED = 4013
+CLOSE_GUARD = 4029
+PAUSE_WITHOUT_FRAME = {CLOSE_OVERLOADED: 2.0, CLOSE_GUARD: 60.0}
 
 
 class ServerError(Exception):
@@ -144,7 +150,7 @@ class ChatClient:
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
         self.tier = 0  # the server's throttle tier (heartbeat.ack, throttle frames)
-        self.stopped_until = 0.0  # a tier-2 throttle: no reconnect before this
+        self.stopped_until = 0.0  # tier-2 throttle, refused connection: no reconnect before this
         self.receipts = True
         self._shown: list[tuple[int, float]] = []  # (message id, when queued), to report
         self.connects = 0
@@ -245,7 +251,7 @@ class ChatClient:
                 pending.future.set_exception(error)
             return
         if reply.get("type") == "throttle":
-            self.throttled_until = time.monotonic() + self._backoff_for(reply)
+            self._obey(reply)
             self._transmit(pending)
             return
         if not pending.future.done():
@@ -260,6 +266,28 @@ class ChatClient:
         if throttle.get("reason") == "overloaded":
             seconds *= 1 + random.random() / 2  # noqa: S311 - jitter, not a secret
         return seconds
+
+    def _obey(self, throttle: dict[str, Any], *, refused_connection: bool = False) -> float:
+        """Hold sends for a throttle's wait and, for a tier 2 or a refused connection,
+        reconnects too (to any endpoint: the server shed us, not one socket). Returns
+        the wait in seconds."""
+        seconds = self._backoff_for(throttle)
+        until = time.monotonic() + seconds
+        self.throttled_until = max(self.throttled_until, until)
+        if refused_connection or int(throttle.get("tier", 1)) >= 2:
+            self.stopped_until = max(self.stopped_until, until)
+        return seconds
+
+    def _refused_by_close(self, code: int | None) -> None:
+        """A connection closed as refused (4013, 4029) without the throttle frame that
+        says for how long: the documented pause all the same."""
+        pause = PAUSE_WITHOUT_FRAME.get(code or 0)
+        now = time.monotonic()
+        if pause is None or self.stopped_until > now:
+            return  # not a refusal, or its frame came and set the pause already
+        if code == CLOSE_OVERLOADED:
+            pause *= 1 + random.random() / 2  # noqa: S311 - jitter, not a secret
+        self.stopped_until = now + pause
 
     async def request(self, frame: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """Send one frame on the current link and wait for the reply with its id."""
@@ -299,8 +327,9 @@ class ChatClient:
     async def _run_link(self) -> None:
         failures_this_round = 0
         while not self._closed:
-            stopped = self.stopped_until - time.monotonic()
-            if stopped > 0:  # the server told us to stay away (traffic guard)
+            # The server told us to stay away (a refused connection, a tier 2): wait it
+            # out, again if it grew meanwhile, before connecting anywhere.
+            while (stopped := self.stopped_until - time.monotonic()) > 0:
                 await asyncio.sleep(stopped)
             endpoint = self._next_endpoint()
             connects_before = self.connects
@@ -320,6 +349,8 @@ class ChatClient:
                 return
             except (TimeoutError, OSError, websockets.WebSocketException) as error:
                 logger.debug("link to %s failed: %s", endpoint, error)
+                if isinstance(error, websockets.ConnectionClosed) and error.rcvd is not None:
+                    self._refused_by_close(error.rcvd.code)
                 if self.shield is not None and self.connects == connects_before:
                     self.shield.report(endpoint, ok=False)  # no link was made there
             self.connected.clear()
@@ -352,7 +383,7 @@ class ChatClient:
             self._follow_home(hello)
             return
         if hello.get("type") == "throttle":  # refused as overloaded (close 4013)
-            self.stopped_until = time.monotonic() + self._backoff_for(hello)
+            self._obey(hello, refused_connection=True)
             return
         self._link = link
         self.user_id = hello["user"]
@@ -389,10 +420,7 @@ class ChatClient:
         if kind == "error" and frame.get("code") in ("ticket_revoked", "ticket_expired"):
             self.fatal = TicketRejected(frame)
         if kind == "throttle" and frame.get("id") is None:
-            until = time.monotonic() + float(frame.get("retry_after", 1))
-            self.throttled_until = until
-            if int(frame.get("tier", 1)) >= 2:
-                self.stopped_until = until
+            self._obey(frame)  # tier 2 (the traffic guard, closing with 4029): no reconnect
             return
         future = self._requests.get(str(frame.get("id")))
         if future is not None and not future.done():
@@ -462,7 +490,7 @@ class ChatClient:
         while True:
             page = await self.request({"type": "sync", "key": self.key, "limit": self.sync_limit})
             if page.get("type") == "throttle":  # overloaded: ask again later
-                await asyncio.sleep(self._backoff_for(page))
+                await asyncio.sleep(self._obey(page))
                 continue
             for cid, conversation in page.get("conversations", {}).items():
                 self.conversations[int(cid)] = conversation

@@ -104,6 +104,7 @@ class App {
     this.shake.stop();
     clearInterval(this.ticker);
     clearTimeout(this.conversationsTimer);
+    clearTimeout(this.contactsTimer);
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
     document.removeEventListener("visibilitychange", this.onVisible);
@@ -167,9 +168,19 @@ class App {
     this.scheduleRender();
   }
 
+  // Background refreshes (an entry said the lists changed) wait out a pause the
+  // server asked for (docs/protocol.md §5): the entries are applied already; the
+  // counters and contacts can come a few seconds later.
   refreshConversationsSoon() {
     clearTimeout(this.conversationsTimer);
-    this.conversationsTimer = setTimeout(() => this.refreshConversations().catch(() => {}), 300);
+    const delay = Math.max(300, this.link.pauseLeft());
+    this.conversationsTimer = setTimeout(() => this.refreshConversations().catch(() => {}), delay);
+  }
+
+  refreshContactsSoon() {
+    clearTimeout(this.contactsTimer);
+    const delay = this.link.pauseLeft();
+    this.contactsTimer = setTimeout(() => this.refreshContacts().catch(() => {}), delay);
   }
 
   async refreshConversations() {
@@ -221,7 +232,7 @@ class App {
       .filter((m) => m && m.sender !== null && m.sender !== this.store.me.id)
       .map((m) => m.id));
     for (const message of own) this.matchOutbox(message);
-    if (effects.contacts) this.refreshContacts().catch(() => {});
+    if (effects.contacts) this.refreshContactsSoon();
     if (effects.conversations) this.refreshConversationsSoon();
     if (this.ui.openId && effects.touched.has(this.ui.openId)) this.markOpenRead();
   }
@@ -713,7 +724,8 @@ class App {
     const now = Date.now();
     // Contacts that failed to load (an overloaded server refused them past the
     // retries) are asked again every 10 s: never "Friends (0)" for good.
-    if (!this.contactsLoaded && this.link.isUp() && now - (this.contactsTriedAt || 0) > 10000) {
+    if (!this.contactsLoaded && this.link.isUp() && !this.link.pauseLeft()
+      && now - (this.contactsTriedAt || 0) > 10000) {
       this.refreshContacts().catch(() => {});
     }
     const throttled = this.link.throttledUntil > now;

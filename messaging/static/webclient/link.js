@@ -32,17 +32,20 @@
 //   HTTP long-poll (docs/protocol.md §5: sync, send, read, recall, receipts) and
 //   try a websocket again now and then (15 s, doubling to 2 min), returning to it
 //   as soon as one says hello (a refused one, a throttle frame then close 4013 or
-//   4029, is not "back": its pause is kept as any refused connection's). Over
-//   HTTP a 429 or 503 is the throttle frame; a refused poll (or the quick sync
-//   that chose HTTP) is a refused connection: the same pause, kept in
-//   localStorage, before anything connects again.
+//   4029, is not "back": its pause is kept as any refused connection's, and the
+//   client stays on the long-poll, polling again once the pause is over; one
+//   probe at a time). Over HTTP a 429 or 503 is the throttle frame; a refused
+//   poll (or the quick sync that chose HTTP) is a refused connection: the same
+//   pause, kept in localStorage, before anything connects again.
 //
 // - composite connect: when the chosen endpoint has not opened within 1.5 s (or
 //   failed), the next one is tried beside it, and the first to open is kept;
 //   endpoints are ranked by their measured connect time and recent failures,
 //   remembered in localStorage (the order the topology gave breaks ties);
 // - link statistics (each attempt's outcome and time to connect, heartbeat round
-//   trips) go to POST /api/messaging/link-stats every minute: monitoring metrics.
+//   trips) go to POST /api/messaging/link-stats every minute: monitoring metrics;
+//   not while the server's pause is in force (they wait for the next minute:
+//   statistics are the least urgent request there is).
 //
 // This mirrors messaging/client.py.
 
@@ -262,6 +265,12 @@ export class Link {
     }
     this.backoff.reset();
     if (this.wake) this.wake();
+  }
+
+  /** Milliseconds left of the server's pause (a refused connection, a tier-2 throttle):
+   * 0 if none. Requests that can wait (statistics, background refreshes) wait this long. */
+  pauseLeft() {
+    return Math.max(0, this.stoppedUntil - Date.now());
   }
 
   isUp() {
@@ -781,6 +790,8 @@ export class Link {
 
   /** Send what was measured since the last time (failures to send are dropped: statistics). */
   async flushStats() {
+    // Told to stay away: the statistics wait for the next minute, kept.
+    if (this.pauseLeft() > 0) return { counted: 0, deferred: true };
     const reports = this.reports.splice(0, STATS_MAX);
     if (this.rtts.length && reports.length < STATS_MAX) {
       reports.push({ transport: this.transport, ok: null, rtt_ms: this.rtts.splice(0) });
@@ -896,9 +907,10 @@ export class Link {
       abort.abort();
     };
     let probeTimer = null;
+    let probing = false; // a probe's socket is open or opening: no second one beside it
     const probe = () => {
       // A websocket that says hello means the way is clear again: leave the long-poll.
-      if (abort.signal.aborted || this.stopped) return;
+      if (abort.signal.aborted || this.stopped || probing) return;
       const paused = this.stoppedUntil - Date.now();
       if (paused > 0) {
         // Told to stay away (a refused probe, a refused request): no websocket before then.
@@ -917,6 +929,7 @@ export class Link {
         if (!abort.signal.aborted) probeTimer = setTimeout(probe, this.probeMs);
       };
       if (!ws) return retry();
+      probing = true;
       let back = false;
       let giveUp = setTimeout(() => ws.close(), OPEN_TIMEOUT_MS);
       ws.onopen = () => {
@@ -949,6 +962,7 @@ export class Link {
       };
       ws.onclose = (event) => {
         clearTimeout(giveUp);
+        probing = false;
         if (back) return;
         this.refusedByClose(event.code); // 4013 or 4029 whose throttle frame was lost
         if (!abort.signal.aborted) retry();
@@ -981,8 +995,15 @@ export class Link {
       this.pump();
       while (!abort.signal.aborted && !this.stopped) {
         // Each poll is a new request: none while told to stay away (a refused probe,
-        // a tier-2 throttle); the run loop waits the pause out, then connects again.
-        if (this.stoppedUntil > Date.now()) break;
+        // a tier-2 throttle, another tab's pause). Wait it out here, on the long-poll:
+        // leaving it would only try a websocket next, which a server that refused
+        // one refuses again, never coming back to HTTP (docs/protocol.md §5).
+        this.readPause();
+        const paused = this.stoppedUntil - Date.now();
+        if (paused > 0) {
+          await untilAborted(paused, abort.signal);
+          continue;
+        }
         const page = await this.http("GET", "/api/messaging/sync", {
           query: { key: this.key, limit: SYNC_LIMIT, timeout: LONGPOLL_SECONDS },
           timeoutMs: LONGPOLL_SECONDS * 1000 + LONGPOLL_GRACE_MS,
@@ -1207,6 +1228,19 @@ export class EndpointRanking {
   snapshot() {
     return JSON.parse(JSON.stringify(this.stats));
   }
+}
+
+/** Wait `ms`, or less if `signal` aborts first. */
+function untilAborted(ms, signal) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
 }
 
 export function defaultEndpoint() {
