@@ -92,6 +92,21 @@ class ServerProcess:
                 self.process.wait(timeout=5)
 
 
+def stop_all(servers: list[ServerProcess], timeout: float = 10.0) -> None:
+    """Stop several at once: each is asked to stop (SIGTERM) before any is waited for,
+    so their shutdowns overlap (one after the other, a fixture's teardown took their sum)."""
+    running = [server for server in servers if server.process.poll() is None]
+    for server in running:
+        server.process.terminate()
+    deadline = time.monotonic() + timeout
+    for server in running:
+        try:
+            server.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=5)
+
+
 def start_asgi_server(
     *,
     log_dir: Path,
@@ -182,6 +197,27 @@ def start_celery_worker(
     """A Celery worker: the Procfile's process `procfile` (its pool, concurrency and
     queues, as `make serve` runs it), or else one on `queues` with `pool`
     (`prefork` is the Procfile's worker's) and `concurrency`."""
+    worker = spawn_celery_worker(
+        log_dir=log_dir, env=env, queues=queues, beat=beat, name=name, include=include,
+        procfile=procfile, pool=pool, concurrency=concurrency,
+    )  # fmt: skip
+    wait_until_ready(worker)
+    return worker
+
+
+def spawn_celery_worker(
+    *,
+    log_dir: Path,
+    env: dict[str, str],
+    queues: str = "",
+    beat: bool = False,
+    name: str = "worker",
+    include: str = "",
+    procfile: str = "",
+    pool: str = "threads",
+    concurrency: int = 4,
+) -> ServerProcess:
+    """start_celery_worker without the wait: several processes can boot side by side."""
     log_path = log_dir / f"celery-{name}.log"
     hostname = f"test-{name}-{os.getpid()}@localhost"
     if procfile:
@@ -196,15 +232,20 @@ def start_celery_worker(
     if include:  # task modules outside the apps (tests' own tasks)
         argv += [f"--include={include}"]
     process = spawn(argv, env=env, log_path=log_path)
-    worker = ServerProcess("celery", process, log_path, extra={"hostname": hostname})
+    return ServerProcess("celery", process, log_path, extra={"hostname": hostname})
+
+
+def wait_until_ready(worker: ServerProcess) -> None:
+    """Until a spawned Celery worker consumes."""
+    process, hostname = worker.process, worker.extra["hostname"]
     # The worker logs "<hostname> ready." once it consumes (asking it over the broker
     # is unreliable here: a CELERY_BROKER_URL variable overrides any app's broker).
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # generous: several may boot at once on two cores
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited early:\n{worker.log()}")
         if f"{hostname} ready." in worker.log():
-            return worker
+            return
         time.sleep(0.1)
     worker.stop()
     raise RuntimeError(f"celery worker did not become ready:\n{worker.log()}")

@@ -24,8 +24,12 @@ from devtools.processes import (
     collect_static,
     free_port,
     process_environment,
-    start_asgi_server,
+    spawn_asgi_server,
+    spawn_celery_worker,
     start_celery_worker,
+    stop_all,
+    wait_until_healthy,
+    wait_until_ready,
 )
 from monitoring.trafficguard import guard_reset_local
 from tests.support.flush import flush_retrying_deadlocks
@@ -102,12 +106,13 @@ def asgi_servers(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[
     """Two ASGI processes, daphne and uvicorn (the production default): 'every
     process' in the tests means at least these two, and both servers are served."""
     servers = [
-        start_asgi_server(log_dir=live_log_dir, env=live_env, server=kind, name=f"{kind}-{index}")
+        spawn_asgi_server(log_dir=live_log_dir, env=live_env, server=kind, name=f"{kind}-{index}")
         for index, kind in ((1, "daphne"), (2, "uvicorn"))
     ]
-    yield servers
     for server in servers:
-        server.stop()
+        wait_until_healthy(server)
+    yield servers
+    stop_all(servers)
 
 
 @pytest.fixture(scope="session")
@@ -181,14 +186,14 @@ def wallet_stack(
             "CELERY_RESULT_BACKEND": f"{broker.url}/0",
         }
     )
-    daphne = start_asgi_server(log_dir=live_log_dir, env=env, name="daphne-wallet", port=port)
-    worker = start_celery_worker(
+    daphne = spawn_asgi_server(log_dir=live_log_dir, env=env, name="daphne-wallet", port=port)
+    worker = spawn_celery_worker(
         log_dir=live_log_dir, env=env, queues="payout_fast,payout_slow", beat=True, name="wallet"
     )
+    wait_until_healthy(daphne)
+    wait_until_ready(worker)
     yield daphne, worker
-    worker.stop()
-    daphne.stop()
-    broker.stop()
+    stop_all([worker, daphne, broker])
 
 
 # The longest modules, longest first (from `--durations`, 2026-12-07): they run

@@ -22,6 +22,7 @@ from devtools.processes import (
     ServerProcess,
     spawn_asgi_server,
     start_asgi_server,
+    stop_all,
     wait_until_healthy,
 )
 from shake.models import Prize, PrizeState, Round
@@ -62,8 +63,7 @@ def access_processes(
     for server in servers:
         wait_until_healthy(server)
     yield servers
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 @dataclass

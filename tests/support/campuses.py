@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from django.db import connection
 
-from devtools.processes import ServerProcess, start_asgi_server
+from devtools.processes import ServerProcess, spawn_asgi_server, stop_all, wait_until_healthy
 from tests.support.chat import ws_url
 from wechat_core.models import Campus, DataCenter
 from wechat_core.services import campus_set_blocked
@@ -32,12 +32,14 @@ def campuses_running(
     servers: dict[str, ServerProcess] = {}
     try:
         for code, kind in zip(CAMPUSES, ("daphne", "uvicorn", "daphne"), strict=True):
-            servers[code] = start_asgi_server(
+            servers[code] = spawn_asgi_server(
                 log_dir=log_dir,
                 env=env | CAMPUS_ENV | {"DATACENTER": "sh", "CAMPUS": code},
                 server=kind,
                 name=f"campus-{code}",
             )
+        for server in servers.values():  # booted side by side
+            wait_until_healthy(server)
         datacenter, _ = DataCenter.objects.get_or_create(code="sh", defaults={"name": "Shanghai"})
         for code, server in servers.items():
             Campus.objects.update_or_create(
@@ -53,8 +55,7 @@ def campuses_running(
         _wait_until_every_server_sees(servers, listed)
         yield servers
     finally:
-        for server in servers.values():
-            server.stop()
+        stop_all(list(servers.values()))
 
 
 def _wait_until_every_server_sees(

@@ -36,6 +36,7 @@ from devtools.processes import (
     spawn,
     spawn_asgi_server,
     start_redis,
+    stop_all,
     wait_until_healthy,
 )
 from tests.factories import device_json
@@ -67,18 +68,26 @@ class DataCentre:
 
     def start(self, role: str) -> ServerProcess:
         """Start (or restart) the `relay` or `replay` process."""
+        return self.wait_started(*self.spawn(role))
+
+    def spawn(self, role: str) -> tuple[str, ServerProcess, int]:
+        """`start` without the wait (several can boot side by side): the role, the
+        process, and where its log stood before it (readiness is a log line)."""
         command = {"relay": "replication_relay", "replay": "replication_replay"}[role]
         log_path = self.log_dir / f"{self.name}-{role}.log"
-        before = log_path.read_text() if log_path.exists() else ""
+        before = len(log_path.read_text()) if log_path.exists() else 0
         env = self.env | {"LOG_LEVEL": "INFO"}  # its readiness is a log line
         process = spawn([sys.executable, "manage.py", command], env=env, log_path=log_path)
-        server = ServerProcess(f"{self.name}-{role}", process, log_path)
+        return role, ServerProcess(f"{self.name}-{role}", process, log_path), before
+
+    def wait_started(self, role: str, server: ServerProcess, before: int) -> ServerProcess:
+        process = server.process
         ready = "shipping to" if role == "relay" else "consuming"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"{role} exited early:\n{server.log()}")
-            if server.log()[len(before) :].count(ready):
+            if server.log()[before:].count(ready):
                 self.processes[role] = server
                 return server
             time.sleep(0.05)
@@ -92,8 +101,7 @@ class DataCentre:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for server in self.processes.values():
-            server.stop()
+        stop_all(list(self.processes.values()))
         self.processes.clear()
 
 
@@ -113,6 +121,14 @@ def _migrate(env: dict[str, str]) -> None:
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT, env=env, check=True, timeout=600,
     )  # fmt: skip
+
+
+def _migrate_all(envs: list[dict[str, str]]) -> None:
+    argv = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+    running = [subprocess.Popen(argv, cwd=ROOT, env=env) for env in envs]
+    for process in running:
+        if process.wait(timeout=600) != 0:
+            raise RuntimeError(f"migrate exited with {process.returncode}")
 
 
 def broker_through(link: Link) -> str:
@@ -188,9 +204,10 @@ def datacentres_running(
                 # The first data centre is the WeChat ID authority; the others call it.
                 "WECHAT_ID_AUTHORITY_URL": "" if index == 1 else f"http://127.0.0.1:{ports[names[0]]}",
             }  # fmt: skip
-            _migrate(dc_env)  # nothing to migrate: moves the id sequences to the DC's block
             centre = DataCentre(name, index, database, dc_env, log_dir, link=link_of[name])
             centres.append(centre)
+        # Nothing to migrate: moves the id sequences to each DC's block (side by side).
+        _migrate_all([centre.env for centre in centres])
         # All started at once, and waited for generously: the machine is shared.
         for centre in centres:
             centre.processes["asgi"] = spawn_asgi_server(
@@ -201,16 +218,22 @@ def datacentres_running(
                 port=ports[centre.name],
             )
             centre.url = centre.processes["asgi"].url
+        # The replay workers first (they declare the queues the relays ship to).
+        replays = [centre.spawn("replay") for centre in centres]
+        for centre, started in zip(centres, replays, strict=True):
+            centre.processes["replay"] = centre.wait_started(*started)
+        relays = [centre.spawn("relay") for centre in centres]
+        for centre, started in zip(centres, relays, strict=True):
+            centre.processes["relay"] = centre.wait_started(*started)
         for centre in centres:
             wait_until_healthy(centre.processes["asgi"])
-            centre.start("replay")
-            centre.start("relay")
         yield centres
     finally:
+        stop_all(
+            [server for centre in centres for server in centre.processes.values()] + redis_servers
+        )
         for centre in centres:
-            centre.stop_all()
-        for redis_server in redis_servers:
-            redis_server.stop()
+            centre.processes.clear()
         for link in link_of.values():
             if link is not None:
                 link.close()

@@ -13,9 +13,12 @@ from pathlib import Path
 from devtools.processes import (
     ServerProcess,
     procfile_workers,
-    start_asgi_server,
-    start_celery_worker,
+    spawn_asgi_server,
+    spawn_celery_worker,
     start_redis,
+    stop_all,
+    wait_until_healthy,
+    wait_until_ready,
 )
 
 
@@ -33,16 +36,19 @@ def platform_stack_running(
     env = env | {"CELERY_BROKER_URL": f"{broker.url}/0", "CELERY_RESULT_BACKEND": f"{broker.url}/0"}
     started: list[ServerProcess] = [broker]
     try:
-        daphne = start_asgi_server(log_dir=log_dir, env=env, name=f"daphne-{name}")
+        # All booted side by side, then waited for.
+        daphne = spawn_asgi_server(log_dir=log_dir, env=env, name=f"daphne-{name}")
         started.append(daphne)
         workers = {}
         for process in procfile_workers():
-            workers[process] = start_celery_worker(
+            workers[process] = spawn_celery_worker(
                 log_dir=log_dir, env=env, procfile=process, name=f"{name}-{process}",
                 include=include,
             )  # fmt: skip
             started.append(workers[process])
+        wait_until_healthy(daphne)
+        for worker in workers.values():
+            wait_until_ready(worker)
         yield PlatformStack(daphne, workers)
     finally:
-        for running in reversed(started):
-            running.stop()
+        stop_all(started[::-1])
