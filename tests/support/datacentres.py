@@ -12,6 +12,7 @@ or the module-scoped fixture `dcs` (import it into the test module); `register`,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -147,9 +148,37 @@ def queues_delete(prefix: str, names: list[str]) -> None:
                     channel.queue_delete(f"{prefix}.{origin}.{destination}")
 
 
-# Templates migrated by this test process: only copied from, so one serves every
-# module that starts data centres.
+# Templates this test process has seen ready.
 _migrated_templates: set[str] = set()
+_TEMPLATE_LOCK = 0x64637470  # a PostgreSQL advisory lock: one process builds it
+
+
+def _template(admin: str, env: dict[str, str]) -> str:
+    """A migrated database to copy each data centre's from: a fresh database's
+    migrations take ~20 s, so one is built for all the suite's processes and kept
+    between runs, named after the migrations it holds."""
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    name = f"wechat_dc_template_{digest.hexdigest()[:12]}"
+    if name in _migrated_templates:
+        return name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_TEMPLATE_LOCK])
+        try:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                _migrated_templates.add(name)
+                return name
+            # Built under another name and renamed once whole: a process killed
+            # mid-build leaves no half-migrated template behind.
+            building = f"{name}_building"
+            _recreate(admin, building)
+            _migrate(env | {"DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{building}"})
+            conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_TEMPLATE_LOCK])
+    _migrated_templates.add(name)
+    return name
 
 
 @contextmanager
@@ -175,16 +204,9 @@ def datacentres_running(
         name: Link(broker.hostname or "127.0.0.1", broker.port or 5672) if links else None
         for name in names
     }
-    template = f"{base_db}_dc_template"
     try:
         admin = _admin_url(env)
-        if template not in _migrated_templates:
-            _recreate(admin, template)
-            template_env = env | {
-                "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{template}"
-            }
-            _migrate(template_env)  # a fresh database's migrations take ~20 s: once
-            _migrated_templates.add(template)
+        template = _template(admin, env)
         for index, (name, redis_server) in enumerate(zip(names, redis_servers, strict=True), 1):
             database = f"{base_db}_dc_{name}"
             _recreate(admin, database, template=template)
@@ -218,13 +240,12 @@ def datacentres_running(
                 port=ports[centre.name],
             )
             centre.url = centre.processes["asgi"].url
-        # The replay workers first (they declare the queues the relays ship to).
-        replays = [centre.spawn("replay") for centre in centres]
-        for centre, started in zip(centres, replays, strict=True):
-            centre.processes["replay"] = centre.wait_started(*started)
-        relays = [centre.spawn("relay") for centre in centres]
-        for centre, started in zip(centres, relays, strict=True):
-            centre.processes["relay"] = centre.wait_started(*started)
+        # Relays and replay workers side by side (each declares the queues it uses).
+        spawned = [
+            (centre, centre.spawn(role)) for role in ("replay", "relay") for centre in centres
+        ]
+        for centre, started in spawned:
+            centre.wait_started(*started)
         for centre in centres:
             wait_until_healthy(centre.processes["asgi"])
         yield centres
