@@ -30,7 +30,9 @@ from wallet.reconcile import wallet_reconcile
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
+# Per test: a worker of the module's left on its queue would credit what the
+# killed-worker test needs to see "arriving" (it did, once starts got faster).
+@pytest.fixture
 def crediting_worker(redpackets_env: dict[str, str], live_log_dir: Path) -> Iterator[ServerProcess]:
     worker = start_celery_worker(
         log_dir=live_log_dir, env=redpackets_env, queues="payout_fast", beat=True,

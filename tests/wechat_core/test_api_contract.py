@@ -684,8 +684,12 @@ def _shake_calls(api: Contract, alice: Session, bob: Session, deadline: float) -
         "packet": packet["id"], "round": packet["round"], "amount": packet["amount"],
         "sponsor": packet["sponsor"]["id"], "signature": packet["signature"],
     }  # fmt: skip
+    prize_id = packet["id"]
+    api.call("GET /api/shake/packets/{prize_id}", alice, 404, prize_id=prize_id)  # not opened
     api.call("POST /api/shake/open", alice, 200, json=win)
     api.call("POST /api/shake/open", alice, 200, json=win)
+    api.call("GET /api/shake/packets/{prize_id}", alice, 200, prize_id=prize_id)
+    api.call("GET /api/shake/packets/{prize_id}", bob, 404, prize_id=prize_id)
     api.call("POST /api/shake/open", bob, 403, json=win)
     api.call("POST /api/shake/open", alice, 400, json=win | {"signature": "x"})
     api.call("POST /api/shake", alice, 400, json={"record": 5})
