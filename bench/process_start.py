@@ -36,7 +36,7 @@ def _one(env: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-W", "ignore", "-c", PROGRAM],
-        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
