@@ -196,31 +196,37 @@ def wallet_stack(
     stop_all([worker, daphne, broker])
 
 
-# The longest modules, longest first (from `--durations`, 2026-12-07): they run
-# before everything else. `make test` hands modules to its workers one at a time
-# as they free up (xdist --dist loadfile, --no-loadscope-reorder), so a module of
-# minutes started last kept one worker busy alone while the other sat idle; and
-# xdist's own order (most tests first) put exactly these few-test modules last.
-# Then the other live modules, then the rest, each in collection order.
+# The longest modules, longest first (from `--durations`, 2026-12-07, after the
+# bytecode caches): they run before everything else. `make test` hands modules to
+# its workers one at a time as they free up (xdist --dist loadfile,
+# --no-loadscope-reorder), so a module of minutes started last kept one worker busy
+# alone while the other sat idle; and xdist's own order (most tests first) put
+# exactly these few-test modules last. Then the other live modules, then the rest,
+# each in collection order.
 LONGEST_MODULES = (
+    "tests/redpackets/test_concurrency_live.py",
     "tests/publicplatform/test_live.py",
     "tests/wechat_core/test_replication_live.py",
-    "tests/messaging/test_guarantees.py",
-    "tests/shake/test_issuing_live.py",
-    "tests/redpackets/test_concurrency_live.py",
-    "tests/web/test_home.py",
-    "tests/publicplatform/test_embedded.py",
-    "tests/wallet/test_embedded.py",
-    "tests/wechat_core/test_logging.py",
-    "tests/web/test_redpackets.py",
     "tests/shake/test_control_live.py",
-    "tests/wechat_core/test_api_schema.py",
-    "tests/messaging/test_websocket.py",
-    "tests/wechat_core/test_embedded_mode.py",
+    "tests/messaging/test_guarantees.py",
+    "tests/web/test_chat.py",
     "tests/web/test_overload.py",
-    "tests/messaging/test_api.py",
+    "tests/shake/test_issuing_live.py",
+    "tests/web/test_content.py",
     "tests/web/test_shake.py",
+    "tests/publicplatform/test_embedded.py",
+    "tests/messaging/test_delivery.py",
     "tests/drills/test_drills.py",
+    "tests/wechat_core/test_admission_live.py",
+    "tests/monitoring/test_alerts_e2e.py",
+    "tests/wallet/test_embedded.py",
+    "tests/wechat_core/test_embedded_mode.py",
+    "tests/web/test_redpackets.py",
+    "tests/wechat_core/test_api_schema.py",
+    "tests/web/test_home.py",
+    "tests/messaging/test_websocket.py",
+    "tests/wechat_core/test_logging.py",
+    "tests/messaging/test_api.py",
 )
 
 
