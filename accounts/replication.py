@@ -8,8 +8,13 @@ a user homed elsewhere travels in the replication log and is appended there.
 
 Entries (`wechat_core.replication.log.replicate`, written in the transaction of
 the change): `user`, `friend_request`, `friendship`, `friendship_deleted`,
-`contact_notices`. Applying one is an upsert by id (or by the owner/friend pair),
-so it is idempotent even without the replay positions.
+`block`, `block_deleted`, `contact_notices`. Applying one is an upsert by id (or
+by the owner/friend, blocker/blocked pair), so it is idempotent even without the
+replay positions.
+
+Blocks travel so that they hold where the blocked user acts: their requests and
+1:1 messages are checked at their own home, against its copy (and a send
+forwarded to a chat mastered elsewhere is checked there again: `blocked_either_way`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import FriendRequest, Friendship, User
+from accounts.models import Block, FriendRequest, Friendship, User
 from wechat_core import datacenters
 from wechat_core.models import Campus, DataCenter, EntryKind, SyncEntry
 from wechat_core.replication.log import replay_handler_register, replicate
@@ -96,6 +101,30 @@ def friendship_deleted_replicate(owner_id: int, friend_id: int) -> None:
     replicate("friendship_deleted", {"owner_id": owner_id, "friend_id": friend_id})
 
 
+def block_replicate(block: Block) -> None:
+    replicate(
+        "block",
+        {
+            "id": block.pk,
+            "blocker_id": block.blocker_id,
+            "blocked_id": block.blocked_id,
+            "created_at": _when(block.created_at),
+        },
+    )
+
+
+def block_deleted_replicate(blocker_id: int, blocked_id: int) -> None:
+    replicate("block_deleted", {"blocker_id": blocker_id, "blocked_id": blocked_id})
+
+
+def blocked_either_way(user_id: int, other_id: int) -> bool:
+    """Whether either of the two blocks the other, by this data centre's rows. For
+    the replay, which has no ticket to ask accounts.selectors.contact_relation with."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()
+
+
 def contact_notices_split(
     notices: list[tuple[int, str, dict[str, int]]],
 ) -> list[tuple[int, str, dict[str, int]]]:
@@ -157,6 +186,23 @@ def _friendship_deleted_apply(payload: dict[str, Any], origin: str) -> None:
     Friendship.objects.filter(owner_id=payload["owner_id"], friend_id=payload["friend_id"]).delete()
 
 
+def _block_apply(payload: dict[str, Any], origin: str) -> None:
+    block, created = Block.objects.get_or_create(
+        blocker_id=payload["blocker_id"], blocked_id=payload["blocked_id"],
+        defaults={"id": payload["id"]},
+    )  # fmt: skip
+    when = _parse_when(payload.get("created_at"))
+    if created and when is not None:
+        # the origin's time (created_at is set to now on insert, whatever is given)
+        Block.objects.filter(pk=block.pk).update(created_at=when)
+
+
+def _block_deleted_apply(payload: dict[str, Any], origin: str) -> None:
+    Block.objects.filter(
+        blocker_id=payload["blocker_id"], blocked_id=payload["blocked_id"]
+    ).delete()
+
+
 def _contact_notices_apply(payload: dict[str, Any], origin: str) -> None:
     notices = [(int(user_id), str(event), dict(fields)) for user_id, event, fields in
                payload["notices"]]  # fmt: skip
@@ -194,5 +240,11 @@ def replay_handlers_register() -> None:
     replay_handler_register("friendship", _friendship_apply, keys=_users("owner_id", "friend_id"))
     replay_handler_register(
         "friendship_deleted", _friendship_deleted_apply, keys=_users("owner_id", "friend_id")
+    )
+    # A block and a later unblock of a pair are written at the blocker's home (one
+    # origin) and share their keys: the later one never overtakes the earlier.
+    replay_handler_register("block", _block_apply, keys=_users("blocker_id", "blocked_id"))
+    replay_handler_register(
+        "block_deleted", _block_deleted_apply, keys=_users("blocker_id", "blocked_id")
     )
     replay_handler_register("contact_notices", _contact_notices_apply, keys=_notice_keys)

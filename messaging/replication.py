@@ -16,7 +16,10 @@ A member homed elsewhere sends at home: the send is checked there against the
 local copy and written into home's replication log as `message_forward`; the
 conversation's data centre appends it with the sender's client_msg_id (so a
 resent one is stored once) and it comes back like any event. The sender's ack
-then says `forwarded` (message id and seq 0; docs/protocol.md §2b).
+then says `forwarded` (message id and seq 0; docs/protocol.md §2b). The master
+checks again what may have changed since: a sender no longer a member, or a
+block between a 1:1 chat's two that reached the master before the send; such a
+send is dropped (it never reaches any log; the sender's ack already said forwarded).
 
 A member's read position is moved at their home (services.sending.conversation_read)
 and goes out as `membership_read` (`read_replicate`); the other data centres' copies
@@ -34,7 +37,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from messaging.models import Conversation, DeliveryCursor, Membership, Message, MessageKind
+from accounts.replication import blocked_either_way
+from messaging.models import (
+    Conversation,
+    ConversationKind,
+    DeliveryCursor,
+    Membership,
+    Message,
+    MessageKind,
+)
 from messaging.store import store
 from wechat_core import datacenters
 from wechat_core.replication.log import replay_defer, replay_handler_register, replicate
@@ -300,6 +311,10 @@ def _forward_apply(payload: dict[str, Any], origin: str) -> None:
     ).exists()
     if conversation is None or not member:
         return  # left, or removed, meanwhile: the send is dropped as at home it would be refused
+    if conversation.kind == ConversationKind.DIRECT and blocked_either_way(
+        sender_id, direct_peer(conversation.direct_key, sender_id)
+    ):
+        return  # a block the sender's home had not heard of yet: dropped, as refused there
     try:
         with transaction.atomic():
             event_store(
@@ -313,6 +328,13 @@ def _forward_apply(payload: dict[str, Any], origin: str) -> None:
     except IntegrityError:
         if store().previous_send(sender_id, client_msg_id) is None:
             raise
+
+
+def direct_peer(direct_key: str | None, user_id: int) -> int:
+    """The other one of a 1:1 chat's key ("low:high", suffixed "@<origin>" on the
+    later copy of a chat opened in two data centres at once: _conversation_apply)."""
+    low, high = (int(part) for part in (direct_key or "0:0").partition("@")[0].split(":"))
+    return high if low == user_id else low
 
 
 def _read_move(conversation_id: int, user_id: int, read_seq: int) -> None:

@@ -30,6 +30,8 @@ from accounts.exceptions import (
 )
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
 from accounts.replication import (
+    block_deleted_replicate,
+    block_replicate,
     contact_notices_split,
     friend_request_replicate,
     friendship_deleted_replicate,
@@ -290,6 +292,9 @@ def user_block(*, ticket: VerifiedTicket, user_id: int, target_id: int) -> Block
     _throttle_daily(BLOCK_SCOPE, user_id, limit=settings.BLOCKS_PER_DAY, what="blocks")
     me, them = _lock_pair(user_id, target_id)
     block, _ = Block.objects.get_or_create(blocker=me, blocked=them)
+    # Again when it existed already: a copy that missed it (a block made before
+    # blocks were replicated) gets it then.
+    block_replicate(block)
     # One by one (at most one each way), each closed like any other so that the
     # other data centres' copies are declined too.
     for request in FriendRequest.objects.select_for_update(no_key=True).filter(
@@ -306,3 +311,4 @@ def user_unblock(*, ticket: VerifiedTicket, user_id: int, target_id: int) -> Non
     deleted, _ = Block.objects.filter(blocker_id=user_id, blocked_id=target_id).delete()
     if not deleted:
         raise NotBlocked()
+    block_deleted_replicate(user_id, target_id)

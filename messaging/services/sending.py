@@ -38,7 +38,12 @@ from messaging.models import (
     Message,
     MessageKind,
 )
-from messaging.replication import conversation_master, message_forward, read_replicate
+from messaging.replication import (
+    conversation_master,
+    direct_peer,
+    message_forward,
+    read_replicate,
+)
 from messaging.selectors import account_is_system
 from messaging.services.attachments import attachment_release_recalled
 from messaging.services.events import (
@@ -133,8 +138,7 @@ def _check_content(content: OutgoingContent) -> None:
 
 
 def _check_direct_peer(ticket: VerifiedTicket, user_id: int, direct_key: str | None) -> None:
-    low, high = (int(part) for part in (direct_key or "0:0").split(":"))
-    peer_id = high if low == user_id else low
+    peer_id = direct_peer(direct_key, user_id)
     relation = contact_relation(ticket=ticket, user_id=user_id, other_id=peer_id)
     if relation.they_blocked_me:
         raise BlockedByUser()

@@ -5,13 +5,15 @@ tests/wechat_core/test_replication_live.py."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
-from accounts.models import FriendRequest, FriendRequestStatus, Friendship
-from accounts.services.contacts import user_block
+from accounts.exceptions import BlockedByUser
+from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
+from accounts.services.contacts import user_block, user_unblock
 from tests.factories import login_ticket, make_friends, make_user, send_request
-from wechat_core.models import OutboxEntry
+from wechat_core.models import Campus, DataCenter, OutboxEntry, ParkedEntry
 from wechat_core.replication import log
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +68,95 @@ def test_block__declines_the_pending_request_in_the_other_data_centres_too() -> 
     copy = FriendRequest.objects.get(pk=from_bob.pk)
     assert (copy.status, copy.responded_at) == (FriendRequestStatus.DECLINED, declined.responded_at)
     assert FriendRequest.objects.get(pk=to_carol.pk).status == FriendRequestStatus.PENDING
+
+
+def homed_elsewhere(user: User) -> User:
+    zz, _ = DataCenter.objects.get_or_create(code="zz", defaults={"name": "ZZ"})
+    campus, _ = Campus.objects.get_or_create(code="zz-a", defaults={"datacenter": zz})
+    User.objects.filter(pk=user.pk).update(home_datacenter=zz, home_campus=campus)
+    return user
+
+
+def written(kind: str) -> list[dict[str, Any]]:
+    return [row.payload for row in OutboxEntry.objects.filter(kind=kind).order_by("id")]
+
+
+class Replica:
+    """Entries of data centre zz applied here, at the positions that follow."""
+
+    def __init__(self) -> None:
+        self.position = 0
+
+    def apply(self, kind: str, payload: dict[str, Any]) -> None:
+        self.position += 1
+        log.entry_apply(origin="zz", position=self.position, kind=kind, payload=payload,
+                        written_at=0.0)  # fmt: skip
+
+
+def pairs() -> list[tuple[int, int]]:
+    return list(Block.objects.values_list("blocker_id", "blocked_id"))
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_block__is_replicated_and_a_copy_made_once_however_often_it_arrives() -> None:
+    # given Amy blocking Bob
+    amy, bob = make_user(), make_user()
+    block = user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=bob.pk)
+    # then the block goes into the replication log, ordered on both users
+    (entry,) = written("block")
+    assert (entry["id"], entry["blocker_id"], entry["blocked_id"]) == (block.pk, amy.pk, bob.pk)
+    assert log.entry_keys("block", entry) == sorted([f"user:{amy.pk}", f"user:{bob.pk}"])
+    # when another data centre, which has no copy yet, receives it twice (redelivered
+    # by a later position)
+    Block.objects.all().delete()
+    zz = Replica()
+    zz.apply("block", entry)
+    zz.apply("block", entry)
+    # then it holds one copy: the origin's id and time
+    copy = Block.objects.get()
+    assert (copy.pk, copy.blocker_id, copy.blocked_id) == (block.pk, amy.pk, bob.pk)
+    assert copy.created_at == block.created_at
+    assert not ParkedEntry.objects.exists()
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_unblock__is_replicated_behind_the_block_and_removes_the_copy() -> None:
+    # given Amy blocking Bob and Carol, then unblocking Bob
+    amy, bob, carol = make_user(), make_user(), make_user()
+    user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=bob.pk)
+    user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=carol.pk)
+    user_unblock(ticket=login_ticket(amy), user_id=amy.pk, target_id=bob.pk)
+    # then the unblock goes out after the block, on the same ordering keys (so that
+    # it never overtakes it: it would wait behind it if the block were parked)
+    (unblocked,) = written("block_deleted")
+    assert unblocked == {"blocker_id": amy.pk, "blocked_id": bob.pk}
+    block_of_bob = written("block")[0]
+    assert log.entry_keys("block_deleted", unblocked) == log.entry_keys("block", block_of_bob)
+    # when another data centre replays them all, the unblock twice
+    Block.objects.all().delete()
+    zz = Replica()
+    for entry in written("block"):
+        zz.apply("block", entry)
+    assert sorted(pairs()) == sorted([(amy.pk, bob.pk), (amy.pk, carol.pk)])
+    zz.apply("block_deleted", unblocked)
+    zz.apply("block_deleted", unblocked)
+    # then only Carol's block is left there
+    assert pairs() == [(amy.pk, carol.pk)]
+    assert not ParkedEntry.objects.exists()
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_friend_request__from_a_user_blocked_by_someone_homed_elsewhere__refused_at_home() -> None:
+    # given Zed blocking Bob at Zed's home (as its replication log carries it)
+    zed, bob = make_user(), make_user()
+    user_block(ticket=login_ticket(zed), user_id=zed.pk, target_id=bob.pk)
+    (entry,) = written("block")
+    # and this data centre being Bob's home, not Zed's, with no copy of the block yet
+    Block.objects.all().delete()
+    homed_elsewhere(zed)
+    # when the block is replayed here
+    Replica().apply("block", entry)
+    # then Bob's friend request to Zed is refused here, as for a pair homed together
+    with pytest.raises(BlockedByUser):
+        send_request(bob, zed)
+    assert not FriendRequest.objects.exists()

@@ -2,7 +2,9 @@
 conversation and its members with the first event replicated and with system
 events (membership changes), only the conversation's id with the others; nothing
 while no member is homed elsewhere. Read positions go out as `membership_read`
-and only ever move a copy forward. Replay over RabbitMQ is tested in
+and only ever move a copy forward. A block holds on both sides: a replayed block
+stops the blocked user's sends at their home, and the master drops a forwarded
+send the block reached first. Replay over RabbitMQ is tested in
 tests/wechat_core/test_replication_live.py."""
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from typing import Any
 
 import pytest
 
+from accounts.exceptions import BlockedByUser
 from accounts.models import User
+from accounts.services.contacts import user_block, user_unblock
 from accounts.types import VerifiedTicket
 from messaging.models import Conversation, Membership, Message
 from messaging.selectors import conversation_list
 from messaging.services.conversations import direct_conversation_ensure, group_create, group_invite
 from messaging.services.sending import conversation_read, message_send
-from messaging.types import OutgoingContent
+from messaging.types import OutgoingContent, SendAck
 from tests.factories import login_ticket, make_friends, make_user
 from wechat_core.models import (
     Campus,
@@ -41,8 +45,8 @@ def homed_elsewhere(user: User) -> User:
     return user
 
 
-def send(user: User, conversation_id: int, text: str) -> None:
-    message_send(
+def send(user: User, conversation_id: int, text: str) -> SendAck:
+    return message_send(
         ticket=login_ticket(user),
         user_id=user.pk,
         conversation_id=conversation_id,
@@ -364,3 +368,85 @@ def test_replay__of_members__a_new_copy_starts_at_its_read_position_no_copy_move
     # unread for him), and Amy's stays where she read it
     assert (read_position(bob, x), unread(bob, x)) == (2, 0)
     assert (read_position(amy, x), unread(amy, x)) == (2, 0)
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_send__by_a_user_blocked_by_a_friend_homed_elsewhere__refused_at_home() -> None:
+    # given Bob's chat with a friend, Zed, and Zed blocking, then unblocking, Bob at
+    # Zed's home (as its replication log carries it)
+    bob, zed = make_user(), make_user()
+    make_friends(bob, zed)
+    chat = direct_conversation_ensure(bob.pk, zed.pk).pk
+    user_block(ticket=login_ticket(zed), user_id=zed.pk, target_id=bob.pk)
+    user_unblock(ticket=login_ticket(zed), user_id=zed.pk, target_id=bob.pk)
+    block = OutboxEntry.objects.get(kind="block").payload
+    unblock = OutboxEntry.objects.get(kind="block_deleted").payload
+    # and this data centre being Bob's home, not Zed's, with no copy of either yet
+    homed_elsewhere(zed)
+    send(bob, chat, "before")
+    # when the block is replayed here
+    zz = Replica()
+    zz.apply("block", block)
+    # then Bob's messages to Zed are refused here, as for a pair homed together
+    with pytest.raises(BlockedByUser):
+        send(bob, chat, "after the block")
+    # and go through again once the unblock is replayed
+    zz.apply("block_deleted", unblock)
+    send(bob, chat, "after the unblock")
+    stored = Message.objects.filter(conversation_id=chat).order_by("seq")
+    assert [body["text"] for body in stored.values_list("body", flat=True)] == [
+        "before",
+        "after the unblock",
+    ]
+
+
+def forwarded(sender: User, conversation_id: int, text: str) -> dict[str, Any]:
+    """A `message_forward` entry: a send at the sender's home, checked there."""
+    return {"sender_id": sender.pk, "conversation_id": conversation_id, "kind": "text",
+            "body": {"text": text}, "client_msg_id": uuid.uuid4().hex}  # fmt: skip
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_forwarded_send__to_a_blocker__dropped_at_the_master() -> None:
+    # given a 1:1 chat mastered here between Amy and a friend homed elsewhere, Zed
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    zz = Replica()
+    zz.apply("message_forward", forwarded(zed, chat, "hi"))
+    # when Amy blocks Zed here, and a send of Zed's arrives that his home checked
+    # before it had the block
+    user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=zed.pk)
+    zz.apply("message_forward", forwarded(zed, chat, "still there?"))
+    # then it is dropped: not stored, not in Amy's log, nothing parked
+    assert texts_in_log(amy, chat) == ["hi"]
+    assert Message.objects.filter(conversation_id=chat).count() == 1
+    assert not ParkedEntry.objects.exists()
+    # and once Amy unblocks him, his sends are stored again
+    user_unblock(ticket=login_ticket(amy), user_id=amy.pk, target_id=zed.pk)
+    zz.apply("message_forward", forwarded(zed, chat, "hello again"))
+    assert texts_in_log(amy, chat) == ["hi", "hello again"]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_send__into_the_second_copy_of_a_chat_opened_in_both_data_centres__is_forwarded() -> None:
+    # given Amy's chat with Zed (homed elsewhere) opened here, and the one Zed
+    # opened at his home at the same time replayed here (its key suffixed "@zz")
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    direct_conversation_ensure(amy.pk, zed.pk)
+    theirs = ELSEWHERE + 6
+    whole = first_of(theirs, zed.pk, [amy.pk, zed.pk])
+    key = f"{min(amy.pk, zed.pk)}:{max(amy.pk, zed.pk)}"
+    whole["conversation"].update(kind="direct", name="", owner_id=None, direct_key=key)
+    Replica().apply("conversation_event", event(theirs, 1, zed.pk, "hi", whole))
+    assert Conversation.objects.get(pk=theirs).direct_key == f"{key}@zz"
+    # when Amy answers in that copy
+    ack = send(amy, theirs, "hi back")
+    # then the send is checked (the peer found in the suffixed key) and forwarded
+    assert (ack.message_id, ack.seq) == (0, 0)
+    assert OutboxEntry.objects.filter(
+        kind="message_forward", payload__conversation_id=theirs
+    ).exists()
