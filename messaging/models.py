@@ -29,6 +29,13 @@ class ConversationKind(models.TextChoices):
     OFFICIAL = "official", "Official account chat"
 
 
+def direct_peer(direct_key: str | None, user_id: int) -> int:
+    """The other one of a 1:1 chat's key ("low:high", suffixed "@<origin>" on the
+    later copy of a chat opened in two data centres at once: messaging.replication)."""
+    low, high = (int(part) for part in (direct_key or "0:0").partition("@")[0].split(":"))
+    return high if low == user_id else low
+
+
 class Conversation(models.Model):
     kind = models.CharField(max_length=8, choices=ConversationKind.choices)
     # For 1:1 chats, "<smaller user id>:<larger user id>"; makes the pair unique.

@@ -45,6 +45,7 @@ from messaging.models import (
     Membership,
     Message,
     MessageKind,
+    direct_peer,
 )
 from messaging.store import store
 from wechat_core import datacenters
@@ -328,13 +329,6 @@ def _forward_apply(payload: dict[str, Any], origin: str) -> None:
     except IntegrityError:
         if store().previous_send(sender_id, client_msg_id) is None:
             raise
-
-
-def direct_peer(direct_key: str | None, user_id: int) -> int:
-    """The other one of a 1:1 chat's key ("low:high", suffixed "@<origin>" on the
-    later copy of a chat opened in two data centres at once: _conversation_apply)."""
-    low, high = (int(part) for part in (direct_key or "0:0").partition("@")[0].split(":"))
-    return high if low == user_id else low
 
 
 def _read_move(conversation_id: int, user_id: int, read_seq: int) -> None:

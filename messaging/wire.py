@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict, get_origin, get_type_hints
 
-from messaging.models import Conversation, ConversationKind
+from messaging.models import Conversation, ConversationKind, direct_peer
 
 # --- Message bodies, by message kind -------------------------------------------
 
@@ -326,8 +326,7 @@ def message_view(row: Mapping[str, Any], viewer_id: int | None = None) -> Messag
 def conversation_view(row: Mapping[str, Any], viewer_id: int) -> ConversationView:
     peer = None
     if row["kind"] == ConversationKind.DIRECT and row["direct_key"]:
-        low, high = (int(part) for part in row["direct_key"].split(":"))
-        peer = high if low == viewer_id else low
+        peer = direct_peer(row["direct_key"], viewer_id)
     return {
         "id": row["id"],
         "kind": row["kind"],

@@ -37,13 +37,9 @@ from messaging.models import (
     Membership,
     Message,
     MessageKind,
-)
-from messaging.replication import (
-    conversation_master,
     direct_peer,
-    message_forward,
-    read_replicate,
 )
+from messaging.replication import conversation_master, message_forward, read_replicate
 from messaging.selectors import account_is_system
 from messaging.services.attachments import attachment_release_recalled
 from messaging.services.events import (

@@ -450,3 +450,12 @@ def test_send__into_the_second_copy_of_a_chat_opened_in_both_data_centres__is_fo
     assert OutboxEntry.objects.filter(
         kind="message_forward", payload__conversation_id=theirs
     ).exists()
+
+
+def test_a_direct_chats_later_copy__its_key_suffixed__still_names_the_peer_in_the_list() -> None:
+    from messaging import wire
+
+    row = {"id": 1, "kind": "direct", "name": "", "direct_key": "3:7@zz", "member_count": 2,
+           "last_seq": 0}  # fmt: skip
+    assert wire.conversation_view(row, 3)["peer"] == 7
+    assert wire.conversation_view(row, 7)["peer"] == 3
