@@ -148,7 +148,8 @@ SHA256_HEX = r"^[0-9a-f]{64}$"
 
 
 class AssetsActivityInput(serializers.Serializer[Any]):
-    activity = IdField()
+    # From the query string: digits, not a JSON integer (IdField refuses strings).
+    activity = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class AssetsHeldInput(serializers.Serializer[Any]):

@@ -143,6 +143,7 @@ def test_manifest__every_asset_with_its_hash_and_size__its_version_in_the_schedu
     loaded()
 
     manifest = client.get("/api/shake/assets", **headers).json()
+    named = client.get(f"/api/shake/assets?activity={round_.activity_id}", **headers).json()
     schedule = client.get("/api/shake/schedule", **headers).json()
 
     assert manifest["activity"] == round_.activity_id
@@ -165,6 +166,7 @@ def test_manifest__every_asset_with_its_hash_and_size__its_version_in_the_schedu
             "role": "background",
         },
     ]
+    assert named == manifest
     for entry in manifest["assets"]:
         fetched = b"".join(client.get(entry["url"]).streaming_content)
         assert hashlib.sha256(fetched).hexdigest() == entry["sha256"]
