@@ -135,7 +135,7 @@ class AssetOutput(serializers.Serializer[Any]):
     bytes = serializers.IntegerField()
     content_type = serializers.CharField()
     sponsor = IdField()
-    role = serializers.ChoiceField(choices=["logo", "background"])
+    role = serializers.CharField(help_text="`logo` or `background` of the sponsor.")
 
 
 class ManifestOutput(serializers.Serializer[Any]):
