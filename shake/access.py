@@ -31,9 +31,11 @@ from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
 
-from shake.models import QuotaConfig, Round, Sponsor
+from shake.models import Activity, QuotaConfig, Round, Sponsor
 from shake.quotas import QUOTA_TAKE, QuotaTable, class_of
 from shake.schedule import Schedule, schedule_decode, schedule_encode, schedule_of, schedule_peek
+from shake.selectors import manifest_of
+from shake.services.assets import Manifest
 from shake.services.reserving import HeldPrize, prizes_issued_record, prizes_reserve
 from shake.signing import Record, record_decode, record_encode, win_sign
 from wechat_core.cacheclient import redis_connect
@@ -146,6 +148,10 @@ class Engine:
         self.live_processes = 1
         self.rounds: dict[int, _RoundState] = {}
         self.sponsors: dict[int, SponsorView] = {}
+        # Sponsor assets (docs/shake.md): each loaded activity's manifest, reloaded when
+        # its version moves, so the schedule answer and the reports read no database.
+        self.manifests: dict[int, Manifest] = {}
+        self._round_activity: dict[int, int] = {}
         self._lock = threading.Lock()
         # (round, user) → wins this process knows of (bounded: oldest users dropped).
         self._wins: OrderedDict[tuple[int, int], frozenset[tuple[int, int]]] = OrderedDict()
@@ -567,6 +573,7 @@ class Engine:
                 continue
             if schedule.starts > horizon.timestamp() and row.planned_start > horizon:
                 continue
+            self._round_activity[row.pk] = row.activity_id
             if row.activity_id not in self._activities:
                 for sponsor in Sponsor.objects.filter(activity_id=row.activity_id):
                     self.sponsors[sponsor.pk] = SponsorView(
@@ -578,6 +585,7 @@ class Engine:
                 continue
             self.schedule_apply(schedule)
         self._load_quotas(seen)
+        self._load_manifests({self._round_activity[round_id] for round_id in seen})
         wall = time.time()
         with self._lock:
             over = [
@@ -593,6 +601,19 @@ class Engine:
             ]
             for round_id in over:
                 del self.rounds[round_id]  # over: what is still held is recycled later
+
+    def _load_manifests(self, activity_ids: set[int]) -> None:
+        """Each activity's asset manifest, read again only when its version moved."""
+        versions = Activity.objects.filter(pk__in=activity_ids).values_list("pk", "assets_version")
+        for activity_id, version in versions:
+            known = self.manifests.get(activity_id)
+            if known is None or known.version != version:
+                self.manifests[activity_id] = manifest_of(activity_id)
+
+    def manifest_for(self, round_id: int | None) -> Manifest | None:
+        """The asset manifest of a round's activity, if this process loaded it."""
+        activity_id = self._round_activity.get(round_id) if round_id is not None else None
+        return self.manifests.get(activity_id) if activity_id is not None else None
 
     def _load_quotas(self, round_ids: set[int]) -> None:
         """The newest quota table of each round, swapped in whole if newer."""

@@ -45,3 +45,16 @@ class SharesUnavailable(PermissionRefused):
     default_message = (
         "No extra shares to pass on: not your sponsor packet, not opened, none left, or too late."
     )
+
+
+class AssetInvalid(InvalidInput):
+    """A sponsor asset that cannot be stored (not a supported image, too large, not
+    reachable), or a report of held assets that is malformed."""
+
+    code = "shake_asset_invalid"
+    default_message = "This asset is not a supported image."
+
+
+class AssetUnknown(NotFound):
+    code = "shake_asset_unknown"
+    default_message = "No such asset."

@@ -25,6 +25,9 @@ class Activity(models.Model):
     # Set once by activity_approve: the prizes exist and the budget is funded.
     approved_at = models.DateTimeField(null=True, blank=True)
     budget_fen = models.BigIntegerField(default=0)
+    # The asset manifest's version (docs/shake.md "Sponsor assets"): bumped whenever
+    # an asset is added or replaced, so clients and access processes see a change.
+    assets_version = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "activities"
@@ -45,6 +48,36 @@ class Sponsor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AssetRole(models.TextChoices):
+    LOGO = "logo", "Logo"
+    BACKGROUND = "background", "Background image"
+
+
+class SponsorAsset(models.Model):
+    """A sponsor's image stored here ahead of the show (seed 004: pushed before the
+    gala, so the peak fetches nothing). Its file is under MEDIA at a name made of its
+    SHA-256, served from our origin at a URL with the hash in it; one asset per
+    sponsor and role (an import replaces it)."""
+
+    sponsor = models.ForeignKey(Sponsor, on_delete=models.CASCADE, related_name="assets")
+    role = models.CharField(max_length=12, choices=AssetRole.choices)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=50)
+    file = models.FileField(upload_to="shake/assets/", max_length=200)
+    source = models.CharField(max_length=500, blank=True)  # where it was imported from
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sponsor", "role"], name="shake_asset_sponsor_role")
+        ]
+        indexes = [models.Index(fields=["sha256"], name="shake_asset_sha256")]
+
+    def __str__(self) -> str:
+        return f"{self.sponsor} {self.role} {self.sha256[:12]}"
 
 
 class Round(models.Model):

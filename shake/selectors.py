@@ -21,8 +21,10 @@ from shake.models import (
     PrizeState,
     Round,
     RoundControlEvent,
+    SponsorAsset,
 )
 from shake.schedule import Schedule, schedule_of
+from shake.services.assets import AssetEntry, Manifest, assets_counts
 from shake.services.opening import Opened
 
 
@@ -141,3 +143,47 @@ def prize_opened_view(*, ticket: VerifiedTicket, user_id: int, prize_id: int) ->
         credited=prize.credited_at is not None,
         delivery=delivery.state if delivery is not None else None,
     )
+
+
+def manifest_of(activity_id: int) -> Manifest:
+    """The activity's sponsor assets as clients fetch them (docs/shake.md "Sponsor
+    assets"): each by its hash, newest version."""
+    version = Activity.objects.filter(pk=activity_id).values_list("assets_version", flat=True)
+    rows = SponsorAsset.objects.filter(sponsor__activity_id=activity_id).order_by(
+        "sponsor_id", "role"
+    )
+    return Manifest(
+        activity_id=activity_id,
+        version=int(version.first() or 0),
+        entries=tuple(
+            AssetEntry(row.sha256, row.size, row.content_type, row.sponsor_id, row.role)
+            for row in rows
+        ),
+    )
+
+
+def asset_by_hash(sha256: str) -> SponsorAsset | None:
+    return SponsorAsset.objects.filter(sha256=sha256).first()
+
+
+@dataclass(frozen=True, slots=True)
+class AssetsRow:
+    activity: Activity
+    manifest: Manifest
+    online: int  # clients that reported recently
+    holding: int  # of them, those holding the whole current manifest
+
+    @property
+    def share(self) -> float | None:
+        return self.holding / self.online if self.online else None
+
+
+def assets_overview(activities: list[Activity]) -> list[AssetsRow]:
+    """Per activity with assets: the share of online clients holding all of them."""
+    rows = []
+    for activity in activities:
+        manifest = manifest_of(activity.pk)
+        if manifest.entries:
+            online, holding = assets_counts(manifest)
+            rows.append(AssetsRow(activity, manifest, online, holding))
+    return rows

@@ -17,8 +17,9 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from shake.exceptions import ControlRefused
-from shake.selectors import control_events_recent, control_overview
+from shake.selectors import assets_overview, control_events_recent, control_overview
 from shake.services import control
+from shake.services.assets import ONLINE_SECONDS
 from wechat_core.errors import ServiceError
 
 
@@ -28,11 +29,14 @@ def _actor(request: HttpRequest) -> AbstractBaseUser | None:
 
 @staff_member_required
 def control_page(request: HttpRequest) -> HttpResponse:
+    overview = control_overview()
     return render(
         request,
         "shake/control.html",
         {
-            "activities": control_overview(),
+            "activities": overview,
+            "assets": assets_overview([activity for activity, _ in overview]),
+            "assets_online_seconds": ONLINE_SECONDS,
             "events": control_events_recent(),
             "now": timezone.now(),
         },

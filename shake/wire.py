@@ -9,6 +9,7 @@ from typing import Any
 
 from shake.access import ShakeAnswer, engine
 from shake.selectors import CouponView
+from shake.services.assets import HeldReport, Manifest
 from shake.services.opening import Opened, Win
 from shake.services.sharing import SharesSent
 from wechat_core.errors import InvalidInput
@@ -54,6 +55,44 @@ def schedule_json(answer: ShakeAnswer) -> dict[str, Any]:
         "tier": answer.tier,
         "schedule": _schedule_json(answer),
         "group": _group_json(answer),
+        "assets": _assets_version_json(answer),
+    }
+
+
+def _assets_version_json(answer: ShakeAnswer) -> dict[str, Any] | None:
+    if answer.schedule is None:
+        return None
+    manifest = engine().manifest_for(answer.schedule.round_id)
+    if manifest is None or not manifest.entries:
+        return None
+    return {"activity": manifest.activity_id, "version": manifest.version}
+
+
+def manifest_json(manifest: Manifest | None) -> dict[str, Any]:
+    if manifest is None:
+        return {"activity": None, "version": 0, "assets": []}
+    return {
+        "activity": manifest.activity_id,
+        "version": manifest.version,
+        "assets": [
+            {
+                "url": entry.url,
+                "sha256": entry.sha256,
+                "bytes": entry.size,
+                "content_type": entry.content_type,
+                "sponsor": entry.sponsor_id,
+                "role": entry.role,
+            }
+            for entry in manifest.entries
+        ],
+    }
+
+
+def held_json(report: HeldReport, manifest: Manifest) -> dict[str, Any]:
+    return {
+        "complete": report.complete,
+        "missing": list(report.missing),
+        "version": manifest.version,
     }
 
 

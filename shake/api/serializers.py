@@ -100,6 +100,14 @@ class ShakeOutput(serializers.Serializer[Any]):
     )
 
 
+class AssetsVersionOutput(serializers.Serializer[Any]):
+    activity = IdField()
+    version = serializers.IntegerField(
+        help_text="The asset manifest's version: when it differs from the one you hold, "
+        "fetch GET /api/shake/assets."
+    )
+
+
 class ShakeCountdownOutput(serializers.Serializer[Any]):
     round = IdField(allow_null=True, help_text="The round now issuing; null: none.")
     interval = serializers.IntegerField(help_text="Seconds between shakes, as a shake says.")
@@ -114,6 +122,52 @@ class ShakeCountdownOutput(serializers.Serializer[Any]):
         help_text="Your staggered group in the `schedule`'s round: count down to its "
         "`starts_at`, not the round's; null with `schedule`.",
     )
+    assets = AssetsVersionOutput(
+        allow_null=True,
+        help_text="The sponsor asset manifest of the `schedule`'s activity; null when it "
+        "has none (or no round is near).",
+    )
+
+
+class AssetOutput(serializers.Serializer[Any]):
+    url = serializers.CharField(help_text="Our origin's address of the asset (its hash in it).")
+    sha256 = serializers.CharField(help_text="Hex SHA-256 of its bytes: check it.")
+    bytes = serializers.IntegerField()
+    content_type = serializers.CharField()
+    sponsor = IdField()
+    role = serializers.CharField(help_text="`logo` or `background` of the sponsor.")
+
+
+class ManifestOutput(serializers.Serializer[Any]):
+    activity = IdField(allow_null=True, help_text="null: no round is near.")
+    version = serializers.IntegerField()
+    assets = AssetOutput(many=True)
+
+
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class AssetsActivityInput(serializers.Serializer[Any]):
+    # From the query string: digits, not a JSON integer (IdField refuses strings).
+    activity = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class AssetsHeldInput(serializers.Serializer[Any]):
+    activity = IdField()
+    version = serializers.IntegerField(min_value=0, help_text="The manifest version you hold.")
+    held = serializers.ListField(
+        child=serializers.RegexField(SHA256_HEX),
+        max_length=200,
+        help_text="The hashes of the assets you hold, each verified (lower-case hex).",
+    )
+
+
+class AssetsHeldOutput(serializers.Serializer[Any]):
+    complete = serializers.BooleanField(
+        help_text="You hold every asset of the current manifest (of this version)."
+    )
+    missing = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField(help_text="The current manifest's version.")
 
 
 class OpenInput(serializers.Serializer[Any]):

@@ -3,15 +3,27 @@ calling the engine or one service with the verified ticket, and shaping output."
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.ticketview import TicketView
 from shake import wire
 from shake.access import engine
 from shake.api import serializers as s
-from shake.selectors import coupon_view, coupon_view_of, prize_opened_view
+from shake.exceptions import AssetUnknown
+from shake.selectors import (
+    asset_by_hash,
+    coupon_view,
+    coupon_view_of,
+    manifest_of,
+    prize_opened_view,
+)
+from shake.services.assets import ASSET_TYPES, Manifest, assets_report
 from shake.services.delivery import coupon_delivery_retry
 from shake.services.opening import prize_open
 from shake.services.sharing import prize_shares_send
@@ -127,3 +139,84 @@ class CouponRetryView(TicketView):
         ticket = self.ticket
         delivery = coupon_delivery_retry(ticket=ticket, user_id=ticket.user_id, prize_id=prize_id)
         return Response(s.CouponOutput(wire.coupon_json(coupon_view_of(delivery))).data)
+
+
+def _manifest(activity_id: int) -> Manifest:
+    """From this process's memory when it holds the activity (a round is near), else
+    from the database."""
+    return engine().manifests.get(activity_id) or manifest_of(activity_id)
+
+
+class ManifestView(TicketView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "activity",
+                int,
+                required=False,
+                description="Whose manifest; by default that of the schedule's round.",
+            )
+        ],
+        responses={200: s.ManifestOutput},
+        tags=["shake"],
+        description="The sponsor assets to fetch ahead of the show: each at `url` on our "
+        "origin, to be checked against its `sha256`. Report what you hold with POST "
+        "/api/shake/assets/held.",
+    )
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("activity")
+        if raw is None:
+            answer = engine().schedule_now(user_id=self.ticket.user_id)
+            round_id = answer.schedule.round_id if answer.schedule is not None else None
+            manifest = engine().manifest_for(round_id)
+        else:
+            activity_id = self.valid(s.AssetsActivityInput, {"activity": raw})["activity"]
+            manifest = _manifest(activity_id)
+        return Response(s.ManifestOutput(wire.manifest_json(manifest)).data)
+
+
+class AssetsHeldView(TicketView):
+    @extend_schema(
+        request=s.AssetsHeldInput,
+        responses={200: s.AssetsHeldOutput},
+        tags=["shake"],
+        description="Which of the activity's assets this client holds, each checked by its "
+        "hash: counted for the operators' share of clients ready for the show. Send it "
+        "after fetching, and every minute while the shake page shows.",
+    )
+    def post(self, request: Request) -> Response:
+        ticket = self.ticket
+        data = self.valid(s.AssetsHeldInput, request.data)
+        manifest = _manifest(data["activity"])
+        if not manifest.entries:
+            raise AssetUnknown("This activity has no assets.")
+        report = assets_report(
+            ticket=ticket,
+            user_id=ticket.user_id,
+            manifest=manifest,
+            version=data["version"],
+            held=data["held"],
+        )
+        return Response(s.AssetsHeldOutput(wire.held_json(report, manifest)).data)
+
+
+class AssetFileView(APIView):
+    # Anyone may read a sponsor's logo: it is public, and a cache or CDN may hold it.
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="shake_asset_file",
+        responses={(200, kind): OpenApiTypes.BINARY for kind in ASSET_TYPES.values()},
+        tags=["shake"],
+        description="A sponsor asset's bytes by their SHA-256. Never changes: cached for a "
+        "year, `immutable`.",
+    )
+    def get(self, request: Request, sha256: str) -> FileResponse:
+        asset = asset_by_hash(sha256)
+        if asset is None:
+            raise AssetUnknown()
+        response = FileResponse(asset.file.open("rb"), content_type=asset.content_type)
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+        response["ETag"] = f'"{sha256}"'
+        return response

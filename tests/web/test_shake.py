@@ -13,6 +13,7 @@ it can over HTTP."""
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import re
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from django.utils import timezone
+from PIL import Image
 from playwright.sync_api import Browser, Request, expect
 
 from devtools.processes import ServerProcess, start_asgi_server, start_celery_worker, start_redis
@@ -37,6 +39,7 @@ from shake.services.activities import (
     activity_approve,
     activity_create,
 )
+from shake.services.assets import asset_store
 from shake.services.control import round_start
 from tests.factories import login_session, make_friends, make_user
 from tests.support.browser import ChatPage, off_loop
@@ -45,8 +48,8 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 CREDIT_TIMEOUT_MS = 30_000  # the worker's queue, then the page's next "open again"
-# Logos are shown from `logo_url`; the page's CSP allows our origin and data: (the
-# asset manifest that would serve them from here is not built), so a data: logo.
+# Without an asset in the manifest, logos are shown from `logo_url`; the page's CSP
+# allows our origin, data: and blob:, so a data: logo.
 LOGO_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="56" height="56">'
     '<rect width="56" height="56" fill="#fc0"/></svg>'
@@ -88,12 +91,12 @@ def shake_stack(
     broker.stop()
 
 
-def sponsor_packet_round() -> Round:
+def sponsor_packet_round(logo: str = LOGO) -> Round:
     """An activity of one sponsor whose running round's pool holds exactly one
     prize: a sponsor packet of 1.88 CNY with 2 extra shares worth 1 CNY together."""
     activity = activity_create(
         name="Gala",
-        sponsors=[SponsorPlan("Red Star Beer", LOGO, "#c00")],
+        sponsors=[SponsorPlan("Red Star Beer", logo, "#c00")],
         rounds=[
             RoundPlan(
                 title="Round 1",
@@ -398,4 +401,52 @@ def test_web_shake__a_staggered_group_waits_for_its_start__then_shakes(
         datetime.fromisoformat(known["group"]["starts_at"]).timestamp() * 1000
     )
     expect(schedule).to_have_attribute("data-state", "running")
+    assert alice.errors == []
+
+
+def test_web_shake__sponsor_logo_fetched_ahead__hash_checked__reported__shown_from_the_copy(
+    browser: Browser, shake_stack: tuple[ServerProcess, ServerProcess]
+) -> None:
+    # given: a running round whose sponsor's logo is stored here (its logo_url elsewhere,
+    # which the page's CSP would not show)
+    daphne, _ = shake_stack
+    round_ = sponsor_packet_round(logo="https://cdn.example.com/beer.png")
+    out = io.BytesIO()
+    Image.new("RGB", (56, 56), "#c00").save(out, format="PNG")
+    sponsor = round_.activity.sponsors.get()
+    digest = asset_store(sponsor_id=sponsor.pk, role="logo", content=out.getvalue()).sha256
+    alice = ChatPage.login(browser, daphne, make_user(nickname="Alice"))
+    fetched: list[str] = []
+    alice.page.on("request", lambda r: fetched.append(r.url) if digest in r.url else None)
+    # when: she opens the shake page (the round, and its manifest, loaded by the server)
+    probe = login_session(make_user())
+    with httpx.Client(base_url=daphne.url, headers=probe.headers, timeout=30) as peek:
+        eventually(
+            lambda: peek.get("/api/shake/schedule").json()["assets"],
+            what="the manifest loaded by the access process",
+        )
+    open_shake_page(alice)
+    # then: in idle time the page fetched the logo, checked its hash, kept it and told
+    # the server it holds the whole manifest
+    alice.page.wait_for_function(
+        "() => window.__chat.shake().assets.reports.length > 0", timeout=30_000
+    )
+    assets = shake_log(alice)["assets"]
+    assert assets["held"] == [digest]
+    assert assets["failed"] == {}
+    assert assets["reports"][0] == {"version": 1, "complete": True, "missing": []}
+    assert [url.split(daphne.url)[1] for url in fetched] == [f"/api/shake/assets/{digest}"]
+    # when: she shakes until she wins the sponsor's packet
+    answered = 0
+    while not alice.by_id("shake-prize").count():
+        assert answered < 20, "no win"
+        alice.by_id("shake-button").click()
+        answered = wait_idle(alice, answered)
+    # then: the card shows the logo from the kept copy, without fetching it again
+    logo = alice.by_id("shake-prize").get_by_test_id("shake-sponsor-logo")
+    expect(logo).to_have_attribute("src", re.compile(r"^blob:"))
+    alice.page.wait_for_function(
+        "() => document.querySelector('[data-testid=shake-sponsor-logo]').naturalWidth === 56"
+    )
+    assert len(fetched) == 1
     assert alice.errors == []

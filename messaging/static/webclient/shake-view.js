@@ -13,8 +13,12 @@
 // their group's start (`group.starts_at`); the page counts down to it and sends no shake
 // before it (a shake pressed earlier waits for it); a `not_yet` answer (the clocks
 // disagreed) is sent again when its `interval` runs out, at the group's start.
+//
+// Sponsor logos and backgrounds come from the activity's asset manifest, fetched and
+// checked ahead of the show (shake-assets.js); a card shows the kept copy.
 
 import { modal, toast } from "./dialogs.js";
+import { ShakeAssets } from "./shake-assets.js";
 import { avatar, h, icon, renderKeyed, replace } from "./dom.js";
 import { countdown } from "./format.js";
 import { errorText } from "./redpacket-view.js";
@@ -40,6 +44,7 @@ const FALLBACK_INTERVAL = 5;
 export class ShakePage {
   constructor(app) {
     this.app = app;
+    this.assets = new ShakeAssets(app); // the sponsors' images, fetched ahead
     this.shakes = 0; // the user's shakes on this page (button, space bar, motion)
     this.sent = 0; // shake requests sent
     this.wanting = false; // a shake waits for the next request the interval allows
@@ -77,6 +82,7 @@ export class ShakePage {
     document.addEventListener("keydown", this.onKey);
     if (this.motion !== "none") window.addEventListener("devicemotion", this.onMotion);
     this.ticker = setInterval(() => this.tick(), 250);
+    this.assets.start();
     this.loadSchedule();
     // Drawn on the next render: then the space bar presses the shake button.
     setTimeout(() => {
@@ -90,6 +96,7 @@ export class ShakePage {
     document.removeEventListener("keydown", this.onKey);
     window.removeEventListener("devicemotion", this.onMotion);
     clearInterval(this.ticker);
+    this.assets.stop();
   }
 
   stop() {
@@ -262,6 +269,7 @@ export class ShakePage {
     try {
       const answer = await this.app.api.callOnce("GET", "/api/shake/schedule");
       this.takeSchedule(answer.schedule, answer.group);
+      this.assets.take(answer.assets);
       if (this.interval === null) {
         this.interval = Number(answer.interval) || FALLBACK_INTERVAL;
         this.tier = Number(answer.tier) || 0;
@@ -401,6 +409,7 @@ export class ShakePage {
       interval: this.interval,
       tier: this.tier,
       answers: this.answers.map((a) => ({ ...a })),
+      assets: this.assets.snapshot(),
     };
   }
 
@@ -503,15 +512,17 @@ export class ShakePage {
   fillPrize(node, prize) {
     const p = prize.packet;
     const opened = prize.opened;
-    const sig = JSON.stringify([opened, prize.opening, prize.forwarded, prize.error]);
+    // The sponsor's kept images may arrive after the card is drawn: redrawn then.
+    const sig = JSON.stringify([opened, prize.opening, prize.forwarded, prize.error, this.assets.held.size]);
     if (node.__sig === sig) return;
     node.__sig = sig;
     const sponsor = p.sponsor || {};
-    applyBackground(node, sponsor.background);
+    const logoUrl = this.assets.urlOf(sponsor.id, "logo") || sponsor.logo_url;
+    applyBackground(node, this.assets.urlOf(sponsor.id, "background") || sponsor.background);
     node.dataset.kind = p.kind;
     node.dataset.opened = String(Boolean(opened));
-    const logo = sponsor.logo_url
-      ? h("img", { class: "shake-logo", testid: "shake-sponsor-logo", src: sponsor.logo_url, alt: sponsor.name, width: "56", height: "56" })
+    const logo = logoUrl
+      ? h("img", { class: "shake-logo", testid: "shake-sponsor-logo", src: logoUrl, alt: sponsor.name, width: "56", height: "56" })
       : avatar(sponsor.name || "?", sponsor.id || 0, { size: 56 });
     const shares = opened && opened.extra_shares > 0;
     replace(node,
@@ -576,7 +587,7 @@ function applyBackground(node, background) {
   node.dataset.background = value;
   if (/^(#[0-9a-f]{3,8}|[a-z]+|rgba?\([\d\s.,%]+\))$/i.test(value)) {
     node.style.background = value;
-  } else if (/^(https?:|data:image\/|\/)/i.test(value)) {
+  } else if (/^(https?:|data:image\/|blob:|\/)/i.test(value)) {
     node.style.backgroundImage = `url("${value.replace(/["\\\n]/g, "")}")`;
     node.style.backgroundSize = "cover";
   }
