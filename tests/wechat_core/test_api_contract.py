@@ -631,12 +631,24 @@ def _shake(api: Contract, alice: Session, bob: Session, server: ServerProcess) -
     its extra shares passed on into a chat (sponsor packets only in this round)."""
     import time
 
+    from shake.services.assets import asset_store
     from tests.shake.conftest import sponsor_round
 
-    sponsor_round(count=20, slices=4)
+    round_ = sponsor_round(count=20, slices=4)
+    sponsor = round_.activity.sponsors.first()
+    assert sponsor is not None
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(png, format="PNG")
+    sha = asset_store(sponsor_id=sponsor.pk, role="logo", content=png.getvalue()).sha256
     shared_url, api.base_url = api.base_url, server.url
     try:
         _shake_calls(api, alice, bob, time.monotonic() + 60)
+        held = {"activity": round_.activity_id, "version": 1, "held": [sha]}
+        api.call("GET /api/shake/assets", alice, 200, params={"activity": round_.activity_id})
+        api.call("POST /api/shake/assets/held", alice, 200, json=held)
+        api.call("POST /api/shake/assets/held", alice, 400, json=held | {"held": ["x"]})
+        api.call("GET /api/shake/assets/{sha256}", None, 200, sha256=sha)
+        api.call("GET /api/shake/assets/{sha256}", None, 404, sha256="0" * 64)
     finally:
         api.base_url = shared_url
 
