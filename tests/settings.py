@@ -43,6 +43,14 @@ def _isolate_parallel_worker() -> None:
     and its own media, static and metrics directories."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not worker.startswith("gw"):
+        # One process: the broker is the database below the cache's too, so a run
+        # pointed at its own TEST_REDIS_URL does not share (and flush) the default
+        # broker database 14 with another run on the machine.
+        base, cache_db = os.environ.get("REDIS_URL", TEST_ENVIRONMENT["REDIS_URL"]).rsplit("/", 1)
+        if "CELERY_BROKER_URL" not in os.environ and cache_db.isdigit() and int(cache_db) >= 1:
+            os.environ["CELERY_BROKER_URL"] = os.environ["CELERY_RESULT_BACKEND"] = (
+                f"{base}/{int(cache_db) - 1}"
+            )
         return
     index = int(worker[2:])
     base, cache_db = os.environ.get("REDIS_URL", TEST_ENVIRONMENT["REDIS_URL"]).rsplit("/", 1)
