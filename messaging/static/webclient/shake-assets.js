@@ -14,6 +14,11 @@
 const CACHE_NAME = "shake-assets-v1";
 const REPORT_MS = 60_000; // until a manifest says `report_seconds`
 const IDLE_TIMEOUT_MS = 5_000;
+// A sync entry can come before the answering access process has re-read the manifest
+// (it does within a second or so): an older version than we were told is asked again,
+// after 2 s, 4 s, … this many times.
+const STALE_RETRY_MS = 2_000;
+const STALE_RETRIES = 5;
 
 function whenIdle(fn) {
   if (typeof requestIdleCallback === "function") requestIdleCallback(() => fn(), { timeout: IDLE_TIMEOUT_MS });
@@ -36,6 +41,7 @@ export class ShakeAssets {
     this.reports = []; // what the server answered: {version, complete, missing}
     this.reportTimer = null;
     this.reportEvery = REPORT_MS;
+    this.staleRetries = 0;
     this.error = ""; // why the last sync failed
   }
 
@@ -76,6 +82,8 @@ export class ShakeAssets {
       this.manifest = await this.app.api.callOnce("GET", "/api/shake/assets", { query: { activity: this.activity } });
       // The server's report period: the timer follows it while the page shows.
       if (this.reportTimer !== null && this.reportMs !== this.reportEvery) this.start();
+      if (this.manifest.version < this.version) this.retryStale();
+      else this.staleRetries = 0;
       if (this.usable) {
         const cache = await caches.open(CACHE_NAME);
         for (const entry of this.manifest.assets) {
@@ -91,6 +99,12 @@ export class ShakeAssets {
     }
     await this.report();
     this.app.scheduleRender();
+  }
+
+  retryStale() {
+    if (this.staleRetries >= STALE_RETRIES) return; // the next schedule answer or report, then
+    this.staleRetries += 1;
+    setTimeout(() => whenIdle(() => this.sync()), STALE_RETRY_MS * this.staleRetries);
   }
 
   /** Hold one asset: the kept copy if it is there and still right, else fetched. */
