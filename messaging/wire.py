@@ -119,6 +119,13 @@ class ConversationSettingsPayload(TypedDict):
     pinned: bool
 
 
+class ShakeAssetsPayload(TypedDict):
+    """A shake activity's asset manifest is now at `version`: GET /api/shake/assets."""
+
+    activity: int
+    version: int
+
+
 class EntryView(TypedDict):
     seq: int
     kind: str
@@ -134,6 +141,7 @@ ENTRY_KINDS: dict[str, tuple[bool, bool, type | None]] = {
     "contact": (False, False, ContactPayload),
     "flag": (False, False, FlagPayload),
     "conversation": (False, True, ConversationSettingsPayload),
+    "shake_assets": (False, False, ShakeAssetsPayload),
 }
 
 

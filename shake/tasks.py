@@ -1,6 +1,7 @@
 """Celery tasks of shake activities: thin, each calling one service. Crediting a
 prize runs on `payout_fast` (the user's money, never behind other queues); delivering
-a coupon on `payout_slow` (at its business's pace, never in the money's way)."""
+a coupon on `payout_slow` (at its business's pace, never in the money's way); telling
+clients of new sponsor assets on `default` (nobody's money waits on it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from celery import shared_task
 
-from shake.services import delivery, opening, reconcile, reserving, sharing
+from shake.services import assets, delivery, opening, reconcile, reserving, sharing
 
 
 @shared_task(name="shake.tasks.credit_prize", acks_late=True, ignore_result=True)
@@ -46,3 +47,9 @@ def deliver_coupon(self: Any, delivery_id: int) -> str:
     if attempt.retry_in is not None:
         raise self.retry(countdown=attempt.retry_in)
     return attempt.state
+
+
+@shared_task(name="shake.tasks.push_assets", ignore_result=True)
+def push_assets(activity_id: int, version: int) -> int:
+    """A `shake_assets` sync entry to every signed-in user for the manifest's new version."""
+    return assets.assets_push_run(activity_id=activity_id, version=version)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,7 +20,6 @@ from django.views.decorators.http import require_POST
 from shake.exceptions import ControlRefused
 from shake.selectors import assets_overview, control_events_recent, control_overview
 from shake.services import control
-from shake.services.assets import ONLINE_SECONDS
 from wechat_core.errors import ServiceError
 
 
@@ -36,7 +36,7 @@ def control_page(request: HttpRequest) -> HttpResponse:
         {
             "activities": overview,
             "assets": assets_overview([activity for activity, _ in overview]),
-            "assets_online_seconds": ONLINE_SECONDS,
+            "assets_online_seconds": settings.SHAKE_ASSETS_ONLINE_SECONDS,
             "events": control_events_recent(),
             "now": timezone.now(),
         },

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+
 from shake.access import ShakeAnswer, engine
 from shake.selectors import CouponView
 from shake.services.assets import HeldReport, Manifest
@@ -69,11 +71,13 @@ def _assets_version_json(answer: ShakeAnswer) -> dict[str, Any] | None:
 
 
 def manifest_json(manifest: Manifest | None) -> dict[str, Any]:
+    report_seconds = settings.SHAKE_ASSETS_REPORT_SECONDS
     if manifest is None:
-        return {"activity": None, "version": 0, "assets": []}
+        return {"activity": None, "version": 0, "assets": [], "report_seconds": report_seconds}
     return {
         "activity": manifest.activity_id,
         "version": manifest.version,
+        "report_seconds": report_seconds,
         "assets": [
             {
                 "url": entry.url,

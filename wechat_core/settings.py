@@ -807,6 +807,12 @@ SHAKE_STAGGER_GROUPS = env_int("SHAKE_STAGGER_GROUPS", default=5, minimum=1, max
 # A sponsor packet's extra shares not passed on within this long after it was opened go
 # back to the pool of a later round of its activity (recycled by the recycling pass).
 SHAKE_SHARES_PASS_ON_SECONDS = env_int("SHAKE_SHARES_PASS_ON_SECONDS", default=3600, minimum=1)
+# Sponsor assets (docs/shake.md): a client counts as online for ONLINE_SECONDS after its
+# last report of what it holds; clients report every REPORT_SECONDS (the manifest says so).
+SHAKE_ASSETS_ONLINE_SECONDS = env_int("SHAKE_ASSETS_ONLINE_SECONDS", default=180, minimum=10)
+SHAKE_ASSETS_REPORT_SECONDS = env_int("SHAKE_ASSETS_REPORT_SECONDS", default=60, minimum=5)
+if SHAKE_ASSETS_REPORT_SECONDS >= SHAKE_ASSETS_ONLINE_SECONDS:
+    raise ImproperlyConfigured("SHAKE_ASSETS_REPORT_SECONDS is below SHAKE_ASSETS_ONLINE_SECONDS.")
 # Coupons (docs/shake.md "Coupons"): delivered to their businesses on payout_slow at each
 # business's rate, slowed by SLOWDOWN_RATIO (down to MIN_FACTOR of it) when it times out or
 # says "too fast", recovering by RECOVERY_PER_SECOND of its rate each second. A task waits
@@ -834,6 +840,7 @@ CELERY_TASK_ROUTES["shake.tasks.reconcile"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.recycle"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.recycle_shares"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.deliver_coupon"] = {"queue": "payout_slow"}
+CELERY_TASK_ROUTES["shake.tasks.push_assets"] = {"queue": "default"}
 CELERY_TASK_ROUTES["shake.tasks.*"] = {"queue": "payout_fast"}
 CELERY_BEAT_SCHEDULE["shake-recycle"] = {
     "task": "shake.tasks.recycle",

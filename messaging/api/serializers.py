@@ -389,7 +389,15 @@ class SyncConversationOutput(ConversationOutput):
 class SyncEntryOutput(serializers.Serializer[Any]):
     seq = serializers.IntegerField(help_text="Your sequence: apply entries above your key.")
     kind = serializers.ChoiceField(
-        choices=["message", "read", "conversation", "contact", "flag", "message_update"]
+        choices=[
+            "message",
+            "read",
+            "conversation",
+            "contact",
+            "flag",
+            "message_update",
+            "shake_assets",
+        ]
     )
     conversation = serializers.IntegerField(allow_null=True)
     message = SyncMessageOutput(allow_null=True, help_text="For `message` entries.")
@@ -398,7 +406,8 @@ class SyncEntryOutput(serializers.Serializer[Any]):
         help_text="read: `conversation`, `read_seq`; contact: `event`, `user`, `request`; "
         "conversation: `conversation`, `muted`, `pinned`; "
         "flag: `feature`, `revision`, `devices`; message_update: `message` and the owning "
-        "feature's object, e.g. `redpacket`, or `hidden` (docs/protocol.md).",
+        "feature's object, e.g. `redpacket`, or `hidden`; shake_assets: `activity`, "
+        "`version` (docs/protocol.md).",
     )
 
 

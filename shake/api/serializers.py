@@ -141,6 +141,10 @@ class AssetOutput(serializers.Serializer[Any]):
 class ManifestOutput(serializers.Serializer[Any]):
     activity = IdField(allow_null=True, help_text="null: no round is near.")
     version = serializers.IntegerField()
+    report_seconds = serializers.IntegerField(
+        help_text="Report what you hold (POST /api/shake/assets/held) this often while "
+        "the shake page shows."
+    )
     assets = AssetOutput(many=True)
 
 

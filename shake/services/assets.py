@@ -6,7 +6,8 @@ it is stored under MEDIA by its SHA-256 and served from our origin at a URL with
 hash in it, cacheable for ever. Each import bumps the activity's manifest version.
 Clients fetch the manifest's assets in idle time, check each hash, and report which
 they hold; operators see the share of reporting clients that hold the whole current
-manifest (`shake_assets_complete_ratio`).
+manifest (`shake_assets_complete_ratio`). Online clients learn of a new version from a
+`shake_assets` entry in their sync log, pushed by a Celery task after the import.
 """
 
 from __future__ import annotations
@@ -27,23 +28,28 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
+from accounts.selectors import device_profiles_signed_in
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from shake.exceptions import AssetInvalid, PlanInvalid
 from shake.models import Activity, AssetRole, Sponsor, SponsorAsset
 from wechat_core.cacheclient import redis_connect
 from wechat_core.metrics import gauge
+from wechat_core.sync.log import entries_append_payloads
+from wechat_core.sync.models import EntryKind
+from wechat_core.transactions import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 # Logos and backgrounds only: small enough that a phone fetches all of them in idle time.
 ASSET_MAX_BYTES = 1024 * 1024
 ASSET_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
-# A client counts as online while its last report is this recent; the web client
-# reports when it opens the shake page and every REPORT_SECONDS while it shows.
-ONLINE_SECONDS = 180
-REPORT_SECONDS = 60
 IMPORT_TIMEOUT_SECONDS = 10.0
+# Users given their `shake_assets` entries in one transaction (as flag pushes do).
+PUSH_BATCH_USERS = 1000
+# How long the claim of one version's push stands: its task ran, another one of the same
+# version writes nothing (a late duplicate; entries are cheap but not free at this scale).
+PUSH_CLAIM_SECONDS = 86_400
 
 COMPLETE_RATIO = gauge(
     "shake_assets_complete_ratio",
@@ -145,6 +151,14 @@ def asset_store(*, sponsor_id: int, role: str, content: bytes, source: str = "")
         )
         activity.assets_version += 1
         activity.save(update_fields=["assets_version"])
+        # If the broker is down, clients still learn the version from the schedule answer
+        # and their reports' answers; the push only tells them sooner.
+        enqueue_on_commit(
+            "shake.tasks.push_assets",
+            activity.pk,
+            activity.assets_version,
+            name="shake_assets_push",
+        )
     return asset
 
 
@@ -195,6 +209,7 @@ def assets_report(
     if settings.REDIS_URL:
         online_key, complete_key = _keys(manifest.activity_id, manifest.version)
         now = time.time()
+        online_seconds = settings.SHAKE_ASSETS_ONLINE_SECONDS
         try:
             pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
             pipe.zadd(online_key, {str(user_id): now})
@@ -203,8 +218,8 @@ def assets_report(
             else:
                 pipe.zrem(complete_key, str(user_id))
             for key in (online_key, complete_key):
-                pipe.zremrangebyscore(key, "-inf", now - ONLINE_SECONDS)
-                pipe.expire(key, ONLINE_SECONDS * 2)
+                pipe.zremrangebyscore(key, "-inf", now - online_seconds)
+                pipe.expire(key, online_seconds * 2)
             pipe.zcard(online_key)
             pipe.zcard(complete_key)
             *_, online, holding = pipe.execute()
@@ -221,7 +236,7 @@ def assets_counts(manifest: Manifest) -> tuple[int, int]:
     if not settings.REDIS_URL:
         return 0, 0
     online_key, complete_key = _keys(manifest.activity_id, manifest.version)
-    low = time.time() - ONLINE_SECONDS
+    low = time.time() - settings.SHAKE_ASSETS_ONLINE_SECONDS
     try:
         pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
         pipe.zcount(online_key, low, "+inf")
@@ -237,3 +252,47 @@ def _gauges_set(activity_id: int, online: int, holding: int) -> None:
     label = str(activity_id)
     ONLINE_CLIENTS.set(label, value=online)
     COMPLETE_RATIO.set(label, value=holding / online if online else 0.0)
+
+
+# --- Telling clients a manifest changed -------------------------------------------------
+
+
+def _push_claimed(activity_id: int, version: int) -> bool:
+    """Whether this run pushes the version: the first run claims it in Redis. Without
+    Redis (embedded mode, or unreachable) every run pushes: a duplicate entry costs a
+    row, and a client ignores a version it already holds."""
+    if not settings.REDIS_URL:
+        return True
+    key = f"{settings.SHAKE_REGISTRY}:assets:{activity_id}:pushed:{version}"
+    try:
+        return bool(_redis(settings.REDIS_URL).set(key, "1", nx=True, ex=PUSH_CLAIM_SECONDS))
+    except redis.RedisError:
+        logger.warning("shake asset push not claimed: Redis unreachable; pushing anyway")
+        return True
+
+
+def assets_push_run(*, activity_id: int, version: int) -> int:
+    """Write a `shake_assets` entry ({activity, version}) into the sync log of every user
+    with a signed-in device (a live ticket), a batch of users per transaction, so that
+    online clients fetch the new manifest in idle time. Activities have no audience of
+    their own: the show is for everyone signed in, as a client-visible flag's push is.
+
+    Once per version: a version already superseded is not pushed (the newer one's task
+    pushes that), and a second run of the same version writes nothing. Returns the
+    number of users given an entry."""
+    current = Activity.objects.filter(pk=activity_id).values_list("assets_version", flat=True)
+    if current.first() != version or not _push_claimed(activity_id, version):
+        return 0
+    payload = {"activity": activity_id, "version": version}
+    pushed, after = 0, 0
+    while True:
+        profiles = device_profiles_signed_in(after_user_id=after, users=PUSH_BATCH_USERS)
+        if not profiles:
+            return pushed
+        users = sorted({profile.user_id for profile in profiles})
+        with transaction.atomic():
+            entries_append_payloads(
+                kind=EntryKind.SHAKE_ASSETS, payloads={user: dict(payload) for user in users}
+            )
+        pushed += len(users)
+        after = users[-1]

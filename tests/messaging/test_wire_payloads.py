@@ -1,9 +1,9 @@
 """Every payload the server actually emits has the shape messaging.wire defines
 (Zulip's test_events.py): real operations of every kind (messages with mentions,
 quotes and images, recalls, reads, receipts, group changes, contacts, feature
-flags, official accounts, old clients), their answers and the entries they write,
-read over HTTP and as websocket frames from live servers, each checked against its
-typed definition; and the OpenAPI components say the same fields."""
+flags, shake sponsor assets, official accounts, old clients), their answers and the
+entries they write, read over HTTP and as websocket frames from live servers, each
+checked against its typed definition; and the OpenAPI components say the same fields."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from messaging.services.conversations import (
     group_update,
 )
 from publicplatform.tasks import greet_follower
+from shake.services.assets import asset_store, assets_push_run
 from tests.factories import (
     Session,
     login_session,
@@ -39,6 +40,7 @@ from tests.factories import (
     make_user,
     send_request,
 )
+from tests.shake.conftest import approved_round
 from tests.support.chat import Raw, raw_connect, run
 from tests.support.wirecheck import (
     entry_errors,
@@ -47,7 +49,7 @@ from tests.support.wirecheck import (
     type_errors,
 )
 
-KINDS_SEEN = {"message", "read", "contact", "flag"}
+KINDS_SEEN = {"message", "read", "contact", "flag", "shake_assets"}
 
 
 def _png() -> bytes:
@@ -90,7 +92,8 @@ def test_every_payload__over_http__has_its_typed_shape(
     alice, bob, carol = people["alice"], people["bob"], people["carol"]
     a = Http(asgi_servers[0], alice)
     b = Http(asgi_servers[1], bob)
-    # given: a 1:1 chat, a group that changes, contacts, a flag and an official account
+    # given: a 1:1 chat, a group that changes, contacts, a flag, a shake activity's new
+    # sponsor assets and an official account
     chat = direct_open(ticket=alice.ticket, user_id=alice.user.pk, peer_id=bob.user.pk).pk
     group = group_create(
         ticket=alice.ticket, user_id=alice.user.pk, name="G", member_ids=[bob.user.pk]
@@ -122,6 +125,10 @@ def test_every_payload__over_http__has_its_typed_shape(
     change = FeatureChange.objects.filter(feature_key="web.wire").order_by("-id").first()
     assert change is not None
     flag_push_run(change_id=change.pk)
+    round_ = approved_round(prizes_each=1)
+    sponsor = round_.activity.sponsors.order_by("pk").values_list("pk", flat=True)[0]
+    asset_store(sponsor_id=sponsor, role="logo", content=_png())
+    assets_push_run(activity_id=round_.activity_id, version=1)
     account, _ = make_official_account(name="News", greeting="Welcome")
     follower = make_follower(bob.user, account)
     greet_follower(follower.pk, 0)

@@ -1,6 +1,7 @@
 """Sponsor assets pushed ahead of the show (docs/shake.md "Sponsor assets"): stored here
 by their hash and served from our origin, listed in a versioned manifest, and the
-share of online clients holding all of them counted for the operators."""
+share of online clients holding all of them counted for the operators; a new manifest
+version pushed to signed-in users as a `shake_assets` sync entry."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from django.test import override_settings
 from PIL import Image
 
 from accounts.services.operators import operator_grant
+from devtools.processes import ServerProcess
+from messaging.selectors import sync_read
 from shake.access import engine
 from shake.models import Round, SponsorAsset
-from shake.services.assets import asset_store
+from shake.services.assets import asset_store, assets_push_run
 from tests.factories import login_session, make_user
 from tests.shake.conftest import approved_round
+from tests.support.waiting import eventually
+from tests.support.wirecheck import entry_errors
 from wechat_core.metrics import sample_value
+from wechat_core.sync.models import SyncEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +291,59 @@ def test_reports__activity_without_assets_404__without_a_ticket_401(client: Any)
     assert (none.status_code, none.json()["code"]) == (404, "shake_asset_unknown")
     assert anonymous.status_code == 401
     assert (bad_query.status_code, bad_query.json()["code"]) == (400, "invalid")
+
+
+def asset_entries(user_id: int) -> list[dict[str, Any] | None]:
+    return list(
+        SyncEntry.objects.filter(user_id=user_id, kind="shake_assets")
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    )
+
+
+def test_push__each_new_version_to_every_signed_in_user__once__synced_as_typed() -> None:
+    round_ = approved_round(prizes_each=1)
+    activity = round_.activity_id
+    beer, moon, _ = sponsors_of(round_)
+    alice, bob = login_session(make_user()), login_session(make_user())
+    signed_out = make_user()
+    asset_store(sponsor_id=beer, role="logo", content=png("red"))
+
+    assert assets_push_run(activity_id=activity, version=1) == 2
+    assert assets_push_run(activity_id=activity, version=1) == 0  # a duplicate task
+    asset_store(sponsor_id=moon, role="logo", content=png("blue"))
+    asset_store(sponsor_id=moon, role="logo", content=png("green"))
+    assert assets_push_run(activity_id=activity, version=2) == 0  # replaced: 3 pushes it
+    assert assets_push_run(activity_id=activity, version=3) == 2
+
+    pushed = [{"activity": activity, "version": 1}, {"activity": activity, "version": 3}]
+    assert asset_entries(alice.user.pk) == pushed
+    assert asset_entries(bob.user.pk) == pushed
+    assert asset_entries(signed_out.pk) == []
+    page = sync_read(ticket=bob.ticket, user_id=bob.user.pk, since=0, limit=100)
+    synced = [entry for entry in page.entries if entry["kind"] == "shake_assets"]
+    assert [entry["payload"] for entry in synced] == pushed
+    assert [error for entry in synced for error in entry_errors(entry)] == []
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_push__an_import__the_worker_pushes_its_version(celery_worker: ServerProcess) -> None:
+    round_ = approved_round(prizes_each=1)
+    alice = login_session(make_user())
+    asset_store(sponsor_id=sponsors_of(round_)[0], role="logo", content=png("red"))
+
+    eventually(
+        lambda: asset_entries(alice.user.pk) == [{"activity": round_.activity_id, "version": 1}],
+        timeout=30,
+        what="the shake_assets entry written by the worker",
+    )
+
+
+def test_manifest__says_how_often_to_report(client: Any) -> None:
+    round_ = approved_round(prizes_each=1)
+    asset_store(sponsor_id=sponsors_of(round_)[0], role="logo", content=png("red"))
+    _, headers = auth(client)
+    with override_settings(SHAKE_ASSETS_REPORT_SECONDS=45):
+        manifest = client.get(f"/api/shake/assets?activity={round_.activity_id}", **headers)
+    assert manifest.json()["report_seconds"] == 45

@@ -39,7 +39,7 @@ from shake.services.activities import (
     activity_approve,
     activity_create,
 )
-from shake.services.assets import asset_store
+from shake.services.assets import asset_store, assets_push_run
 from shake.services.control import round_start
 from tests.factories import login_session, make_friends, make_user
 from tests.support.browser import ChatPage, off_loop
@@ -47,6 +47,7 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
+HELD = "/api/shake/assets/held"
 CREDIT_TIMEOUT_MS = 30_000  # the worker's queue, then the page's next "open again"
 # Without an asset in the manifest, logos are shown from `logo_url`; the page's CSP
 # allows our origin, data: and blob:, so a data: logo.
@@ -449,4 +450,37 @@ def test_web_shake__sponsor_logo_fetched_ahead__hash_checked__reported__shown_fr
         "() => document.querySelector('[data-testid=shake-sponsor-logo]').naturalWidth === 56"
     )
     assert len(fetched) == 1
+    assert alice.errors == []
+
+
+def test_web_shake__a_new_manifest_pushed_through_sync__fetched_ahead_off_the_shake_page(
+    browser: Browser, shake_stack: tuple[ServerProcess, ServerProcess]
+) -> None:
+    # given: Alice online in her chats, never on the shake page
+    daphne, _ = shake_stack
+    round_ = sponsor_packet_round(logo="https://cdn.example.com/beer.png")
+    alice = ChatPage.login(browser, daphne, make_user(nickname="Alice"))
+    fetched: list[str] = []
+    alice.page.on("request", lambda r: fetched.append(r.url) if "/api/shake/" in r.url else None)
+    # when: a sponsor's logo is imported, and its version pushed to signed-in users
+    out = io.BytesIO()
+    Image.new("RGB", (56, 56), "#0c0").save(out, format="PNG")
+    sponsor = round_.activity.sponsors.get()
+    digest = asset_store(sponsor_id=sponsor.pk, role="logo", content=out.getvalue()).sha256
+    assert assets_push_run(activity_id=round_.activity_id, version=1) >= 1
+    # then: her client read the manifest from the sync entry, fetched and checked the
+    # logo in idle time and reported it held, the shake page still closed
+    alice.page.wait_for_function(
+        "() => window.__chat.shake().assets.reports.length > 0", timeout=30_000
+    )
+    assets = shake_log(alice)["assets"]
+    assert assets["held"] == [digest]
+    assert assets["reports"][0] == {"version": 1, "complete": True, "missing": []}
+    # (the manifest read again if the access process still had the old one)
+    paths = [url.split(daphne.url)[1] for url in fetched]
+    logo = f"/api/shake/assets/{digest}"
+    assert set(paths) == {f"/api/shake/assets?activity={round_.activity_id}", logo, HELD}
+    assert paths.count(logo) == 1
+    assert paths.index(logo) < paths.index(HELD)
+    expect(alice.by_id("shake-page")).to_be_hidden()
     assert alice.errors == []

@@ -39,6 +39,9 @@ class EntryKind(models.TextChoices):
     # A message's state changed for this user (payload: the owning app's fields,
     # e.g. a red packet opened, all taken or expired); the message is not resent.
     MESSAGE_UPDATE = "message_update", "A message's state changed"
+    # A shake activity's sponsor assets changed (payload: activity, version): the
+    # client reads the new manifest in idle time (docs/shake.md "Sponsor assets").
+    SHAKE_ASSETS = "shake_assets", "A shake activity's asset manifest changed"
 
 
 class SyncEntry(models.Model):

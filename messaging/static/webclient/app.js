@@ -203,6 +203,7 @@ class App {
     let moneyMoved = false;
     for (const entry of entries) {
       if (entry.kind === "flag") this.flags.applyEntry(entry.payload);
+      if (entry.kind === "shake_assets") this.shake.assets.take(entry.payload); // a new manifest: fetch in idle time
       if (entry.kind === "message_update" && entry.payload && entry.payload.hidden) {
         this.store.markHidden(entry.conversation, entry.payload.message); // deleted on one of my devices
       }

@@ -1,9 +1,10 @@
 // Sponsor assets fetched ahead of the show (docs/shake.md "Sponsor assets", seed 004):
-// the schedule answer names the activity's manifest version; when it is new to us the
-// page reads the manifest (GET /api/shake/assets) and, in idle time, fetches each asset
-// it does not hold yet, checks its SHA-256 (crypto.subtle) and keeps it in the Cache
-// API, then tells the server what it holds (POST /api/shake/assets/held), again every
-// minute while the page shows, so operators see the share of clients ready.
+// a `shake_assets` sync entry, or the schedule answer, names the activity's manifest
+// version; when it is new to us the client reads the manifest (GET /api/shake/assets)
+// and, in idle time, fetches each asset it does not hold yet, checks its SHA-256
+// (crypto.subtle) and keeps it in the Cache API, then tells the server what it holds
+// (POST /api/shake/assets/held), again every `report_seconds` of the manifest while the
+// page shows, so operators see the share of clients ready.
 //
 // A prize card shows the kept copy (an object URL: no request at the peak); where the
 // browser has no Cache API or no crypto.subtle (a page not served over https or from
@@ -11,8 +12,13 @@
 // origin by its hashed URL (which the browser's own cache may still hold).
 
 const CACHE_NAME = "shake-assets-v1";
-const REPORT_MS = 60_000;
+const REPORT_MS = 60_000; // until a manifest says `report_seconds`
 const IDLE_TIMEOUT_MS = 5_000;
+// A sync entry can come before the answering access process has re-read the manifest
+// (it does within a second or so): an older version than we were told is asked again,
+// after 2 s, 4 s, … this many times.
+const STALE_RETRY_MS = 2_000;
+const STALE_RETRIES = 5;
 
 function whenIdle(fn) {
   if (typeof requestIdleCallback === "function") requestIdleCallback(() => fn(), { timeout: IDLE_TIMEOUT_MS });
@@ -34,6 +40,8 @@ export class ShakeAssets {
     this.failed = {}; // sha256 → why it is not held (a network error, a wrong hash)
     this.reports = []; // what the server answered: {version, complete, missing}
     this.reportTimer = null;
+    this.reportEvery = REPORT_MS;
+    this.staleRetries = 0;
     this.error = ""; // why the last sync failed
   }
 
@@ -41,7 +49,9 @@ export class ShakeAssets {
     return typeof caches !== "undefined" && Boolean(globalThis.crypto && crypto.subtle);
   }
 
-  /** The `assets` of a schedule answer: {activity, version}, or null. */
+  /** The `assets` of a schedule answer, or a `shake_assets` entry's payload:
+   * {activity, version}, or null. Also when the shake page is not showing: the
+   * assets are fetched ahead, in idle time. */
   take(assets) {
     if (!assets || (assets.activity === this.activity && assets.version === this.version)) return;
     this.activity = assets.activity;
@@ -49,9 +59,15 @@ export class ShakeAssets {
     whenIdle(() => this.sync());
   }
 
+  get reportMs() {
+    const seconds = this.manifest && this.manifest.report_seconds;
+    return seconds > 0 ? seconds * 1000 : REPORT_MS;
+  }
+
   start() {
     clearInterval(this.reportTimer);
-    this.reportTimer = setInterval(() => this.report(), REPORT_MS);
+    this.reportEvery = this.reportMs;
+    this.reportTimer = setInterval(() => this.report(), this.reportEvery);
   }
 
   stop() {
@@ -64,6 +80,10 @@ export class ShakeAssets {
     this.fetching = true;
     try {
       this.manifest = await this.app.api.callOnce("GET", "/api/shake/assets", { query: { activity: this.activity } });
+      // The server's report period: the timer follows it while the page shows.
+      if (this.reportTimer !== null && this.reportMs !== this.reportEvery) this.start();
+      if (this.manifest.version < this.version) this.retryStale();
+      else this.staleRetries = 0;
       if (this.usable) {
         const cache = await caches.open(CACHE_NAME);
         for (const entry of this.manifest.assets) {
@@ -79,6 +99,12 @@ export class ShakeAssets {
     }
     await this.report();
     this.app.scheduleRender();
+  }
+
+  retryStale() {
+    if (this.staleRetries >= STALE_RETRIES) return; // the next schedule answer or report, then
+    this.staleRetries += 1;
+    setTimeout(() => whenIdle(() => this.sync()), STALE_RETRY_MS * this.staleRetries);
   }
 
   /** Hold one asset: the kept copy if it is there and still right, else fetched. */
