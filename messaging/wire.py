@@ -131,7 +131,7 @@ class EntryView(TypedDict):
     kind: str
     conversation: int | None
     message: MessageView | None
-    payload: dict[str, Any] | None  # by kind: ENTRY_PAYLOADS
+    payload: dict[str, Any] | None  # by kind: ENTRY_KINDS
 
 
 # Per entry kind: whether it carries a message, a conversation, and its payload type.
