@@ -812,7 +812,9 @@ SHAKE_SHARES_PASS_ON_SECONDS = env_int("SHAKE_SHARES_PASS_ON_SECONDS", default=3
 SHAKE_ASSETS_ONLINE_SECONDS = env_int("SHAKE_ASSETS_ONLINE_SECONDS", default=180, minimum=10)
 SHAKE_ASSETS_REPORT_SECONDS = env_int("SHAKE_ASSETS_REPORT_SECONDS", default=60, minimum=5)
 if SHAKE_ASSETS_REPORT_SECONDS >= SHAKE_ASSETS_ONLINE_SECONDS:
-    raise ImproperlyConfigured("SHAKE_ASSETS_REPORT_SECONDS must be below SHAKE_ASSETS_ONLINE_SECONDS.")
+    raise ImproperlyConfigured(
+        "SHAKE_ASSETS_REPORT_SECONDS must be below SHAKE_ASSETS_ONLINE_SECONDS."
+    )
 # Coupons (docs/shake.md "Coupons"): delivered to their businesses on payout_slow at each
 # business's rate, slowed by SLOWDOWN_RATIO (down to MIN_FACTOR of it) when it times out or
 # says "too fast", recovering by RECOVERY_PER_SECOND of its rate each second. A task waits
