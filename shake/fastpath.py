@@ -63,9 +63,16 @@ from wechat_core.admission.metrics import QUEUE_SECONDS
 from wechat_core.datacenters import require_local_id
 from wechat_core.errors import ServiceError
 from wechat_core.jsoninput import json_load
-from wechat_core.metrics import client_version_label
+from wechat_core.metrics import client_version_label, counter
 
 logger = logging.getLogger(__name__)
+
+FAST_PATH_REQUESTS = counter(
+    "shake_fast_path_requests_total",
+    "POST /api/shake by who answered: `fast` (before Django) or `django`.",
+    ["answered_by"],
+    process_labels=True,
+)
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -188,6 +195,7 @@ class ShakeFastPath:
         if arrived is not None and (tier := controller().tier()):
             response_headers.append((b"X-Throttle-Tier", str(tier).encode()))
         await self._count(ticket, body, started)
+        FAST_PATH_REQUESTS.inc("fast")
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -232,6 +240,7 @@ class ShakeFastPath:
     async def _django(
         self, scope: dict[str, Any], receive: Receive, send: Send, key: tuple[Any, ...] | None
     ) -> None:
+        FAST_PATH_REQUESTS.inc("django")
         if key is None or key in self._learnt:
             await self.app(scope, receive, send)
             return
