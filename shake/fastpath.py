@@ -176,7 +176,10 @@ class ShakeFastPath:
     ) -> None:
         arrived = scope.get(ARRIVED)
         try:
-            answer = engine().shake(
+            # In a thread, as Django runs it: a winner's Redis calls (cross-process caps,
+            # quotas; up to SHAKE_REDIS_TIMEOUT_SECONDS each) must not hold the event loop.
+            answer = await asyncio.to_thread(
+                engine().shake,
                 user_id=ticket.user_id,
                 record_token=wire.record_from(data),
                 schedule_token=wire.schedule_from(data),
