@@ -41,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from channels.db import database_sync_to_async  # type: ignore[import-untyped]
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import resolve
@@ -57,13 +58,14 @@ from shake import wire
 from shake.access import engine
 from shake.api import serializers as s
 from shake.api.views import ShakeView
+from wechat_core import datacenters
 from wechat_core.admission.controller import controller
 from wechat_core.admission.http import ARRIVED
 from wechat_core.admission.metrics import QUEUE_SECONDS
-from wechat_core.datacenters import require_local_id
 from wechat_core.errors import ServiceError
 from wechat_core.jsoninput import json_load
 from wechat_core.metrics import client_version_label, counter
+from wechat_core.sharedstate import SharedVersion
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ class ShakeFastPath:
         ):
             await self._django(scope, receive, send, key)
             return
+        await _refresh_shared()
         ticket = _cached_ticket(headers.get(b"authorization"))
         if ticket is None or _touch_due(ticket) or _guard_may_refuse():
             await self._django(scope, receive, send, key)
@@ -361,9 +364,13 @@ def _cached_ticket(header: bytes | None) -> VerifiedTicket | None:
     ):
         return None
     ticket_id = int(parts[1])
-    try:
-        require_local_id(ticket_id)
-    except ServiceError:
+    # require_local_id's test, without its redirect count (Django's to make).
+    if datacenters.enabled() and datacenters.origin_of_id(ticket_id) not in (
+        None,
+        datacenters.here(),
+    ):
+        return None
+    if not _fresh(tickets._cache.version):
         return None
     entry = tickets._cache.get(ticket_id)
     if entry is None or not hmac.compare_digest(entry.secret_hash, tickets._hash_secret(parts[2])):
@@ -379,6 +386,40 @@ def _cached_ticket(header: bytes | None) -> VerifiedTicket | None:
     return ticket
 
 
+def _fresh(version: SharedVersion) -> bool:
+    """Whether a shared version can be read without asking Redis."""
+    return time.monotonic() < version._fresh_until
+
+
+def _guard_watching() -> bool:
+    return (
+        settings.MONITORING_ENABLED
+        and settings.MONITORING_GUARD_ENABLED
+        and PATH.lstrip("/") not in settings.MONITORING_GUARD_EXEMPT_ROUTES
+    )
+
+
+def _blocks_current() -> bool:
+    loaded = BLOCKS._loaded
+    return (
+        _fresh(BLOCKS.version)
+        and loaded is not None
+        and loaded[0] == BLOCKS.version.current()
+        and time.monotonic() - loaded[1] < BLOCKS._max_age
+    )
+
+
+async def _refresh_shared() -> None:
+    """What Django's thread would re-read for this request, re-read in a thread when
+    due (the tickets' shared version every SHARED_STATE_POLL_SECONDS, the traffic
+    guard's blocks when they moved): the event loop never waits on Redis (up to its
+    socket timeout when it is unreachable) or the database."""
+    if not _fresh(tickets._cache.version):
+        await asyncio.to_thread(tickets._cache.observe)
+    if _guard_watching() and not _blocks_current():
+        await database_sync_to_async(BLOCKS.get)()
+
+
 def _touch_due(ticket: VerifiedTicket) -> bool:
     """Whether the authentication would write the device's "last seen" now (a query:
     Django does it)."""
@@ -389,19 +430,11 @@ def _touch_due(ticket: VerifiedTicket) -> bool:
 
 def _guard_may_refuse() -> bool:
     """Whether the traffic guard might refuse this request: some client is blocked, or
-    this process's copy of the blocks is stale (reloading it is a query: Django's)."""
-    if not settings.MONITORING_ENABLED or not settings.MONITORING_GUARD_ENABLED:
-        return False
-    if PATH.lstrip("/") in settings.MONITORING_GUARD_EXEMPT_ROUTES:
+    this process's copy of the blocks is stale (reloading it is Django's)."""
+    if not _guard_watching():
         return False
     loaded = BLOCKS._loaded
-    if (
-        loaded is None
-        or loaded[0] != BLOCKS.version.current()
-        or time.monotonic() - loaded[1] >= BLOCKS._max_age
-    ):
-        return True
-    return bool(loaded[2])
+    return not _blocks_current() or loaded is None or bool(loaded[2])
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
