@@ -14,7 +14,10 @@ can never tell which of the two answered:
   reader as the API's parser, and no traffic-guard block known anywhere. Any
   doubt, any failure: Django answers (it counts the refusals, writes the device,
   renders the errors).
-- The body is ShakeView's, rendered by the same serializer and renderer.
+- The body is ShakeView's: `Engine.shake` in a worker thread as Django runs it,
+  rendered by the same renderer (the serializer checked on sampled answers).
+  Nothing here waits on Redis or the database in the event loop: what is due to
+  be re-read (the tickets' shared version, the guard's blocks) is, in a thread.
 - The headers are Django's own, learnt: the first answers Django gives to
   `POST /api/shake` for a combination of the request headers that can change
   response headers (host, scheme, Accept, Accept-Language, forwarded headers)
