@@ -5,19 +5,24 @@ by the same server software, in the same run (issue 15's target: at least 50 %).
 
 One ASGI process of the project (production settings, its shake engine running)
 with an approved round issuing during the run (the usual answer is "nothing", as
-in the seed: 1,400万 shakes/s against 5万 packets/s), and one process of
+in the seed: 1,400万 shakes/s against 5万 packets/s), measured twice: answered by
+Django (SHAKE_FAST_PATH off) and by the fast path before it (on, the default;
+shake/fastpath.py), each a process of its own; then one process of
 bench/_hello.py under the same server. The same client load (`--clients`
 concurrent HTTP/1.1 keep-alive clients, each carrying its record) hits each for
-`--seconds`. Prints JSON (docs/performance.md).
+`--seconds`. `--only fast` or `--only django` skips the other. Prints JSON
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from _setup import ROOT, configure, emit
 
 async def _load(url: str, headers: list[dict[str, str]], seconds: float) -> dict[str, Any]:
     answered = errors = packets = 0
+    statuses: Counter[str] = Counter()
     until = time.monotonic() + seconds
 
     async def client(header: dict[str, str]) -> None:
@@ -38,11 +44,13 @@ async def _load(url: str, headers: list[dict[str, str]], seconds: float) -> dict
             while time.monotonic() < until:
                 try:
                     response = await http.post(url, json={"record": record}, headers=header)
-                except httpx.HTTPError:
+                except httpx.HTTPError as error:
                     errors += 1
+                    statuses[type(error).__name__] += 1
                     continue
                 if response.status_code != 200:
                     errors += 1
+                    statuses[str(response.status_code)] += 1
                     continue
                 answered += 1
                 body = response.json()
@@ -55,6 +63,7 @@ async def _load(url: str, headers: list[dict[str, str]], seconds: float) -> dict
     return {
         "answered": answered,
         "errors": errors,
+        **({"error_kinds": dict(statuses)} if statuses else {}),
         "packets": packets,
         "per_second": round(answered / elapsed, 1),
     }
@@ -93,6 +102,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument("--only", choices=["fast", "django"], default=None)
     args = parser.parse_args()
     env = configure() | {"LOG_LEVEL": "WARNING", "MONITORING_GUARD_ENABLED": "false"}
 
@@ -106,14 +116,30 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-shake-"))
     collect_static(env)
     _round(args.seconds)
-    headers = [{"Authorization": f"Ticket {_ticket(_user('shaker'))}"} for _ in range(args.clients)]
     results: dict[str, Any] = {}
-    server = start_asgi_server(log_dir=log_dir, env=env, server=args.server, name="shake")
-    try:
-        time.sleep(2)  # the engine claims its slot and reserves (not measured)
-        results["shake"] = asyncio.run(_load(f"{server.url}/api/shake", headers, args.seconds))
-    finally:
-        server.stop()
+    paths = {"django": "false", "fast": "true"}
+    for name, switch in paths.items():
+        if args.only not in (None, name):
+            continue
+        # Users of their own: the caps of the round count every user's wins so far.
+        headers = [
+            {"Authorization": f"Ticket {_ticket(_user('shaker'))}"} for _ in range(args.clients)
+        ]
+        server = start_asgi_server(
+            log_dir=log_dir,
+            env=env | {"SHAKE_FAST_PATH": switch},
+            server=args.server,
+            name=f"shake-{name}",
+        )
+        try:
+            time.sleep(2)  # the engine claims its slot and reserves (not measured)
+            url = f"{server.url}/api/shake"
+            # Each client's first shakes go to Django (its ticket verified and cached,
+            # the fast path's headers learnt), as after any process start (not measured).
+            asyncio.run(_load(url, headers, 1.0))
+            results[f"shake_{name}"] = asyncio.run(_load(url, headers, args.seconds))
+        finally:
+            server.stop()
     port = free_port()
     if args.server == "daphne":
         argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "_hello:app"]
@@ -142,7 +168,14 @@ def main() -> None:
             "seconds": args.seconds,
             "clients": args.clients,
             **results,
-            "ratio": round(results["shake"]["per_second"] / results["hello"]["per_second"], 3),
+            **{
+                f"ratio_{name}": round(
+                    results[f"shake_{name}"]["per_second"] / results["hello"]["per_second"], 3
+                )
+                for name in paths
+                if f"shake_{name}" in results
+            },
+            "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         }
     )
 

@@ -28,6 +28,7 @@ from messaging.routing import websocket_routes  # noqa: E402
 from monitoring.instrument.websocket import watch  # noqa: E402
 from monitoring.runtime import process_start  # noqa: E402
 from shake.access import engine_start  # noqa: E402
+from shake.fastpath import ShakeFastPath  # noqa: E402
 from wechat_core.admission.http import AdmissionASGI  # noqa: E402
 from wechat_core.campuses import CampusGateASGI  # noqa: E402
 from wechat_core.campuses import gate as campus_gate  # noqa: E402
@@ -68,6 +69,8 @@ def _origin_validator() -> BrowserOriginValidator:
 
 
 _origins = _origin_validator()
+# Shakes before Django, yet admitted, queued and gated as any request (docs/shake.md).
+django_asgi_app = ShakeFastPath(django_asgi_app)
 django_asgi_app = AdmissionASGI(django_asgi_app)  # FastReject (docs/overload.md)
 django_asgi_app = CampusGateASGI(django_asgi_app)  # a blocked campus refuses first
 

@@ -785,6 +785,9 @@ SHAKE_REGISTRY = env_str("SHAKE_REGISTRY", default="shake")
 # Each ASGI process runs the shake engine's background thread (registry, reservations);
 # off only for in-process tests, which step it themselves.
 SHAKE_ENGINE_THREAD = env_bool("SHAKE_ENGINE_THREAD", default=True)
+# POST /api/shake answered in the event loop before Django when it is a plain shake by a
+# ticket this process holds verified, with Django's answer (shake/fastpath.py); off: Django.
+SHAKE_FAST_PATH = env_bool("SHAKE_FAST_PATH", default=True)
 # Live control: the routes by which a change reaches every access process (any subset of
 # pubsub, poll, client; all three in production), and how often each process re-reads its
 # rounds from the database (the poll route; without it, every 10 s and new rounds only).
