@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
 import re
 import time
@@ -50,10 +49,14 @@ from django.http import HttpRequest
 from django.urls import resolve
 from rest_framework.renderers import JSONRenderer
 
-from accounts import tickets
 from accounts.authentication import SCHEMES
-from accounts.services import devices
-from accounts.tickets import ticket_require_cached
+from accounts.services.devices import device_touch_due
+from accounts.tickets import (
+    ticket_cache_refresh,
+    ticket_cache_refresh_due,
+    ticket_require_cached,
+    ticket_verify_cached,
+)
 from accounts.types import VerifiedTicket
 from monitoring.instrument.http import HTTP_DURATION, HTTP_REQUESTS, route_of
 from monitoring.trafficguard import BLOCKS, guard_count, guard_escalate
@@ -61,14 +64,12 @@ from shake import wire
 from shake.access import engine
 from shake.api import serializers as s
 from shake.api.views import ShakeView
-from wechat_core import datacenters
 from wechat_core.admission.controller import controller
 from wechat_core.admission.http import ARRIVED
 from wechat_core.admission.metrics import QUEUE_SECONDS
 from wechat_core.errors import ServiceError
 from wechat_core.jsoninput import json_load
 from wechat_core.metrics import client_version_label, counter
-from wechat_core.sharedstate import SharedVersion
 
 logger = logging.getLogger(__name__)
 
@@ -356,42 +357,15 @@ def _cached_ticket(header: bytes | None) -> VerifiedTicket | None:
         return None
     if scheme.lower() not in SCHEMES:
         return None
-    parts = token.strip().split(".")
-    if (
-        len(parts) != 3
-        or parts[0] != tickets.TICKET_VERSION
-        or not parts[1].isascii()
-        or not parts[1].isdigit()
-        or len(parts[1]) > 18
-        or len(parts[2]) != tickets._SECRET_LENGTH
-    ):
+    ticket = ticket_verify_cached(token=token.strip())
+    if ticket is None:
         return None
-    ticket_id = int(parts[1])
-    # require_local_id's test, without its redirect count (Django's to make).
-    if datacenters.enabled() and datacenters.origin_of_id(ticket_id) not in (
-        None,
-        datacenters.here(),
-    ):
-        return None
-    if not _fresh(tickets._cache.version):
-        return None
-    entry = tickets._cache.get(ticket_id)
-    if entry is None or not hmac.compare_digest(entry.secret_hash, tickets._hash_secret(parts[2])):
-        return None
-    if entry.expires_at <= time.time():
-        return None
-    ticket = tickets._verified(ticket_id, entry)
     try:
         if not ticket_require_cached(ticket, user_id=ticket.user_id):
             return None
     except ServiceError:
         return None
     return ticket
-
-
-def _fresh(version: SharedVersion) -> bool:
-    """Whether a shared version can be read without asking Redis."""
-    return time.monotonic() < version._fresh_until
 
 
 def _guard_watching() -> bool:
@@ -403,13 +377,7 @@ def _guard_watching() -> bool:
 
 
 def _blocks_current() -> bool:
-    loaded = BLOCKS._loaded
-    return (
-        _fresh(BLOCKS.version)
-        and loaded is not None
-        and loaded[0] == BLOCKS.version.current()
-        and time.monotonic() - loaded[1] < BLOCKS._max_age
-    )
+    return BLOCKS.peek() is not None
 
 
 async def _refresh_shared() -> None:
@@ -417,8 +385,8 @@ async def _refresh_shared() -> None:
     due (the tickets' shared version every SHARED_STATE_POLL_SECONDS, the traffic
     guard's blocks when they moved): the event loop never waits on Redis (up to its
     socket timeout when it is unreachable) or the database."""
-    if not _fresh(tickets._cache.version):
-        await asyncio.to_thread(tickets._cache.observe)
+    if ticket_cache_refresh_due():
+        await asyncio.to_thread(ticket_cache_refresh)
     if _guard_watching() and not _blocks_current():
         await database_sync_to_async(BLOCKS.get)()
 
@@ -426,9 +394,7 @@ async def _refresh_shared() -> None:
 def _touch_due(ticket: VerifiedTicket) -> bool:
     """Whether the authentication would write the device's "last seen" now (a query:
     Django does it)."""
-    with devices._touched_lock:
-        last = devices._touched.get(ticket.device_id)
-    return last is None or time.monotonic() - last >= devices.TOUCH_INTERVAL_SECONDS
+    return device_touch_due(device_id=ticket.device_id)
 
 
 def _guard_may_refuse() -> bool:
@@ -436,8 +402,8 @@ def _guard_may_refuse() -> bool:
     this process's copy of the blocks is stale (reloading it is Django's)."""
     if not _guard_watching():
         return False
-    loaded = BLOCKS._loaded
-    return not _blocks_current() or loaded is None or bool(loaded[2])
+    blocks = BLOCKS.peek()
+    return blocks is None or bool(blocks)
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:

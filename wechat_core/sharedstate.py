@@ -52,6 +52,11 @@ class SharedVersion:
                 self._fresh_until = time.monotonic() + settings.SHARED_STATE_POLL_SECONDS
             return self._value
 
+    def fresh(self) -> bool:
+        """Whether `current()` would answer from memory now, without asking Redis (an
+        event loop must not wait on it: a caller re-reads in a thread when not)."""
+        return time.monotonic() < self._fresh_until
+
     def bump(self) -> None:
         """Publish a change now. Call after commit (see bump_on_commit)."""
         try:
@@ -102,6 +107,20 @@ class SharedSnapshot(Generic[T]):
             value = self._loader()
             self._loaded = (version, time.monotonic(), value)
             return value
+
+    def peek(self) -> T | None:
+        """The value if this process's copy is current without asking anyone (its
+        version read recently and unchanged, younger than max_age), else None: for an
+        event loop, which re-reads with `get` in a thread when it gets None."""
+        loaded = self._loaded
+        if (
+            self.version.fresh()
+            and loaded is not None
+            and loaded[0] == self.version.current()
+            and time.monotonic() - loaded[1] < self._max_age
+        ):
+            return loaded[2]
+        return None
 
     def invalidate_on_commit(self) -> None:
         """Drop this process's copy now and tell the others once the change commits."""

@@ -108,6 +108,13 @@ def logout_everywhere(*, ticket: VerifiedTicket, user_id: int) -> int:
     return count
 
 
+def device_touch_due(*, device_id: int) -> bool:
+    """Whether device_touch would write the device's "last seen" now (a query)."""
+    with _touched_lock:
+        last = _touched.get(device_id)
+    return last is None or time.monotonic() - last >= TOUCH_INTERVAL_SECONDS
+
+
 def device_touch(*, ticket: VerifiedTicket, ip: str | None) -> None:
     """Record that the device was seen, at most once a minute per process."""
     now = time.monotonic()
