@@ -325,3 +325,25 @@ def test_http__malformed_ticket__is_401_ticket_invalid(header: str) -> None:
     response = APIClient().get("/api/accounts/me", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json()["code"] == "ticket_invalid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ticket_verify_cached__only_what_ticket_verify_would_accept__and_never_any_io() -> None:
+    from accounts.models import RevocationReason
+    from accounts.tickets import ticket_cache_clear, ticket_verify_cached, tickets_revoke
+
+    session = login_session(make_user())
+    ticket_cache_clear()
+    assert ticket_verify_cached(token=session.token) is None  # not known here yet
+    verified = ticket_verify(token=session.token)  # the full check caches it
+    cached = ticket_verify_cached(token=session.token)
+    assert cached is not None
+    assert cached.seal == verified.seal
+    version, ticket_id, secret = session.token.split(".")
+    wrong = f"{version}.{ticket_id}.{'A' * len(secret)}"
+    assert ticket_verify_cached(token=wrong) is None
+    assert ticket_verify_cached(token="t1.1.short") is None
+    tickets_revoke(ticket_ids=[session.ticket.ticket_id], reason=RevocationReason.LOGOUT)
+    assert ticket_verify_cached(token=session.token) is None
+    with pytest.raises(TicketRevoked):
+        ticket_verify(token=session.token)
