@@ -188,8 +188,6 @@ class AssetsHeldView(TicketView):
         ticket = self.ticket
         data = self.valid(s.AssetsHeldInput, request.data)
         manifest = _manifest(data["activity"])
-        if not manifest.entries:
-            raise AssetUnknown("This activity has no assets.")
         report = assets_report(
             ticket=ticket,
             user_id=ticket.user_id,

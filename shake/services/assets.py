@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from accounts.selectors import device_profiles_signed_in
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
-from shake.exceptions import AssetInvalid, PlanInvalid
+from shake.exceptions import AssetInvalid, AssetUnknown, PlanInvalid
 from shake.models import Activity, AssetRole, Sponsor, SponsorAsset
 from wechat_core.cacheclient import redis_connect
 from wechat_core.metrics import gauge
@@ -201,8 +201,11 @@ def assets_report(
     *, ticket: VerifiedTicket, user_id: int, manifest: Manifest, version: int, held: list[str]
 ) -> HeldReport:
     """Record which of the manifest's assets this user's client holds (checked by their
-    hashes). A report of an older version is answered, and counted as not complete."""
+    hashes). A report of an older version is answered, and counted as not complete;
+    one about an activity without assets is refused (nothing to hold)."""
     ticket_require(ticket, user_id=user_id)
+    if not manifest.entries:
+        raise AssetUnknown("This activity has no assets.")
     missing = tuple(sorted(manifest.hashes - set(held)))
     complete = not missing and version == manifest.version
     counted = False
