@@ -36,7 +36,6 @@ SHAKE_FAST_PATH switches it off (tests/shake/test_fastpath.py compares the two).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import time
@@ -58,7 +57,12 @@ from accounts.tickets import (
     ticket_verify_cached,
 )
 from accounts.types import VerifiedTicket
-from monitoring.instrument.http import HTTP_DURATION, HTTP_REQUESTS, route_of
+from monitoring.instrument.http import (
+    HTTP_DURATION,
+    HTTP_REQUESTS,
+    request_fingerprint,
+    route_of,
+)
 from monitoring.trafficguard import BLOCKS, guard_count, guard_escalate
 from shake import wire
 from shake.access import engine
@@ -228,11 +232,7 @@ class ShakeFastPath:
         if not settings.MONITORING_GUARD_ENABLED:
             return
         identity, endpoint = f"device:{ticket.device_id}", f"POST {route}"
-        # monitoring.instrument.http's fingerprint of this request and answer.
-        digest = hashlib.blake2b(digest_size=8)
-        digest.update(f"POST {PATH} 200".encode())
-        digest.update(body)
-        fingerprint = int.from_bytes(digest.digest(), "big")
+        fingerprint = request_fingerprint("POST", PATH, 200, body)
         repeats = guard_count(identity, endpoint, fingerprint, failed=False)
         if repeats:  # a sharing step: one Redis round trip, maybe a block written
             await asyncio.to_thread(guard_escalate, identity, endpoint, repeats)

@@ -68,12 +68,22 @@ def route_of(request: HttpRequest) -> tuple[str, str]:
     return "none", "unmatched"
 
 
-def _fingerprint(request: HttpRequest, response: HttpResponse) -> int:
+def request_fingerprint(method: str, full_path: str, status: int, content: bytes | None) -> int:
+    """What the traffic guard compares to tell a repeat: the request line, the status
+    and the answer's body (if small). Shared with answers served before Django
+    (shake.fastpath), so that both count a repeat alike."""
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(f"{request.method} {request.get_full_path()} {response.status_code}".encode())
-    if not response.streaming and len(response.content) <= _FINGERPRINT_MAX_BYTES:
-        digest.update(response.content)
+    digest.update(f"{method} {full_path} {status}".encode())
+    if content is not None and len(content) <= _FINGERPRINT_MAX_BYTES:
+        digest.update(content)
     return int.from_bytes(digest.digest(), "big")
+
+
+def _fingerprint(request: HttpRequest, response: HttpResponse) -> int:
+    content = None if response.streaming else response.content
+    return request_fingerprint(
+        request.method or "", request.get_full_path(), response.status_code, content
+    )
 
 
 def throttle_response(seconds: float) -> JsonResponse:
