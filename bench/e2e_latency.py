@@ -27,27 +27,52 @@ PAIRS = 20
 
 async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
+    # Where the time goes, per message: the sender's ack, the receiver's notify
+    # (the first one covering the message's seq) and its sync (notify -> page read).
+    acks: list[float] = []
+    notifies: list[float] = []
+    syncs: list[float] = []
     senders = [await open_link(url, s.ticket) for s, _, _ in pairs]
     receivers = [await open_link(url, r.ticket) for _, r, _ in pairs]
     stop = asyncio.Event()
 
     async def receive(link: Any, hello: dict[str, Any]) -> None:
+        # As docs/protocol.md asks of a client: a notify that arrives while a sync
+        # is in flight is remembered, and the client syncs again when the page
+        # ends below it (dropping it would leave that message waiting for the
+        # next notify, a tail of the bench's own making).
         key = hello["max_seq"]
+        notified = key
+        notify_times: list[tuple[int, int]] = []  # (seq, arrival), seqs increasing
+
+        def noted(frame: dict[str, Any]) -> None:
+            nonlocal notified
+            if frame["seq"] > notified:
+                notified = frame["seq"]
+                notify_times.append((frame["seq"], time.perf_counter_ns()))
+
         while not stop.is_set():
             frame = json.loads(await link.recv())
             if frame.get("type") != "notify" or frame["seq"] <= key:
                 continue
+            noted(frame)
             while True:
                 await link.send(json.dumps({"type": "sync", "id": "s", "key": key, "limit": 500}))
                 while (page := json.loads(await link.recv())).get("type") != "sync.result":
-                    pass
+                    if page.get("type") == "notify":
+                        noted(page)
                 now = time.perf_counter_ns()
                 for entry in page["entries"]:
                     text = (entry.get("message") or {}).get("body", {}).get("text", "")
                     if text.endswith(" x"):
-                        latencies.append((now - int(text.split(" ", 1)[0])) / 1e9)
+                        sent = int(text.split(" ", 1)[0])
+                        latencies.append((now - sent) / 1e9)
+                        notice = next((at for seq, at in notify_times if seq >= entry["seq"]), now)
+                        notifies.append((notice - sent) / 1e9)
+                        syncs.append((now - notice) / 1e9)
                 key = page["key"]
-                if not page["more"]:
+                notify_times[:] = [(seq, at) for seq, at in notify_times if seq > key]
+                if not page["more"] and notified <= key:
                     break
 
     async def send(link: Any, conversation: int, offset: float) -> None:
@@ -65,6 +90,7 @@ async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> di
                     "content": {"text": f"{time.perf_counter_ns()} x"},
                 },
             )
+            acks.append(time.perf_counter() - tick)
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
 
     tasks = [asyncio.create_task(receive(link, hello)) for link, hello in receivers]
@@ -80,7 +106,15 @@ async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> di
         task.cancel()
     for link, _ in senders + receivers:
         await link.close()
-    return {"messages": len(latencies), **percentiles(latencies)}
+    return {
+        "messages": len(latencies),
+        **percentiles(latencies),
+        "stages": {
+            "send_to_ack": percentiles(acks),
+            "send_to_notify": percentiles(notifies),
+            "notify_to_synced": percentiles(syncs),
+        },
+    }
 
 
 def main() -> None:
