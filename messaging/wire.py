@@ -53,6 +53,29 @@ class SystemBody(TypedDict):
     user: NotRequired[int]
     new_owner: NotRequired[int]
     text: NotRequired[str]
+    # redpacket_refunded (docs/protocol.md §9)
+    packet_id: NotRequired[int]
+    message_id: NotRequired[int]
+    amount: NotRequired[int]
+    unopened: NotRequired[int]
+    refunded_to: NotRequired[Literal["sender", "budget"]]
+
+
+class RedPacketCover(TypedDict):
+    id: str
+    title: str
+    surname: str | None
+
+
+class RedPacketBody(TypedDict):
+    """A red packet (docs/protocol.md §9); sent only with `redpacket.send`."""
+
+    packet_id: int
+    kind: Literal["lucky", "equal"]
+    greeting: str
+    cover: RedPacketCover
+    shares: int
+    expires_at: str
 
 
 class RecalledBody(TypedDict):
@@ -65,6 +88,7 @@ MESSAGE_BODIES: dict[str, tuple[type, ...]] = {
     "file": (AttachmentBody,),
     "recall": (RecallBody,),
     "system": (SystemBody,),
+    "redpacket": (RedPacketBody,),
 }
 
 
@@ -126,6 +150,33 @@ class ShakeAssetsPayload(TypedDict):
     version: int
 
 
+class RedPacketOpener(TypedDict):
+    user: int
+    amount: int
+
+
+class RedPacketBubble(TypedDict):
+    """One member's view of a red packet's bubble (docs/protocol.md §9)."""
+
+    packet_id: int
+    state: Literal["open", "finished", "expired"]
+    opened: bool
+    amount: int | None
+    credit: Literal["arriving", "credited"] | None
+    opened_count: int
+    shares: int
+    refunded_amount: NotRequired[int]  # the sender's view only
+    opened_by: NotRequired[RedPacketOpener]  # the sender's, when someone opened it
+
+
+class MessageUpdatePayload(TypedDict):
+    """A message you have changed state for you: a red packet's bubble, or hidden."""
+
+    message: int
+    redpacket: NotRequired[RedPacketBubble]
+    hidden: NotRequired[Literal[True]]
+
+
 class EntryView(TypedDict):
     seq: int
     kind: str
@@ -142,6 +193,7 @@ ENTRY_KINDS: dict[str, tuple[bool, bool, type | None]] = {
     "flag": (False, False, FlagPayload),
     "conversation": (False, True, ConversationSettingsPayload),
     "shake_assets": (False, False, ShakeAssetsPayload),
+    "message_update": (False, True, MessageUpdatePayload),
 }
 
 

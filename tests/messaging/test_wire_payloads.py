@@ -1,9 +1,10 @@
 """Every payload the server actually emits has the shape messaging.wire defines
 (Zulip's test_events.py): real operations of every kind (messages with mentions,
-quotes and images, recalls, reads, receipts, group changes, contacts, feature
-flags, shake sponsor assets, official accounts, old clients), their answers and the
-entries they write, read over HTTP and as websocket frames from live servers, each
-checked against its typed definition; and the OpenAPI components say the same fields."""
+quotes and images, recalls, red packets sent and opened, messages hidden, reads,
+receipts, group changes, contacts, feature flags, shake sponsor assets, official
+accounts, old clients), their answers and the entries they write, read over HTTP
+and as websocket frames from live servers, each checked against its typed
+definition; and the OpenAPI components say the same fields."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from publicplatform.tasks import greet_follower
 from shake.services.assets import asset_store, assets_push_run
 from tests.factories import (
     Session,
+    fund_wallet,
     login_session,
     make_feature,
     make_follower,
@@ -49,7 +51,7 @@ from tests.support.wirecheck import (
     type_errors,
 )
 
-KINDS_SEEN = {"message", "read", "contact", "flag", "shake_assets"}
+KINDS_SEEN = {"message", "read", "contact", "flag", "shake_assets", "message_update"}
 
 
 def _png() -> bytes:
@@ -145,7 +147,7 @@ def test_every_payload__over_http__has_its_typed_shape(
         wire.AckView,
         json={"conversation": chat, "client_msg_id": "w1", "content": {"text": "hi"}},
     )
-    a.call(
+    image = a.call(
         "POST",
         "/api/messaging/send",
         wire.AckView,
@@ -176,6 +178,21 @@ def test_every_payload__over_http__has_its_typed_shape(
         },
     )
     a.call("POST", "/api/messaging/recall", wire.AckView, json={"message": first["id"]})
+    fund_wallet(alice.user, 1_000)
+    packet = a.call(
+        "POST",
+        "/api/redpackets",
+        json={
+            "conversation": group,
+            "client_id": "w-packet",
+            "kind": "equal",
+            "total_amount": 200,
+            "shares": 2,
+            "greeting": "Hi",
+        },
+    )
+    b.call("POST", f"/api/redpackets/{packet['packet']}/grab")
+    b.call("POST", "/api/messaging/hide", json={"message": image["id"]})
     b.call("POST", "/api/messaging/read", wire.ReadAnswer, json={"conversation": chat, "seq": 2})
     b.call(
         "POST",
