@@ -23,6 +23,7 @@ from devtools.processes import (
     start_redis,
 )
 from messaging.services.conversations import direct_open
+from redpackets.services.grabbing import packet_grab
 from redpackets.services.sending import PacketRequest, packet_send
 from tests.factories import fund_wallet, login_session, make_feature, make_friends, make_user
 from tests.support.browser import ChatPage
@@ -190,6 +191,46 @@ def test_web_redpacket__lucky_packet_in_a_group__every_opener_sees_it_live_and_t
     assert alice.errors == []
     assert bob.errors == []
     assert carol.errors == []
+
+
+def test_web_redpacket__bubble_rebuilt_while_pressed__the_tap_still_opens_it(
+    browser: Browser, wallet_stack: tuple[ServerProcess, ServerProcess]
+) -> None:
+    # given: a one-share packet from Alice in a group, shown in Bob's open chat
+    daphne, _ = wallet_stack
+    alice_user, bob_user, carol_user = friends("Alice", "Bob", "Carol")
+    fund_wallet(alice_user, 5000)
+    alice = ChatPage.login(browser, daphne, alice_user)
+    bob = ChatPage.login(browser, daphne, bob_user)
+    alice.create_group("Lanterns", [bob_user, carol_user])
+    bob.open_chat("Lanterns")
+    send_packet(alice, "1", "Quick", shares=1)
+    bubble = bob.by_id("redpacket-bubble")
+    expect(bubble).to_have_attribute("data-state", "open")  # its state loaded
+    # when: Bob presses on the bubble, Carol takes the share meanwhile (Bob's bubble is
+    # rebuilt as "all taken" under his finger), and Bob lets go
+    pressed = bubble.element_handle()
+    box = bubble.bounding_box()
+    assert box is not None
+    bob.page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    bob.page.mouse.down()
+    carol = login_session(carol_user)
+    packet_grab(
+        ticket=carol.ticket,
+        user_id=carol_user.pk,
+        packet_id=int(bubble.get_attribute("data-packet-id") or "0"),
+    )
+    bob.page.wait_for_function(
+        """pressed => !pressed.isConnected && document.querySelector(
+            '[data-testid=redpacket-bubble][data-state=finished]')""",
+        arg=pressed,
+    )
+    bob.page.mouse.up()
+    # then: the tap was not lost: the packet's details open (it is all taken)
+    expect(bob.by_id("redpacket-details-close")).to_be_visible()
+    expect(bob.by_id("redpacket-grab-name")).to_have_text(["Carol"])
+    assert alice.errors == []
+    assert bob.errors == []
 
 
 def test_web_redpacket__refusals__are_shown_in_the_form(

@@ -8,7 +8,7 @@ import { clockTime, fileSize, listTime, separatorTime } from "./format.js";
 import { t } from "./i18n.js";
 import { showMessageMenu } from "./message-menu.js";
 import { articleCards, menuBar } from "./official-view.js";
-import { packetBubble, packetSignature, sendDialog } from "./redpacket-view.js";
+import { packetBubble, packetSignature, packetTaps, sendDialog } from "./redpacket-view.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const SEPARATOR_GAP_MS = 5 * 60 * 1000;
@@ -357,6 +357,7 @@ function fillMessage(node, message, app) {
     });
   }
   node.__message = message;
+  if (message.kind === "redpacket") packetTaps(node, app);
   bubbleRow(node, {
     mine,
     senderId: message.sender,

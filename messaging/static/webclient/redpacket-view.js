@@ -221,7 +221,11 @@ export function packetBubble(message, app) {
       opened: String(Boolean(state && state.opened)),
       credit: (state && state.credit) || "",
     },
-    onclick: () => openPacket(message, app),
+    // Pointer taps are the row's (packetTaps); a click with no pointer (Enter or
+    // Space on the focused button) opens it here.
+    onclick: (event) => {
+      if (event.detail === 0) openPacket(message, app);
+    },
   },
   h("span", { class: "redpacket-top" },
     h("span", { class: "redpacket-seal", "aria-hidden": "true" }, cover.id === "surname" && cover.surname ? cover.surname : "¥"),
@@ -240,6 +244,29 @@ function coverLabel(cover) {
 
 function safeClass(text) {
   return String(text || "default").replace(/[^a-z0-9_-]/gi, "") || "default";
+}
+
+/** Pointer taps on a row's red packet bubble, listened to on the row, which lives as
+ * long as the message: the bubble itself is rebuilt whenever the packet's state
+ * arrives or changes (someone else opened a share), and a press on the old button
+ * released on the new one makes no click at all, so the tap was lost. */
+export function packetTaps(row, app) {
+  if (row.__packetTaps) return;
+  row.__packetTaps = true;
+  let pressed = null; // the pointer that went down on this row's bubble
+  const onBubble = (event) => event.target instanceof Element && event.target.closest(".redpacket-bubble");
+  row.addEventListener("pointerdown", (event) => {
+    pressed = event.button === 0 && onBubble(event) ? event.pointerId : null;
+  });
+  row.addEventListener("pointerup", (event) => {
+    const tapped = pressed !== null && pressed === event.pointerId && onBubble(event);
+    pressed = null;
+    const message = row.__message;
+    if (tapped && message && message.kind === "redpacket") openPacket(message, app);
+  });
+  row.addEventListener("pointercancel", () => {
+    pressed = null;
+  });
 }
 
 /** Tap on a bubble: open it (grab), or, if it is mine in a 1:1 or already settled, its details. */
