@@ -98,3 +98,4 @@ def test_push__worker_killed_mid_push__resumed__every_user_gets_the_entry_once(
     push.refresh_from_db()
     assert (push.pushed, push.superseded) == (USERS, False)
     assert push.pushed > stopped_at
+    assert "shake.tasks.resume_asset_pushes" in second.log()  # the beat's pass resumed it

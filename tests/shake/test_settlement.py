@@ -208,6 +208,10 @@ def test_close__from_the_operators_page__shown_with_its_amounts(client: Any) -> 
     assert f'data-activity="{activity.pk}" data-balance="0" data-closed="yes"' in page
     assert f"{activity.budget_fen} fen returned, 0 held back (done)" in page
     assert ActivitySettlement.objects.get().actor == operator
+    # and: the admin lists it (read-only)
+    listed = client.get("/admin/shake/activitysettlement/")
+    assert listed.status_code == 200
+    assert activity.name in listed.content.decode()
 
 
 def test_close__not_for_users(client: Any) -> None:
