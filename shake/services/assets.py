@@ -336,6 +336,11 @@ def assets_push_run(*, activity_id: int, version: int) -> int:
     of users given the entry by this run."""
     current = Activity.objects.filter(pk=activity_id).values_list("assets_version", flat=True)
     if current.first() != version:
+        # Superseded: an interrupted push of it is closed, so the beat stops resuming it.
+        now = timezone.now()
+        AssetPush.objects.filter(
+            activity_id=activity_id, version=version, finished_at__isnull=True
+        ).update(finished_at=now, superseded=True, updated_at=now)
         return 0
     push, _ = AssetPush.objects.get_or_create(activity_id=activity_id, version=version)
     before = push.pushed

@@ -24,14 +24,15 @@ from accounts.services.operators import operator_grant
 from devtools.processes import ServerProcess
 from messaging.selectors import sync_read
 from shake.access import engine
-from shake.models import Round, SponsorAsset
-from shake.services.assets import asset_store, assets_push_run
+from shake.models import Activity, AssetPush, Round, SponsorAsset
+from shake.services.assets import asset_store, assets_push_run, assets_pushes_resume
 from tests.factories import login_session, make_user
 from tests.shake.conftest import approved_round
 from tests.support.waiting import eventually
 from tests.support.wirecheck import entry_errors
 from wechat_core.metrics import sample_value
-from wechat_core.sync.models import SyncEntry
+from wechat_core.sync.log import entries_append_payloads
+from wechat_core.sync.models import EntryKind, SyncEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -326,6 +327,33 @@ def test_push__each_new_version_to_every_signed_in_user__once__synced_as_typed()
     synced = [entry for entry in page.entries if entry["kind"] == "shake_assets"]
     assert [entry["payload"] for entry in synced] == pushed
     assert [error for entry in synced for error in entry_errors(entry)] == []
+
+
+def test_push__interrupted__continues_after_its_cursor__superseded_one_is_closed() -> None:
+    # given: a push of version 1 interrupted after Alice's batch (her entry written and
+    # the cursor past her in one transaction), Bob not reached yet
+    round_ = approved_round(prizes_each=1)
+    activity = round_.activity_id
+    alice, bob = login_session(make_user()), login_session(make_user())
+    Activity.objects.filter(pk=activity).update(assets_version=1)
+    payload = {"activity": activity, "version": 1}
+    entries_append_payloads(kind=EntryKind.SHAKE_ASSETS, payloads={alice.user.pk: payload})
+    AssetPush.objects.create(activity_id=activity, version=1, after_user=alice.user.pk, pushed=1)
+    # when: it runs again (the beat's resume, or the task redelivered), twice
+    assert assets_push_run(activity_id=activity, version=1) == 1
+    assert assets_push_run(activity_id=activity, version=1) == 0
+    # then: Bob got it, nobody twice
+    assert asset_entries(alice.user.pk) == [payload]
+    assert asset_entries(bob.user.pk) == [payload]
+    assert AssetPush.objects.get(version=1).finished_at is not None
+    # and: a push left unfinished whose version was replaced is closed, not resumed
+    Activity.objects.filter(pk=activity).update(assets_version=3)
+    AssetPush.objects.create(activity_id=activity, version=2)
+    assert assets_push_run(activity_id=activity, version=2) == 0
+    closed = AssetPush.objects.get(version=2)
+    assert (closed.finished_at is not None, closed.superseded) == (True, True)
+    assert assets_pushes_resume(stale_seconds=0) == []
+    assert len(asset_entries(bob.user.pk)) == 1
 
 
 @pytest.mark.live
