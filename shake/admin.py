@@ -1,15 +1,24 @@
 """The operators' pages of shake activities: businesses are configured here (name,
 endpoint, signing secret, rate, timeout); activities with their rounds (caps, rate,
-stagger of the groups) and coupon deliveries are read-only (activities are planned
-and approved through services.activities, rounds steered on the live-control page;
-deliveries move only through services.delivery)."""
+stagger of the groups), their closes (settlements), coupon deliveries and the
+progress of sponsor-asset pushes are read-only (activities are planned and approved
+through services.activities, rounds steered and activities closed on the
+live-control page; deliveries move only through services.delivery, pushes through
+services.assets)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from shake.models import Activity, Business, CouponDelivery, Round
+from shake.models import (
+    Activity,
+    ActivitySettlement,
+    AssetPush,
+    Business,
+    CouponDelivery,
+    Round,
+)
 from wechat_core.readonlyadmin import ReadOnlyAdmin
 
 
@@ -65,3 +74,24 @@ class ActivityAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "approved_at", "budget_fen", "created_at"]
     search_fields = ["name"]
     inlines = [RoundInline]
+
+
+@admin.register(ActivitySettlement)
+class ActivitySettlementAdmin(ReadOnlyAdmin):
+    list_display = ["id", "activity", "at", "actor_label", "balance", "held_back", "returned"]
+    search_fields = ["activity__name", "actor_label"]
+
+
+@admin.register(AssetPush)
+class AssetPushAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "activity",
+        "version",
+        "pushed",
+        "after_user",
+        "updated_at",
+        "finished_at",
+        "superseded",
+    ]
+    list_filter = ["superseded"]

@@ -58,3 +58,11 @@ class AssetInvalid(InvalidInput):
 class AssetUnknown(NotFound):
     code = "shake_asset_unknown"
     default_message = "No such asset."
+
+
+class ActivityNotClosable(Conflict):
+    """An activity that cannot be closed yet (a round not over, winners still able to
+    open, passed-on shares still open), or whose budget cannot pay what it owes."""
+
+    code = "shake_not_closable"
+    default_message = "This activity cannot be closed yet."

@@ -40,6 +40,42 @@ class Activity(models.Model):
         return f"shake:{self.pk}"
 
 
+class ActivitySettlement(models.Model):
+    """The close of an activity (services.settlement, docs/shake.md "Closing an
+    activity"): once its last round is over and nothing more can come back into its
+    budget, the budget's rest goes back to the account that funded it, in one ledger
+    transaction (`shake:<activity>:settle`). What winners of opened prizes are still to
+    be credited stays in the budget (`held_back`). One per activity: it is the audit
+    record of who closed it, when, why, and what moved."""
+
+    activity = models.OneToOneField(Activity, on_delete=models.PROTECT, related_name="settlement")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)  # "system": the beat's pass
+    reason = models.CharField(max_length=200, blank=True)
+    balance = models.BigIntegerField()  # the budget's balance when it was closed
+    held_back = models.BigIntegerField()  # owed to winners of opened, uncredited prizes
+    returned = models.BigIntegerField()  # back to the funding account (balance - held_back)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(held_back__gte=0, returned__gte=0)
+                & Q(balance=models.F("held_back") + models.F("returned")),
+                name="shake_settlement_balanced",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity} closed: {self.returned} fen returned"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"shake:{self.activity_id}:settle"
+
+
 class Sponsor(models.Model):
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="sponsors")
     name = models.CharField(max_length=100)
@@ -78,6 +114,42 @@ class SponsorAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sponsor} {self.role} {self.sha256[:12]}"
+
+
+class AssetPush(models.Model):
+    """The progress of pushing one manifest version to everyone signed in
+    (services.assets, docs/shake.md "Sponsor assets"). Users get their `shake_assets`
+    entry in user-id order, a batch per transaction, and the same transaction moves
+    `after_user` past them: a worker killed mid-push loses nobody and repeats nobody,
+    and whoever resumes (the beat's resume pass, or the task itself redelivered)
+    continues after the cursor. `updated_at` moves with every batch: a push unfinished
+    and not moving for SHAKE_ASSETS_PUSH_STALE_SECONDS is resumed."""
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="asset_pushes")
+    version = models.PositiveIntegerField()
+    after_user = models.BigIntegerField(default=0)  # the last user given the entry
+    pushed = models.PositiveIntegerField(default=0)  # users given the entry so far
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Set when every signed-in user has it, or when a newer version superseded it (the
+    # newer push tells everyone; `superseded` says which).
+    finished_at = models.DateTimeField(null=True, blank=True)
+    superseded = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "version"], name="shake_asset_push_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(finished_at__isnull=True),
+                name="shake_asset_push_unfinished",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"push of {self.activity} assets v{self.version} (after user {self.after_user})"
 
 
 class Round(models.Model):
@@ -131,6 +203,7 @@ class Round(models.Model):
 
 class ControlAction(models.TextChoices):
     START = "start", "Started now"
+    STAGGER = "stagger", "Stagger changed"
     COUNTDOWN = "countdown", "Countdown corrected"
     PAUSE = "pause", "Paused"
     RESUME = "resume", "Resumed"

@@ -14,6 +14,7 @@ from accounts.types import VerifiedTicket
 from shake.exceptions import PrizeUnknown
 from shake.models import (
     Activity,
+    ActivitySettlement,
     CouponDelivery,
     DeliveryState,
     Prize,
@@ -26,6 +27,8 @@ from shake.models import (
 from shake.schedule import Schedule, schedule_of
 from shake.services.assets import AssetEntry, Manifest, assets_counts
 from shake.services.opening import Opened
+from shake.services.settlement import close_blocker
+from wallet.selectors import budget_balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,39 @@ def control_overview(*, limit: int = 50) -> list[tuple[Activity, list[RoundRow]]
             )
         )
     return [(activity, rounds[activity.pk]) for activity in activities]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRow:
+    """An activity's budget on the operators' page (docs/shake.md "Closing an
+    activity"): what funded it, what it holds now, and its close, or why it cannot be
+    closed yet."""
+
+    activity: Activity
+    funded: int
+    balance: int
+    settlement: ActivitySettlement | None
+    blocker: str | None  # None: it can be closed now (or is closed)
+
+
+def budgets_overview(activities: list[Activity]) -> list[BudgetRow]:
+    now = timezone.now()
+    settled = {
+        row.activity_id: row for row in ActivitySettlement.objects.filter(activity__in=activities)
+    }
+    rows = []
+    for activity in activities:
+        settlement = settled.get(activity.pk)
+        rows.append(
+            BudgetRow(
+                activity=activity,
+                funded=activity.budget_fen,
+                balance=budget_balance(reference=activity.budget_reference),
+                settlement=settlement,
+                blocker=None if settlement is not None else close_blocker(activity, now),
+            )
+        )
+    return rows
 
 
 def control_events_recent(*, limit: int = 100) -> list[RoundControlEvent]:

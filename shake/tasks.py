@@ -9,7 +9,15 @@ from typing import Any
 
 from celery import shared_task
 
-from shake.services import assets, delivery, opening, reconcile, reserving, sharing
+from shake.services import (
+    assets,
+    delivery,
+    opening,
+    reconcile,
+    reserving,
+    settlement,
+    sharing,
+)
 
 
 @shared_task(name="shake.tasks.credit_prize", acks_late=True, ignore_result=True)
@@ -27,6 +35,13 @@ def recycle_shares() -> int:
     """Extra shares not passed on in time, and the refunded rest of those passed on that
     nobody grabbed, back to a later round's pool."""
     return sharing.shares_recycle_due().shares
+
+
+@shared_task(name="shake.tasks.settle", ignore_result=True)
+def settle() -> int:
+    """Close every activity whose budget nothing can move any more: its rest back to
+    the account that funded it."""
+    return settlement.activities_settle_due()
 
 
 @shared_task(name="shake.tasks.reconcile", ignore_result=True)
@@ -49,7 +64,15 @@ def deliver_coupon(self: Any, delivery_id: int) -> str:
     return attempt.state
 
 
-@shared_task(name="shake.tasks.push_assets", ignore_result=True)
+# acks_late: a worker killed mid-push leaves the task to be redelivered; the push's
+# durable cursor makes the redelivery (and the beat's resume) continue, never repeat.
+@shared_task(name="shake.tasks.push_assets", acks_late=True, ignore_result=True)
 def push_assets(activity_id: int, version: int) -> int:
     """A `shake_assets` sync entry to every signed-in user for the manifest's new version."""
     return assets.assets_push_run(activity_id=activity_id, version=version)
+
+
+@shared_task(name="shake.tasks.resume_asset_pushes", ignore_result=True)
+def resume_asset_pushes() -> int:
+    """Pushes whose worker died (or whose task was lost) run again from their cursor."""
+    return len(assets.assets_pushes_resume())

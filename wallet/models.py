@@ -86,6 +86,7 @@ class TransactionKind(models.TextChoices):
     PACKET_REFUND = "packet_refund", "Red packet refunded"
     BUDGET_FUND = "budget_fund", "Activity budget funded"
     BUDGET_PAYOUT = "budget_payout", "Activity prize"
+    BUDGET_SETTLE = "budget_settle", "Activity budget settled"
     ADJUSTMENT = "adjustment", "Adjustment"
 
 

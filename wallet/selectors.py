@@ -98,6 +98,13 @@ def ledger_balance(*, account_id: int) -> int:
     return int(LedgerAccount.objects.values_list("balance", flat=True).get(pk=account_id))
 
 
+def budget_balance(*, reference: str) -> int:
+    """An activity budget's balance by its reference, 0 if it was never opened (a read:
+    unlike `budget_account_open`, it opens nothing)."""
+    found = LedgerAccount.objects.filter(kind=AccountKind.BUDGET, reference=reference)
+    return int(found.values_list("balance", flat=True).first() or 0)
+
+
 def ledger_keys_present(*, keys: list[str]) -> set[str]:
     """Which of these idempotency keys the ledger holds a transaction under (the
     system's: another app checks that a movement of its own happened, or not)."""

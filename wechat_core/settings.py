@@ -818,6 +818,21 @@ if SHAKE_ASSETS_REPORT_SECONDS >= SHAKE_ASSETS_ONLINE_SECONDS:
     raise ImproperlyConfigured(
         "SHAKE_ASSETS_REPORT_SECONDS must be below SHAKE_ASSETS_ONLINE_SECONDS."
     )
+# Sponsor assets an operator imports or uploads: at most MAX_BYTES each, in one of TYPES
+# (Pillow's format names, of PNG, JPEG, GIF, WEBP), each checked by decoding it.
+SHAKE_ASSET_MAX_BYTES = env_int("SHAKE_ASSET_MAX_BYTES", default=1024 * 1024, minimum=1024)
+SHAKE_ASSET_TYPES = env_list("SHAKE_ASSET_TYPES", default=["PNG", "JPEG", "GIF", "WEBP"])
+if not SHAKE_ASSET_TYPES or not set(SHAKE_ASSET_TYPES) <= {"PNG", "JPEG", "GIF", "WEBP"}:
+    raise ImproperlyConfigured("SHAKE_ASSET_TYPES: some of PNG, JPEG, GIF, WEBP.")
+# A new manifest version is pushed (a `shake_assets` sync entry) to PUSH_BATCH signed-in
+# users per transaction, at most PUSH_USERS_PER_SECOND (0: unpaced), so that the clients
+# told do not all fetch in one second; a push unfinished and not moving for
+# PUSH_STALE_SECONDS (its worker died) is resumed from its cursor by the beat.
+SHAKE_ASSETS_PUSH_BATCH = env_int("SHAKE_ASSETS_PUSH_BATCH", default=1000, minimum=1)
+SHAKE_ASSETS_PUSH_USERS_PER_SECOND = env_int(
+    "SHAKE_ASSETS_PUSH_USERS_PER_SECOND", default=0, minimum=0
+)
+SHAKE_ASSETS_PUSH_STALE_SECONDS = env_int("SHAKE_ASSETS_PUSH_STALE_SECONDS", default=120, minimum=1)
 # Coupons (docs/shake.md "Coupons"): delivered to their businesses on payout_slow at each
 # business's rate, slowed by SLOWDOWN_RATIO (down to MIN_FACTOR of it) when it times out or
 # says "too fast", recovering by RECOVERY_PER_SECOND of its rate each second. A task waits
@@ -844,8 +859,10 @@ SHAKE_PAYOUT_ARRIVES_WITHIN_HOURS = env_int(
 CELERY_TASK_ROUTES["shake.tasks.reconcile"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.recycle"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.recycle_shares"] = {"queue": "payout_slow"}
+CELERY_TASK_ROUTES["shake.tasks.settle"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.deliver_coupon"] = {"queue": "payout_slow"}
 CELERY_TASK_ROUTES["shake.tasks.push_assets"] = {"queue": "default"}
+CELERY_TASK_ROUTES["shake.tasks.resume_asset_pushes"] = {"queue": "default"}
 CELERY_TASK_ROUTES["shake.tasks.*"] = {"queue": "payout_fast"}
 CELERY_BEAT_SCHEDULE["shake-recycle"] = {
     "task": "shake.tasks.recycle",
@@ -853,6 +870,15 @@ CELERY_BEAT_SCHEDULE["shake-recycle"] = {
 }
 CELERY_BEAT_SCHEDULE["shake-recycle-shares"] = {
     "task": "shake.tasks.recycle_shares",
+    "schedule": float(SHAKE_RECYCLE_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["shake-resume-asset-pushes"] = {
+    "task": "shake.tasks.resume_asset_pushes",
+    "schedule": max(float(SHAKE_ASSETS_PUSH_STALE_SECONDS) / 2, 1.0),
+}
+# Closing activities whose budget nothing can move any more (services.settlement).
+CELERY_BEAT_SCHEDULE["shake-settle"] = {
+    "task": "shake.tasks.settle",
     "schedule": float(SHAKE_RECYCLE_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["shake-reconcile"] = {

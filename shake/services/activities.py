@@ -119,10 +119,7 @@ def _round_check(plan: RoundPlan, sponsors: int) -> None:
         raise PlanInvalid("A round's latest start comes after its planned start.")
     if plan.per_user_cap < 1 or plan.per_sponsor_cap < 1:
         raise PlanInvalid("Caps are at least 1.")
-    if plan.stagger_seconds and not 60 <= plan.stagger_seconds <= 300:
-        raise PlanInvalid("A round's stagger is 0 or 60 to 300 seconds (1 to 5 minutes).")
-    if (settings.SHAKE_STAGGER_GROUPS - 1) * plan.stagger_seconds >= plan.duration_seconds:
-        raise PlanInvalid("With this stagger the last group would start after the round.")
+    stagger_check(stagger_seconds=plan.stagger_seconds, duration_seconds=plan.duration_seconds)
     for prize in plan.prizes:
         if not 0 <= prize.sponsor < sponsors or prize.count < 1 or prize.total < prize.count:
             raise PlanInvalid("Each prize plan needs a sponsor, a count and at least 1 fen each.")
@@ -137,6 +134,15 @@ def _round_check(plan: RoundPlan, sponsors: int) -> None:
             raise PlanInvalid("A coupon names its business and the coupon; other prizes neither.")
         if prize.business is not None and not Business.objects.filter(pk=prize.business).exists():
             raise PlanInvalid("No such business.")
+
+
+def stagger_check(*, stagger_seconds: int, duration_seconds: int) -> None:
+    """A round's stagger (seed 003 错峰): 0, or 60 to 300 seconds between consecutive
+    groups' starts, with the last group starting before the round ends."""
+    if stagger_seconds and not 60 <= stagger_seconds <= 300:
+        raise PlanInvalid("A round's stagger is 0 or 60 to 300 seconds (1 to 5 minutes).")
+    if (settings.SHAKE_STAGGER_GROUPS - 1) * stagger_seconds >= duration_seconds:
+        raise PlanInvalid("With this stagger the last group would start after the round.")
 
 
 def _amounts(plan: PrizePlan, rng: random.Random) -> list[int]:

@@ -7,7 +7,9 @@ hash in it, cacheable for ever. Each import bumps the activity's manifest versio
 Clients fetch the manifest's assets in idle time, check each hash, and report which
 they hold; operators see the share of reporting clients that hold the whole current
 manifest (`shake_assets_complete_ratio`). Online clients learn of a new version from a
-`shake_assets` entry in their sync log, pushed by a Celery task after the import.
+`shake_assets` entry in their sync log, pushed by a Celery task after the import,
+batch by batch with a durable cursor (`AssetPush`): a push whose worker died is
+resumed by the beat from where it stopped, and nobody gets a version's entry twice.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import io
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import redis
@@ -26,30 +30,27 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from accounts.selectors import device_profiles_signed_in
 from accounts.tickets import ticket_require
 from accounts.types import VerifiedTicket
 from shake.exceptions import AssetInvalid, AssetUnknown, PlanInvalid
-from shake.models import Activity, AssetRole, Sponsor, SponsorAsset
+from shake.models import Activity, AssetPush, AssetRole, Sponsor, SponsorAsset
 from wechat_core.cacheclient import redis_connect
 from wechat_core.metrics import gauge
 from wechat_core.sync.log import entries_append_payloads
 from wechat_core.sync.models import EntryKind
-from wechat_core.transactions import enqueue_on_commit
+from wechat_core.transactions import enqueue_on_commit, task_enqueue
 
 logger = logging.getLogger(__name__)
 
-# Logos and backgrounds only: small enough that a phone fetches all of them in idle time.
-ASSET_MAX_BYTES = 1024 * 1024
+# The image formats an asset may have (Pillow's names) and their content types; which of
+# them are accepted, and how large an asset may be, are settings (SHAKE_ASSET_TYPES,
+# SHAKE_ASSET_MAX_BYTES): logos and backgrounds a phone fetches in idle time.
 ASSET_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 IMPORT_TIMEOUT_SECONDS = 10.0
-# Users given their `shake_assets` entries in one transaction (as flag pushes do).
-PUSH_BATCH_USERS = 1000
-# How long the claim of one version's push stands: its task ran, another one of the same
-# version writes nothing (a late duplicate; entries are cheap but not free at this scale).
-PUSH_CLAIM_SECONDS = 86_400
 
 COMPLETE_RATIO = gauge(
     "shake_assets_complete_ratio",
@@ -107,12 +108,13 @@ def asset_path(sha256: str) -> str:
 def _image_type(content: bytes) -> str:
     try:
         with Image.open(io.BytesIO(content)) as image:
-            content_type = ASSET_TYPES.get(image.format or "")
+            allowed = settings.SHAKE_ASSET_TYPES
+            content_type = ASSET_TYPES.get(image.format or "") if image.format in allowed else None
             image.verify()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as error:
         raise AssetInvalid("The asset is not a readable image.") from error
     if content_type is None:
-        raise AssetInvalid(f"Assets must be one of {', '.join(sorted(ASSET_TYPES))}.")
+        raise AssetInvalid(f"Assets must be one of {', '.join(settings.SHAKE_ASSET_TYPES)}.")
     return content_type
 
 
@@ -121,10 +123,9 @@ def asset_store(*, sponsor_id: int, role: str, content: bytes, source: str = "")
     activity's manifest version."""
     if role not in AssetRole.values:
         raise AssetInvalid("An asset's role is logo or background.")
-    if not content or len(content) > ASSET_MAX_BYTES:
-        raise AssetInvalid(
-            f"An asset has 1 to {ASSET_MAX_BYTES} bytes.", details={"limit": ASSET_MAX_BYTES}
-        )
+    limit = settings.SHAKE_ASSET_MAX_BYTES
+    if not content or len(content) > limit:
+        raise AssetInvalid(f"An asset has 1 to {limit} bytes.", details={"limit": limit})
     content_type = _image_type(content)
     digest = hashlib.sha256(content).hexdigest()
     with transaction.atomic():
@@ -171,7 +172,7 @@ def asset_import(*, sponsor_id: int, role: str, source: str) -> SponsorAsset:
                 content = b""
                 for chunk in response.iter_bytes():
                     content += chunk
-                    if len(content) > ASSET_MAX_BYTES:
+                    if len(content) > settings.SHAKE_ASSET_MAX_BYTES:
                         break
         except httpx.HTTPError as error:
             raise AssetInvalid(f"Could not fetch {source}: {error}") from error
@@ -180,7 +181,25 @@ def asset_import(*, sponsor_id: int, role: str, source: str) -> SponsorAsset:
         if not path.is_file():
             raise AssetInvalid(f"No such file: {source}")
         with path.open("rb") as handle:
-            content = handle.read(ASSET_MAX_BYTES + 1)
+            content = handle.read(settings.SHAKE_ASSET_MAX_BYTES + 1)
+    return asset_store(sponsor_id=sponsor_id, role=role, content=content, source=source)
+
+
+class Readable(Protocol):
+    """What an upload is read through (Django's UploadedFile, or an open file)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def asset_upload(
+    *, sponsor_id: int, role: str, stream: Readable, name: str, operator: str
+) -> SponsorAsset:
+    """An operator's upload from the activity's page: read at most the size limit (and
+    a byte more, to tell a larger file), then stored as any import is: decoded to check
+    its type, hashed here (whatever the browser claimed), its source recorded as the
+    file's name and who uploaded it."""
+    content = stream.read(settings.SHAKE_ASSET_MAX_BYTES + 1)
+    source = f"upload:{Path(name).name[:200]} by {operator}"
     return asset_store(sponsor_id=sponsor_id, role=role, content=content, source=source)
 
 
@@ -260,18 +279,48 @@ def _gauges_set(activity_id: int, online: int, holding: int) -> None:
 # --- Telling clients a manifest changed -------------------------------------------------
 
 
-def _push_claimed(activity_id: int, version: int) -> bool:
-    """Whether this run pushes the version: the first run claims it in Redis. Without
-    Redis (embedded mode, or unreachable) every run pushes: a duplicate entry costs a
-    row, and a client ignores a version it already holds."""
-    if not settings.REDIS_URL:
-        return True
-    key = f"{settings.SHAKE_REGISTRY}:assets:{activity_id}:pushed:{version}"
-    try:
-        return bool(_redis(settings.REDIS_URL).set(key, "1", nx=True, ex=PUSH_CLAIM_SECONDS))
-    except redis.RedisError:
-        logger.warning("shake asset push not claimed: Redis unreachable; pushing anyway")
-        return True
+def _push_batch(push_id: int) -> bool:
+    """Give the next batch of users the entry; False once the push is finished (or
+    superseded, or finished by another run). The cursor moves in the batch's own
+    transaction, under the push's row lock: two runs of one push share the work, and a
+    run killed mid-batch wrote nothing of it."""
+    with transaction.atomic():
+        push = AssetPush.objects.select_for_update().filter(pk=push_id).first()
+        if push is None or push.finished_at is not None:
+            return False
+        now = timezone.now()
+        current = Activity.objects.filter(pk=push.activity_id).values_list(
+            "assets_version", flat=True
+        )
+        if current.first() != push.version:  # a newer version's push tells everyone
+            push.finished_at, push.superseded, push.updated_at = now, True, now
+            push.save(update_fields=["finished_at", "superseded", "updated_at"])
+            return False
+        profiles = device_profiles_signed_in(
+            after_user_id=push.after_user, users=settings.SHAKE_ASSETS_PUSH_BATCH
+        )
+        if not profiles:
+            push.finished_at, push.updated_at = now, now
+            push.save(update_fields=["finished_at", "updated_at"])
+            return False
+        users = sorted({profile.user_id for profile in profiles})
+        payload = {"activity": push.activity_id, "version": push.version}
+        entries_append_payloads(
+            kind=EntryKind.SHAKE_ASSETS, payloads={user: dict(payload) for user in users}
+        )
+        push.after_user, push.pushed, push.updated_at = users[-1], push.pushed + len(users), now
+        push.save(update_fields=["after_user", "pushed", "updated_at"])
+        pushed = len(users)
+    _pace(pushed)
+    return True
+
+
+def _pace(users: int) -> None:
+    """Spread the push at SHAKE_ASSETS_PUSH_USERS_PER_SECOND (0: as fast as it goes), so
+    that the clients it tells do not all come for the assets in the same second."""
+    rate = settings.SHAKE_ASSETS_PUSH_USERS_PER_SECOND
+    if rate:
+        time.sleep(users / rate)
 
 
 def assets_push_run(*, activity_id: int, version: int) -> int:
@@ -280,22 +329,47 @@ def assets_push_run(*, activity_id: int, version: int) -> int:
     online clients fetch the new manifest in idle time. Activities have no audience of
     their own: the show is for everyone signed in, as a client-visible flag's push is.
 
-    Once per version: a version already superseded is not pushed (the newer one's task
-    pushes that), and a second run of the same version writes nothing. Returns the
-    number of users given an entry."""
+    Each user gets the entry of a version once: the push's progress (`AssetPush`) is
+    durable, so a second run of the same version continues where the first stopped (a
+    worker killed mid-push) or writes nothing (a late duplicate). A version already
+    superseded is not pushed (the newer one's push tells everyone). Returns the number
+    of users given the entry by this run."""
     current = Activity.objects.filter(pk=activity_id).values_list("assets_version", flat=True)
-    if current.first() != version or not _push_claimed(activity_id, version):
+    if current.first() != version:
+        # Superseded: an interrupted push of it is closed, so the beat stops resuming it.
+        now = timezone.now()
+        AssetPush.objects.filter(
+            activity_id=activity_id, version=version, finished_at__isnull=True
+        ).update(finished_at=now, superseded=True, updated_at=now)
         return 0
-    payload = {"activity": activity_id, "version": version}
-    pushed, after = 0, 0
-    while True:
-        profiles = device_profiles_signed_in(after_user_id=after, users=PUSH_BATCH_USERS)
-        if not profiles:
-            return pushed
-        users = sorted({profile.user_id for profile in profiles})
-        with transaction.atomic():
-            entries_append_payloads(
-                kind=EntryKind.SHAKE_ASSETS, payloads={user: dict(payload) for user in users}
-            )
-        pushed += len(users)
-        after = users[-1]
+    push, _ = AssetPush.objects.get_or_create(activity_id=activity_id, version=version)
+    before = push.pushed
+    # A paced push of many users outlasts a task's time limit: past half of it, this run
+    # hands the rest to a fresh task (which continues from the cursor).
+    deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
+    while _push_batch(push.pk):
+        if time.monotonic() > deadline:
+            task_enqueue("shake.tasks.push_assets", activity_id, version)
+            break
+    push.refresh_from_db(fields=["pushed"])
+    return push.pushed - before
+
+
+def assets_pushes_resume(*, stale_seconds: int | None = None) -> list[tuple[int, int]]:
+    """The beat's pass: run again every push unfinished and not moving for
+    SHAKE_ASSETS_PUSH_STALE_SECONDS (its worker died, or its task was lost), from its
+    cursor. Returns the (activity, version) pairs it enqueued."""
+    stale = stale_seconds if stale_seconds is not None else settings.SHAKE_ASSETS_PUSH_STALE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stale)
+    stalled = list(
+        AssetPush.objects.filter(finished_at__isnull=True, updated_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("activity_id", "version")[:100]
+    )
+    for activity_id, version in stalled:
+        # Touched so that the next pass does not enqueue it again while it runs.
+        AssetPush.objects.filter(activity_id=activity_id, version=version).update(
+            updated_at=timezone.now()
+        )
+        task_enqueue("shake.tasks.push_assets", activity_id, version)
+    return stalled

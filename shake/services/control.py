@@ -1,5 +1,6 @@
 """Live control of rounds (seed 004): start the next round now, correct the
-countdown, pause, resume, end. Every change is audited (`RoundControlEvent`, whose
+countdown, change the stagger of its groups (seed 003 错峰) before it starts, pause,
+resume, end. Every change is audited (`RoundControlEvent`, whose
 id becomes the round's control version) and reaches every access process within
 a second by three independent routes (docs/shake.md "Live control"):
 
@@ -30,6 +31,7 @@ from django.utils import timezone
 from shake.exceptions import ControlRefused, RoundUnknown
 from shake.models import ControlAction, Round, RoundControlEvent
 from shake.schedule import schedule_encode, schedule_of
+from shake.services.activities import stagger_check
 from wechat_core.cacheclient import redis_connect
 from wechat_core.transactions import after_commit
 
@@ -66,6 +68,7 @@ def _summary(round_: Round, now: datetime) -> dict[str, Any]:
         "paused": schedule.paused,
         "ended": schedule.ended,
         "countdown": _iso(round_.countdown_at or round_.latest_start),
+        "stagger": round_.stagger_seconds,
     }
 
 
@@ -168,6 +171,31 @@ def round_countdown_set(
 
     return _change(
         round_id=round_id, action=ControlAction.COUNTDOWN, actor=actor, reason=reason, apply=apply
+    )
+
+
+def round_stagger_set(
+    *, round_id: int, stagger_seconds: int, actor: AbstractBaseUser | None, reason: str = ""
+) -> Round:
+    """Change how far apart the round's groups start (0: all at the start; else 60 to 300
+    seconds), until the round starts: once its first group shakes, the groups' opening
+    times are promised (clients count down to them), so the change is refused.
+    Errors: shake_control_refused (started, ended, or no change), shake_plan_invalid
+    (a stagger out of range, or one whose last group would start after the round)."""
+
+    def apply(round_: Round, now: datetime) -> None:
+        if _started(round_, now) or round_.ended_at is not None:
+            raise ControlRefused(
+                "This round has started: its groups' start times are given out, so its "
+                "stagger can no longer change."
+            )
+        stagger_check(stagger_seconds=stagger_seconds, duration_seconds=round_.duration_seconds)
+        if stagger_seconds == round_.stagger_seconds:
+            raise ControlRefused(f"This round's stagger is {stagger_seconds} s already.")
+        round_.stagger_seconds = stagger_seconds
+
+    return _change(
+        round_id=round_id, action=ControlAction.STAGGER, actor=actor, reason=reason, apply=apply
     )
 
 

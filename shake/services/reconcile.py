@@ -19,7 +19,10 @@ lost on the way gets one more attempt at its business's pace
 - `credit_failed`: a prize still opened and uncredited after the redo;
 - `budget_mismatch`: the budget's balance ≠ funding - Σ credited amounts - Σ extra
   amounts passed on as red packets + Σ what those red packets refunded into the
-  budget (their ungrabbed rest);
+  budget (their ungrabbed rest) - what the activity's close returned to the funding
+  account (services.settlement);
+- `settle_missing`: a close that returned money without its ledger transaction
+  `shake:<id>:settle`;
 - `delivery_failed`: a coupon whose delivery still failed after the redo (its
   business down or refusing); `delivery_missing`: an opened coupon without a
   delivery record. A deferred coupon (its winner has no account at the business)
@@ -47,6 +50,7 @@ from monitoring.services.alerts import ExternalRule, Verdict, alert_verdict_reco
 from shake.models import Activity, DeliveryState, Prize, PrizeKind, PrizeState
 from shake.services.delivery import deliveries_redo
 from shake.services.opening import prize_credit
+from shake.services.settlement import budget_settled
 from wallet.models import LedgerTransaction
 from wallet.selectors import ledger_balance, ledger_keys_present
 from wallet.services.ledger import budget_account_open
@@ -152,13 +156,16 @@ def _check(activity: Activity, run: ShakeReconciliation) -> None:
         )["total"]
         or 0
     )
+    settled = budget_settled(activity)
+    if settled and not ledger_keys_present(keys=[f"shake:{activity.pk}:settle"]):
+        run.note("settle_missing", activity.pk, f"closed, {settled} fen returned, no transaction")
     balance = ledger_balance(account_id=budget.pk)
-    if balance != activity.budget_fen - paid - passed_on + came_back:
+    if balance != activity.budget_fen - paid - passed_on + came_back - settled:
         run.note(
             "budget_mismatch",
             activity.pk,
             f"balance {balance} ≠ funded {activity.budget_fen} - paid {paid} - shares "
-            f"{passed_on} + shares refunded {came_back}",
+            f"{passed_on} + shares refunded {came_back} - settled {settled}",
         )
 
 

@@ -27,6 +27,10 @@ unopened, in the same next round's pool, and marks the prize `shares_returned` (
 fen) / `shares_returned_at`, under its row lock: once. Only a packet whose refund
 reached this activity's budget counts (one sent before refund accounts existed was
 refunded to its winner).
+
+When the activity has no later round, both stay in the budget (counted unplaced) until
+the activity is closed: then its settlement returns them to the funding account
+(services.settlement) and this pass no longer looks at them.
 """
 
 from __future__ import annotations
@@ -179,6 +183,8 @@ def shares_recycle_due(*, now: datetime | None = None) -> SharesRecycled:
             extra_shares__gt=0,
             shares_packet__isnull=True,
             shares_recycled_at__isnull=True,
+            # A closed activity's budget was settled: its shares have no round to go to.
+            round__activity__settlement__isnull=True,
         )
         .order_by("id")
         if shares_deadline(prize) < now
@@ -296,6 +302,7 @@ def _returns_due() -> list[int]:
             shares_packet__state=PacketState.EXPIRED,
             shares_packet__refunded_amount__gt=0,
             shares_packet__refund_account__isnull=False,
+            round__activity__settlement__isnull=True,
         )
         .order_by("id")
         .values_list("id", flat=True)

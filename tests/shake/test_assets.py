@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from PIL import Image
@@ -22,14 +24,15 @@ from accounts.services.operators import operator_grant
 from devtools.processes import ServerProcess
 from messaging.selectors import sync_read
 from shake.access import engine
-from shake.models import Round, SponsorAsset
-from shake.services.assets import asset_store, assets_push_run
+from shake.models import Activity, AssetPush, Round, SponsorAsset
+from shake.services.assets import asset_store, assets_push_run, assets_pushes_resume
 from tests.factories import login_session, make_user
 from tests.shake.conftest import approved_round
 from tests.support.waiting import eventually
 from tests.support.wirecheck import entry_errors
 from wechat_core.metrics import sample_value
-from wechat_core.sync.models import SyncEntry
+from wechat_core.sync.log import entries_append_payloads
+from wechat_core.sync.models import EntryKind, SyncEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -326,6 +329,33 @@ def test_push__each_new_version_to_every_signed_in_user__once__synced_as_typed()
     assert [error for entry in synced for error in entry_errors(entry)] == []
 
 
+def test_push__interrupted__continues_after_its_cursor__superseded_one_is_closed() -> None:
+    # given: a push of version 1 interrupted after Alice's batch (her entry written and
+    # the cursor past her in one transaction), Bob not reached yet
+    round_ = approved_round(prizes_each=1)
+    activity = round_.activity_id
+    alice, bob = login_session(make_user()), login_session(make_user())
+    Activity.objects.filter(pk=activity).update(assets_version=1)
+    payload = {"activity": activity, "version": 1}
+    entries_append_payloads(kind=EntryKind.SHAKE_ASSETS, payloads={alice.user.pk: payload})
+    AssetPush.objects.create(activity_id=activity, version=1, after_user=alice.user.pk, pushed=1)
+    # when: it runs again (the beat's resume, or the task redelivered), twice
+    assert assets_push_run(activity_id=activity, version=1) == 1
+    assert assets_push_run(activity_id=activity, version=1) == 0
+    # then: Bob got it, nobody twice
+    assert asset_entries(alice.user.pk) == [payload]
+    assert asset_entries(bob.user.pk) == [payload]
+    assert AssetPush.objects.get(version=1).finished_at is not None
+    # and: a push left unfinished whose version was replaced is closed, not resumed
+    Activity.objects.filter(pk=activity).update(assets_version=3)
+    AssetPush.objects.create(activity_id=activity, version=2)
+    assert assets_push_run(activity_id=activity, version=2) == 0
+    closed = AssetPush.objects.get(version=2)
+    assert (closed.finished_at is not None, closed.superseded) == (True, True)
+    assert assets_pushes_resume(stale_seconds=0) == []
+    assert len(asset_entries(bob.user.pk)) == 1
+
+
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_push__an_import__the_worker_pushes_its_version(celery_worker: ServerProcess) -> None:
@@ -347,3 +377,90 @@ def test_manifest__says_how_often_to_report(client: Any) -> None:
     with override_settings(SHAKE_ASSETS_REPORT_SECONDS=45):
         manifest = client.get(f"/api/shake/assets?activity={round_.activity_id}", **headers)
     assert manifest.json()["report_seconds"] == 45
+
+
+def noise_png() -> bytes:
+    """A PNG of about 12 KB (noise does not compress)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def operator_client(client: Any) -> Any:
+    operator = make_user(nickname="Ops")
+    operator_grant(user=operator)
+    client.force_login(operator)
+    return client
+
+
+def upload(client: Any, sponsor: int, content: bytes, *, name: str = "logo.png") -> str:
+    """Upload from the operators' page; the page's messages after it."""
+    client.post(
+        f"/operators/shake/sponsors/{sponsor}/assets",
+        {"role": "logo", "file": SimpleUploadedFile(name, content, content_type="image/gif")},
+    )
+    return str(client.get("/operators/shake/").content.decode())
+
+
+def test_upload__from_the_operators_page__hashed_here__a_new_manifest_version(
+    client: Any,
+) -> None:
+    # given: an operator on the page of an approved activity
+    round_ = approved_round(prizes_each=1)
+    beer = sponsors_of(round_)[0]
+    content = png("red", 12)
+    operator_client(client)
+    # when: they upload a PNG (which the browser called a GIF)
+    page = upload(client, beer, content)
+    # then: stored under its SHA-256 computed here, typed by its content, version bumped
+    digest = hashlib.sha256(content).hexdigest()
+    asset = SponsorAsset.objects.get(sponsor_id=beer, role="logo")
+    assert (asset.sha256, asset.size, asset.content_type) == (digest, len(content), "image/png")
+    assert asset.source.startswith("upload:logo.png by Ops")
+    assert f"sha256 {digest}" in page
+    assert f"<code>{digest[:12]}</code>" in page
+    round_.activity.refresh_from_db()
+    assert round_.activity.assets_version == 1
+    served = client.get(f"/api/shake/assets/{digest}")
+    assert b"".join(served.streaming_content) == content
+
+
+@override_settings(SHAKE_ASSET_MAX_BYTES=2048, SHAKE_ASSET_TYPES=["PNG"])
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (noise_png(), "An asset has 1 to 2048 bytes."),  # too large
+        (b"x" * 200_000, "An asset has at most 2048 bytes."),  # refused before it is read
+        (b"not an image at all", "The asset is not a readable image."),
+        (b"GIF89a", "The asset is not a readable image."),
+    ],
+    ids=["too_large", "far_too_large", "not_an_image", "truncated_gif"],
+)
+def test_upload__past_the_limits_as_set__refused_and_nothing_stored(
+    client: Any, content: bytes, said: str
+) -> None:
+    round_ = approved_round(prizes_each=1)
+    page = upload(operator_client(client), sponsors_of(round_)[0], content)
+    assert said in page
+    assert not SponsorAsset.objects.exists()
+
+
+@override_settings(SHAKE_ASSET_TYPES=["PNG"])
+def test_upload__a_type_not_allowed_by_the_setting__refused(client: Any) -> None:
+    round_ = approved_round(prizes_each=1)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, format="GIF")
+    page = upload(operator_client(client), sponsors_of(round_)[0], out.getvalue(), name="a.gif")
+    assert "Assets must be one of PNG." in page
+    assert not SponsorAsset.objects.exists()
+
+
+def test_upload__not_for_users(client: Any) -> None:
+    round_ = approved_round(prizes_each=1)
+    client.force_login(make_user())
+    response = client.post(
+        f"/operators/shake/sponsors/{sponsors_of(round_)[0]}/assets",
+        {"role": "logo", "file": SimpleUploadedFile("logo.png", png("red"))},
+    )
+    assert response.status_code == 302  # to the login
+    assert not SponsorAsset.objects.exists()

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.services.operators import operator_grant
 from shake.access import Engine
-from shake.exceptions import ControlRefused
+from shake.exceptions import ControlRefused, PlanInvalid
 from shake.models import ControlAction, Round, RoundControlEvent
 from shake.schedule import schedule_encode, schedule_of
 from shake.services import control
@@ -290,3 +290,65 @@ def test_operators_see_a_rounds_stagger_on_the_control_page_and_the_admin(client
     assert f"5 groups, 60 s apart; the last starts {last:%H:%M:%S}" in page
     assert admin.status_code == 200
     assert "Stagger seconds" in admin.content.decode()
+
+
+def test_stagger__changed_before_the_start__audited_and_taken_by_a_polling_engine() -> None:
+    # given: a round waiting for its countdown, its groups not staggered
+    round_ = waiting_round(countdown_in=600)
+    operator = make_user(nickname="Ops")
+    engine = engine_with(["poll"])
+    user_id = make_user().pk
+    assert engine.shake(user_id=user_id, record_token=None).schedule.stagger == 0  # type: ignore[union-attr]
+    # when: an operator spreads its groups 2 minutes apart
+    control.round_stagger_set(
+        round_id=round_.pk, stagger_seconds=120, actor=operator, reason="load"
+    )
+    engine.step(force=True)
+    # then: audited, with the stagger before and after, and the engine holds it
+    event = RoundControlEvent.objects.get()
+    assert (event.action, event.actor, event.reason) == ("stagger", operator, "load")
+    assert (event.before["stagger"], event.after["stagger"]) == (0, 120)
+    answer = engine.shake(user_id=user_id, record_token=None)
+    assert answer.schedule is not None
+    assert (answer.schedule.stagger, answer.schedule.version) == (120, event.pk)
+    group = answer.schedule.group_of(user_id)
+    assert answer.opens == pytest.approx(round_.latest_start.timestamp() + group * 120)
+
+
+def test_stagger__refused_once_the_round_started__or_out_of_range() -> None:
+    round_ = waiting_round()
+    with pytest.raises(PlanInvalid, match="0 or 60 to 300"):
+        control.round_stagger_set(round_id=round_.pk, stagger_seconds=30, actor=None)
+    with pytest.raises(PlanInvalid, match="after the round"):  # 4 groups x 150 s >= 600 s
+        control.round_stagger_set(round_id=round_.pk, stagger_seconds=150, actor=None)
+    with pytest.raises(ControlRefused, match="already"):
+        control.round_stagger_set(round_id=round_.pk, stagger_seconds=0, actor=None)
+    control.round_start(round_id=round_.pk, actor=None)
+    with pytest.raises(ControlRefused, match="has started"):
+        control.round_stagger_set(round_id=round_.pk, stagger_seconds=60, actor=None)
+    round_.refresh_from_db()
+    assert round_.stagger_seconds == 0
+    assert list(RoundControlEvent.objects.values_list("action", flat=True)) == ["start"]
+
+
+def test_stagger__changed_from_the_operators_page__refused_there_once_started(client: Any) -> None:
+    round_ = waiting_round()
+    operator = make_user(nickname="Ops")
+    operator_grant(user=operator)
+    client.force_login(operator)
+    url = f"/operators/shake/rounds/{round_.pk}/stagger"
+
+    client.post(url, {"stagger": "60", "reason": "spread"})
+    page = client.get("/operators/shake/").content.decode()
+    assert "5 groups, 60 s apart" in page
+    client.post(url, {"stagger": "a minute"})
+    assert "whole number of seconds" in client.get("/operators/shake/").content.decode()
+    control.round_start(round_id=round_.pk, actor=None)
+    client.post(url, {"stagger": "90"})
+    page = client.get("/operators/shake/").content.decode()
+    assert "its stagger can no longer change" in page
+    round_.refresh_from_db()
+    assert round_.stagger_seconds == 60
+    assert [event.actor_id for event in RoundControlEvent.objects.filter(action="stagger")] == [
+        operator.pk
+    ]

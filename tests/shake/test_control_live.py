@@ -203,3 +203,28 @@ def test_countdown_corrected_then_pause_and_end_reach_every_process(
             what=f"{route} ends the round",
         )
         assert delay < WITHIN, f"{route}: {delay:.3f} s"
+
+
+def test_a_stagger_change_reaches_every_process_by_each_route_alone(
+    servers: dict[str, ServerProcess],
+) -> None:
+    # given: every process knows the waiting round, unstaggered
+    session = login_session(make_user())
+    round_ = waiting_round(countdown_in=600)
+    for route in ("poll", "pubsub"):
+        until(lambda r=route: knows(servers[r], session, round_), what=f"{route} loads it")  # type: ignore[misc]
+    token = token_from(servers["poll"], session)
+    assert shake(servers["client"], session, token)["group"]["stagger"] == 0
+    # when: an operator spreads its groups a minute apart before it starts
+    control.round_stagger_set(round_id=round_.pk, stagger_seconds=60, actor=None)
+    # then: the pubsub and poll processes each hear of it by their route alone ...
+    for route in ("pubsub", "poll"):
+        until(
+            lambda r=route: shake(servers[r], session)["group"]["stagger"] == 60,  # type: ignore[misc]
+            what=f"the {route} process takes the new stagger",
+        )
+    # ... and the client route's process only once a client carries the schedule
+    assert shake(servers["client"], session)["group"]["stagger"] == 0
+    carried = token_from(servers["pubsub"], session)
+    group = shake(servers["client"], session, carried)["group"]
+    assert (group["stagger"], group["count"]) == (60, 5)
