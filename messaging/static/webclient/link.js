@@ -25,7 +25,11 @@
 //   does not (the page is served by the home already), the home's endpoints
 //   replace ours for good and the link reconnects there at once, same ticket;
 // - report delivery receipts: each message from someone else, once, about a
-//   second after it was shown, with how long ago (`receipt` frame).
+//   second after it was shown, with how long ago (`receipt` frame); held while
+//   the server's tier is above 0 (its last admitted answer's: hello, heartbeat.ack,
+//   X-Throttle-Tier; or a refusal's, but only until the refusal's retry time) or a
+//   pause is in force, so after a refused reconnect they go at the first tick after
+//   the hello; a receipt refused as overloaded is reported again after its wait.
 //
 // - websockets blocked (a proxy that refuses them) while HTTP works: after a full
 //   round of endpoints failed, one quick HTTP sync tells which; then chat over the
