@@ -21,7 +21,8 @@ What it does, as docs/protocol.md asks of every client:
   `retry_after` plus up to half as much jitter, and a connection refused as
   overloaded (a `throttle` frame, then close 4013) is not tried again anywhere
   before then (2 s if the close came without the frame, a minute for 4029); the
-  tier of heartbeat answers is kept (`client.tier`), and above 0 receipts pause
+  tier of hello and heartbeat answers is kept (`client.tier`; a refusal's tier lasts
+  its wait, `current_tier()`), and above 0 receipts pause
   (the client slows down before the server refuses it, docs/overload.md);
 - reports delivery receipts: every message from someone else is reported once,
   within a second, with how long ago it was shown (`receipt` frame), so the
@@ -149,7 +150,10 @@ class ChatClient:
         self.flags: dict[str, dict[str, Any]] = dict(flags or {})
         self.heartbeat_interval = 30.0
         self.throttled_until = 0.0
-        self.tier = 0  # the server's throttle tier (heartbeat.ack, throttle frames)
+        self.tier = (
+            0  # the server's throttle tier in its last admitted answer (hello, heartbeat.ack)
+        )
+        self.refusal_tier = 0  # the last refusal's (throttle frames): holds until throttled_until
         self.stopped_until = 0.0  # tier-2 throttle, refused connection: no reconnect before this
         self.receipts = True
         self._shown: list[tuple[int, float]] = []  # (message id, when queued), to report
@@ -261,7 +265,6 @@ class ChatClient:
         """Seconds to wait after a throttle frame: its retry_after, and for an overloaded
         server up to half as much again at random, so refused clients do not all
         come back at once."""
-        self.tier = max(self.tier, int(throttle.get("tier", 1)))
         seconds = float(throttle.get("retry_after", 1))
         if throttle.get("reason") == "overloaded":
             seconds *= 1 + random.random() / 2  # noqa: S311 - jitter, not a secret
@@ -272,11 +275,21 @@ class ChatClient:
         reconnects too (to any endpoint: the server shed us, not one socket). Returns
         the wait in seconds."""
         seconds = self._backoff_for(throttle)
-        until = time.monotonic() + seconds
+        now = time.monotonic()
+        until = now + seconds
+        still = self.refusal_tier if self.throttled_until > now else 0
+        self.refusal_tier = max(still, int(throttle.get("tier", 1)))
         self.throttled_until = max(self.throttled_until, until)
         if refused_connection or int(throttle.get("tier", 1)) >= 2:
             self.stopped_until = max(self.stopped_until, until)
         return seconds
+
+    def current_tier(self) -> int:
+        """The server's tier as far as the client knows now: its last admitted answer's
+        (hello, heartbeat.ack), or a refusal's while the refusal's wait lasts. A refused
+        reconnect says tier 2 for its pause, not until the next heartbeat."""
+        refused = self.refusal_tier if self.throttled_until > time.monotonic() else 0
+        return max(self.tier, refused)
 
     def _refused_by_close(self, code: int | None) -> None:
         """A connection closed as refused (4013, 4029) without the throttle frame that
@@ -391,6 +404,7 @@ class ChatClient:
         if "flags" in hello:
             self.apply_flags(hello["flags"])
         self.heartbeat_interval = float(hello.get("heartbeat", 30))
+        self.tier = int(hello.get("tier", 0))  # admitted: how busy the server is now
         self.connects += 1
         if self.shield is not None:
             self.shield.report(self._next_endpoint(), ok=True)
@@ -513,13 +527,18 @@ class ChatClient:
         """Report the messages handed to the application, about once a second."""
         while not self._closed:
             await asyncio.sleep(1.0)
-            if not self._shown or not self.receipts or not self.connected.is_set() or self.tier:
+            if not self._shown or not self.receipts or not self.connected.is_set():
                 continue
+            if self.current_tier() or self.stopped_until > time.monotonic():
+                continue  # the server sheds load (or told us to stay away): receipts wait
             batch, self._shown = self._shown[:100], self._shown[100:]
             now = time.monotonic()
             shown = [{"id": mid, "shown_ago_ms": int((now - at) * 1000)} for mid, at in batch]
             try:
-                await self.request({"type": "receipt", "messages": shown}, timeout=10)
+                reply = await self.request({"type": "receipt", "messages": shown}, timeout=10)
+                if reply.get("type") == "throttle":  # refused: it did nothing, report again
+                    self._obey(reply)
+                    self._shown = batch + self._shown
             except (TimeoutError, ConnectionError, websockets.ConnectionClosed):
                 self._shown = batch + self._shown  # report them on the next link
             except ServerError as error:

@@ -43,7 +43,12 @@ from messaging.commands import (
 )
 from messaging.exceptions import Throttled
 from messaging.wire import HelloFrame, NotifyFrame, ThrottleFrame, TypingFrame
-from wechat_core.admission.websocket import CLOSE_OVERLOADED, connect_refusal, frame_refusal
+from wechat_core.admission.websocket import (
+    CLOSE_OVERLOADED,
+    connect_refusal,
+    frame_refusal,
+    tier,
+)
 from wechat_core.datacenters import CLOSE_HOME, HomeElsewhere, home_frame
 from wechat_core.errors import ServiceError
 from wechat_core.realtime import hub, user_group
@@ -243,6 +248,9 @@ class SyncLink:
             "max_seq": max_seq,
             "heartbeat": settings.MESSAGING_HEARTBEAT_SECONDS,
             "flags": flags,
+            # As in heartbeat.ack: a client refused a moment ago learns at once whether
+            # the server still sheds load, not a heartbeat later (its receipts wait on it).
+            "tier": tier(),
         }
         await self.write(hello)
         self.accepted = True

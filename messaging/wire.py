@@ -254,6 +254,7 @@ class HelloFrame(TypedDict):
     max_seq: int
     heartbeat: int
     flags: dict[str, Any]
+    tier: int  # the server's throttle tier, as in heartbeat.ack (docs/overload.md)
 
 
 class NotifyFrame(TypedDict):

@@ -5,13 +5,14 @@ app (routers, middleware) keeps a frame and often a copy of the scope for all
 that time, so this dispatches in one step (docs/performance.md, idle websockets).
 """
 
+import gc
 import os
 from typing import Any
 from urllib.parse import urlparse
 
 from django.core.asgi import get_asgi_application
 
-from wechat_core import daphne_compat
+from wechat_core import daphne_compat, reqtiming
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wechat_core.settings")
 daphne_compat.install()
@@ -33,6 +34,7 @@ from wechat_core.admission.http import AdmissionASGI  # noqa: E402
 from wechat_core.campuses import CampusGateASGI  # noqa: E402
 from wechat_core.campuses import gate as campus_gate  # noqa: E402
 from wechat_core.embedded import embedded_beat_start  # noqa: E402
+from wechat_core.reqtiming import TimingASGI  # noqa: E402
 
 process_start()  # metric history
 embedded_beat_start()  # the schedule, where no Celery beat runs (EMBEDDED_BEAT)
@@ -73,6 +75,13 @@ _origins = _origin_validator()
 django_asgi_app = ShakeFastPath(django_asgi_app)
 django_asgi_app = AdmissionASGI(django_asgi_app)  # FastReject (docs/overload.md)
 django_asgi_app = CampusGateASGI(django_asgi_app)  # a blocked campus refuses first
+if reqtiming.enabled():
+    django_asgi_app = TimingASGI(django_asgi_app)  # benchmarks only: stage timings
+if settings.ASGI_GC_FREEZE:
+    # What starting built lives as long as the process: no full collection need walk
+    # it again (ASGI_GC_FREEZE in settings). Collected first, so no garbage is kept.
+    gc.collect()
+    gc.freeze()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -98,6 +98,13 @@ MIDDLEWARE = [
     "wechat_core.middleware.RequestBodyLimitMiddleware",
 ]
 
+# Benchmarks only: every HTTP request's stage timings appended to this file as JSON
+# lines (wechat_core/reqtiming.py: slot, thread, database pool and queries, Celery
+# publish). Empty (the default): off, and nothing of it is in the request path.
+REQUEST_TIMING_FILE = env_str("REQUEST_TIMING_FILE", default="")
+if REQUEST_TIMING_FILE:
+    MIDDLEWARE.insert(1, "wechat_core.reqtiming.TimingMiddleware")
+
 ROOT_URLCONF = "wechat_core.urls"
 ASGI_APPLICATION = "wechat_core.asgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -355,6 +362,12 @@ ASGI_SERVER = env_choice("ASGI_SERVER", default="uvicorn", choices=("daphne", "u
 HOST = env_str("HOST", default="127.0.0.1")
 PORT = env_int("PORT", default=8000, minimum=1)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=1, minimum=1)
+# Everything an ASGI process built while starting (Django, the apps, their
+# registries: ~140,000 objects) is moved out of the garbage collector's reach
+# (gc.freeze): otherwise every full collection walks it again, 110-250 ms with
+# every thread of the process stopped, a few times a minute under load; those
+# pauses were the overload benchmark's p99 (docs/performance.md, overload run 8).
+ASGI_GC_FREEZE = env_bool("ASGI_GC_FREEZE", default=True)
 # permessage-deflate (uvicorn only) shrinks big sync pages on the wire but keeps
 # zlib state of about 38 KiB per idle websocket (docs/performance.md).
 WEBSOCKET_COMPRESSION = env_bool("WEBSOCKET_COMPRESSION", default=False)

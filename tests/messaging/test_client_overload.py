@@ -74,7 +74,7 @@ class Shedding:
         return {"type": f"{frame['type']}.ack", "id": frame["id"]}
 
 
-def throttle(request_id: str) -> dict[str, Any]:
+def throttle(request_id: str | None) -> dict[str, Any]:
     """FastReject's refusal of a request (docs/overload.md): tier 2, overloaded."""
     return {"type": "throttle", "id": request_id, "tier": 2, "retry_after": RETRY_AFTER,
             "reason": "overloaded", "code": "overloaded", "message": "Overloaded."}  # fmt: skip
@@ -133,3 +133,74 @@ def test_connection_closed_4013_without_throttle_frame__waits_2_s_before_connect
     assert (first_path, second_path) == ("/a/ws/sync", "/b/ws/sync")
     waited = second_at - server.refused_at
     assert waited >= PAUSE_WITHOUT_FRAME, f"reconnected {waited:.3f} s after close 4013"
+
+
+@dataclass
+class ReceiptServer:
+    """Refuses the first connection as overloaded (the throttle frame, tier 2, then
+    4013); serves the next: its sync brings message 11 from user 2, and its first
+    receipt is refused with a tier-2 throttle (the link stays). Notes every frame of
+    that link, in order."""
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    connections: int = 0
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        if self.connections == 1:
+            await ws.send(json.dumps(throttle(None)))
+            await ws.close(4013, "overloaded")
+            return
+        await ws.send(json.dumps({**HELLO, "tier": 0}))
+        async for raw in ws:
+            frame = json.loads(raw)
+            self.frames.append(frame)
+            refused = [f for f in self.frames[:-1] if f["type"] == "receipt"] == []
+            if frame["type"] == "receipt" and refused:
+                await ws.send(json.dumps(throttle(frame["id"])))
+                continue
+            if frame["type"] == "receipt":
+                self.acked.set()
+                await ws.send(json.dumps({"type": "receipt.ack", "id": frame["id"], "counted": 1}))
+                continue
+            if frame["type"] == "sync" and frame["key"] == 0:
+                message = {"id": 11, "conversation": 5, "seq": 1, "sender": 2,
+                           "kind": "text", "body": {"text": "hi"}}  # fmt: skip
+                entry = {"seq": 1, "kind": "message", "message": message}
+                await ws.send(json.dumps({"type": "sync.result", "id": frame["id"],
+                                          "entries": [entry], "key": 1, "more": False,
+                                          "conversations": {}}))  # fmt: skip
+                continue
+            await ws.send(json.dumps(Shedding(refuse="").answer(frame)))
+
+
+def test_receipts__after_a_refused_connection_at_once__a_refused_one_again_once() -> None:
+    server = ReceiptServer()
+
+    async def chat(client: ChatClient) -> None:
+        # when: its connection is refused as overloaded (tier 2), the next one is
+        # let in, and its receipt for what it synced is refused once (tier 2)
+        await asyncio.wait_for(server.acked.wait(), 60)
+
+    async def serving_receipts() -> None:
+        async with serve(
+            server.handle, "127.0.0.1", 0, subprotocols=[Subprotocol(SUBPROTOCOL)]
+        ) as s:
+            port = s.sockets[0].getsockname()[1] if s.sockets else 0
+            client = ChatClient([f"ws://127.0.0.1:{port}/ws/sync"], "t1.1.x")
+            await client.start(wait=False)
+            try:
+                await chat(client)
+            finally:
+                await client.close()
+
+    run(serving_receipts(), timeout=90)
+
+    # then: it reported the message on the new link before any heartbeat (the hello
+    # said tier 0: the refusal's tier 2 lasted its pause only), and again after the
+    # receipt's refusal: not lost, and no more than that
+    kinds = [frame["type"] for frame in server.frames]
+    assert "heartbeat" not in kinds[: kinds.index("receipt")], kinds
+    receipts = [frame["messages"] for frame in server.frames if frame["type"] == "receipt"]
+    assert [[m["id"] for m in messages] for messages in receipts] == [[11], [11]]

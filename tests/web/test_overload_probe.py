@@ -20,13 +20,14 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Request
+from playwright.sync_api import Browser, Request, expect
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -63,13 +64,19 @@ REFUSAL = {
 class RefusingProxy:
     """A websocket access endpoint in front of `upstream`, in a thread of its own:
     refusing every upgrade as an overloaded server does, or (`accepting`) relaying
-    frames both ways."""
+    frames both ways, refusing the next `refuse_receipts` receipt frames itself as an
+    overloaded server does (a `throttle` answering the frame's id)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.accepting = False
+        self.retry_after = RETRY_AFTER  # of the refusals it sends
+        self.refuse_receipts = 0
         self.upgrades: list[float] = []  # when each upgrade arrived (time.monotonic)
         self.refusals: list[float] = []  # when each refusal frame left
+        self.receipts: list[dict[str, Any]] = []  # receipt frames relayed to the server
+        self.receipts_refused: list[dict[str, Any]] = []
+        self.counted: list[int] = []  # the `counted` of each receipt.ack relayed back
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -85,7 +92,7 @@ class RefusingProxy:
     async def _handle(self, browser: ServerConnection) -> None:
         self.upgrades.append(time.monotonic())
         if not self.accepting:
-            await browser.send(json.dumps(REFUSAL))
+            await browser.send(json.dumps({**REFUSAL, "retry_after": self.retry_after}))
             self.refusals.append(time.monotonic())
             await browser.close(4013, "overloaded")
             return
@@ -97,7 +104,31 @@ class RefusingProxy:
             subprotocols=[Subprotocol(p) for p in offered if p],
             origin=Origin(origin) if origin else None,
         ) as server:
-            await relay(browser, server)
+            await relay(browser, server, self._to_server, self._to_browser)
+
+    async def _to_server(self, browser: Connection, raw: str | bytes) -> bool:
+        """Whether to relay this frame of the browser's (a refused receipt is not)."""
+        frame = json.loads(raw)
+        if frame.get("type") != "receipt":
+            return True
+        if self.refuse_receipts > 0:
+            self.refuse_receipts -= 1
+            self.receipts_refused.append(frame)
+            refusal = {**REFUSAL, "id": frame["id"], "retry_after": self.retry_after}
+            await browser.send(json.dumps(refusal))
+            return False
+        self.receipts.append(frame)
+        return True
+
+    async def _to_browser(self, browser: Connection, raw: str | bytes) -> bool:
+        frame = json.loads(raw)
+        if frame.get("type") == "receipt.ack":
+            self.counted.append(int(frame["counted"]))
+        return True
+
+    def receipted(self) -> list[int]:
+        """The message ids of every receipt relayed to the server, in order."""
+        return [m["id"] for frame in self.receipts for m in frame["messages"]]
 
     def close(self) -> None:
         async def stop() -> None:
@@ -109,14 +140,24 @@ class RefusingProxy:
         self._thread.join(10)
 
 
-async def relay(browser: Connection, server: Connection) -> None:
-    """Frames both ways until either side closes; the other is then closed too."""
+Inspect = Callable[[Connection, str | bytes], Awaitable[bool]]
 
-    async def pipe(source: Connection, target: Connection) -> None:
+
+async def relay(
+    browser: Connection, server: Connection, to_server: Inspect, to_browser: Inspect
+) -> None:
+    """Frames both ways until either side closes; the other is then closed too. Each
+    frame is relayed when its side's `inspect(browser, frame)` says so."""
+
+    async def pipe(source: Connection, target: Connection, inspect: Inspect) -> None:
         async for frame in source:
-            await target.send(frame)
+            if await inspect(browser, frame):
+                await target.send(frame)
 
-    tasks = [asyncio.create_task(pipe(browser, server)), asyncio.create_task(pipe(server, browser))]
+    tasks = [
+        asyncio.create_task(pipe(browser, server, to_server)),
+        asyncio.create_task(pipe(server, browser, to_browser)),
+    ]
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in tasks:
         task.cancel()
@@ -285,4 +326,103 @@ def test_long_poll__websockets_refused_as_overloaded__stays_on_http__back_once_t
     # and: the statistics kept during the pauses go now
     answer = alice.page.evaluate("window.__chat.flushLinkStats()")
     assert answer["counted"] >= 2  # at least the long-poll and the websocket connects
+    assert alice.errors == []
+
+
+def test_long_poll__probe_refused__says_the_server_is_busy__holds_a_send_then_sends_it_once(
+    browser: Browser, asgi_servers: list[ServerProcess], proxy: RefusingProxy
+) -> None:
+    alice_user, bob_user = make_user(nickname="Alice"), make_user(nickname="Bob")
+    make_friends(alice_user, bob_user)
+    proxy.retry_after = 15.0  # long enough to look at the page in the pause
+    # given: Alice on the HTTP long-poll, in her chat with Bob
+    alice = ChatPage.login_without_websockets(browser, asgi_servers[0], alice_user)
+    alice.open_direct_with(bob_user)
+    # when: a websocket she tries is refused as overloaded (then they are blocked again)
+    alice.page.evaluate("window.__wsBlocked = false")
+    eventually(partial(probed, alice, proxy, 0), timeout=30, what="a probe refused")
+    alice.page.evaluate("window.__wsBlocked = true")
+    # then: her status bar says the server is busy and when she retries, not that she
+    # is online and sending too fast (nor offline, nor connecting)
+    expect(alice.by_id("conn-state")).to_have_attribute("data-state", "paused")
+    expect(alice.by_id("conn-text")).to_contain_text("Server busy · retrying in")
+    # when: she writes meanwhile
+    alice.send("Written in the pause")
+    # then: it waits, shown as waiting for a busy server, and nothing left in the pause
+    pending = alice.messages().last
+    expect(pending).to_have_attribute("data-state", "pending")
+    expect(pending.get_by_test_id("message-status")).to_have_attribute(
+        "title", "Waiting: the server is busy"
+    )
+    held = alice.page.evaluate(
+        "() => { const s = window.__chat.state(); return [s.stoppedUntil > Date.now(), s.outbox]; }"
+    )
+    assert held[1] == 1 or not held[0], "sent in the pause"
+    # and: once the pause is over it goes over HTTP, once, and she is online again
+    alice.page.wait_for_function("() => window.__chat.state().outbox === 0", timeout=90_000)
+    expect(alice.by_id("conn-state")).to_have_attribute("data-state", "online")
+    expect(alice.by_id("conn-text")).to_have_text("Online · over HTTP (websockets blocked)")
+    assert alice.state()["transport"] == "longpoll"
+    expect(alice.messages().last).to_have_attribute("data-state", "sent")
+    assert Message.objects.filter(body__text="Written in the pause").count() == 1
+    assert alice.errors == []
+
+
+# The page's HTTP syncs fail (as on a network that lets only the websocket through)
+# while `window.__syncBlocked` holds.
+BLOCK_SYNC = """() => {
+    const real = window.fetch;
+    window.__syncBlocked = true;
+    window.fetch = (url, options) => window.__syncBlocked && String(url).startsWith(SYNC)
+        ? Promise.reject(new TypeError("blocked"))
+        : real(url, options);
+}""".replace("SYNC", json.dumps(SYNC))
+
+
+def test_receipts__one_refused_then_a_refused_reconnect__each_reported_once_right_after(
+    browser: Browser, asgi_servers: list[ServerProcess], proxy: RefusingProxy
+) -> None:
+    alice_user, bob_user = make_user(nickname="Alice"), make_user(nickname="Bob")
+    make_friends(alice_user, bob_user)
+    bob_ticket = login_ticket(bob_user)
+    chat = direct_open(ticket=bob_ticket, user_id=bob_user.pk, peer_id=alice_user.pk).pk
+    # given: Alice on a websocket through her access endpoint, which relays
+    proxy.accepting = True
+    alice = ChatPage.login(browser, asgi_servers[0], alice_user)
+    assert alice.state()["endpoint"] == proxy.url
+    # when: Bob writes to her, and her receipt for it is refused as overloaded
+    proxy.refuse_receipts = 1
+    write_to(bob_ticket, bob_user.pk, chat, "First")
+    first = Message.objects.get(body__text="First").pk
+    # then: she reports it again after the refusal's retry_after (it was not lost)
+    eventually(lambda: first in proxy.receipted(), timeout=60, what="the receipt again")
+    assert [m["id"] for f in proxy.receipts_refused for m in f["messages"]] == [first]
+    # when: her link drops, and her reconnect is refused as overloaded (tier 2); HTTP
+    # fails meanwhile, so that she does not fall back to the long-poll instead
+    proxy.accepting = False
+    refusals = len(proxy.refusals)
+    alice.page.evaluate(BLOCK_SYNC)
+    alice.page.evaluate("window.__chat.dropLink()")
+    eventually(lambda: len(proxy.refusals) > refusals, timeout=30, what="the reconnect refused")
+    # and: Bob writes meanwhile, then her endpoint lets her in again
+    write_to(bob_ticket, bob_user.pk, chat, "Second")
+    second = Message.objects.get(body__text="Second").pk
+    heartbeats = alice.state()["heartbeats"]
+    alice.page.evaluate("window.__syncBlocked = false")
+    proxy.accepting = True
+    # then: once back, she reports it at a receipt tick of the new link, not after
+    # its first heartbeat (30 s) says the tier is 0 again
+    alice.page.wait_for_function(
+        """(beats) => {
+            const s = window.__chat.state();
+            return (s.connected && s.receiptsSent >= 2) || s.heartbeats > beats;
+        }""",
+        arg=heartbeats,
+        timeout=120_000,
+    )
+    state = alice.state()
+    assert (state["receiptsSent"], state["heartbeats"]) == (2, heartbeats)
+    # and: each message was reported once, and counted once
+    assert proxy.receipted() == [first, second]
+    assert sum(proxy.counted) == 2
     assert alice.errors == []

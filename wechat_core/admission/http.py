@@ -39,6 +39,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
+from wechat_core import reqtiming
 from wechat_core.admission.controller import Decision, controller
 from wechat_core.admission.metrics import ADMISSION_REQUESTS, QUEUE_SECONDS
 from wechat_core.admission.priorities import (
@@ -169,6 +170,7 @@ class AdmissionASGI:
         if self._slots is None:
             self._slots = asyncio.Semaphore(settings.ADMISSION_HTTP_WORKERS)
         async with self._slots:
+            reqtiming.mark("slot")
             await self.app(scope, receive, send)
 
     async def _login(

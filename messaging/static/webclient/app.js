@@ -687,7 +687,14 @@ class App {
     let state;
     let text;
     let retry = false;
-    if (s.state === "online") {
+    if (s.state === "online" && s.stoppedUntil > now) {
+      // Connected, but told to stay away (a refused websocket tried from the
+      // long-poll, a tier-2 throttle): nothing new is asked for until then.
+      state = "paused";
+      text = s.pauseReason === "overloaded"
+        ? t("Server busy · retrying in {time}", { time: countdown(s.stoppedUntil - now) })
+        : t("Paused by the server · retrying in {time}", { time: countdown(s.stoppedUntil - now) });
+    } else if (s.state === "online") {
       state = "online";
       text = s.transport === "longpoll" ? t("Online · over HTTP (websockets blocked)") : t("Online");
     } else if (s.state === "waiting" && s.stoppedUntil > now) {
@@ -708,7 +715,10 @@ class App {
       text = t("Disconnected");
     }
     if (state === "online" && s.throttledUntil > now) {
-      text = t("Online · sending too fast, wait {time}", { time: countdown(s.throttledUntil - now) });
+      // An overloaded server refused a request: not the user's doing.
+      text = s.throttleReason === "overloaded"
+        ? t("Online · server busy, retrying in {time}", { time: countdown(s.throttledUntil - now) })
+        : t("Online · sending too fast, wait {time}", { time: countdown(s.throttledUntil - now) });
     }
     const sig = `${state}|${text}|${retry}`;
     if (node.__sig === sig) return;

@@ -384,9 +384,10 @@ function fillPending(node, item, app) {
   node.dataset.state = item.state; // pending | failed
   node.dataset.mine = "true";
   const throttled = app.link && app.link.throttledUntil > Date.now();
+  const busy = throttled && app.link.throttleReason === "overloaded"; // the server's load, not the user's rate
   const status = item.state === "failed"
     ? h("span", { class: "msg-status failed", testid: "message-status", title: item.error ? item.error.message : "" }, "!")
-    : h("span", { class: "msg-status pending", testid: "message-status", title: throttled ? t("Waiting: sending too fast") : t("Sending…") },
+    : h("span", { class: "msg-status pending", testid: "message-status", title: busy ? t("Waiting: the server is busy") : throttled ? t("Waiting: sending too fast") : t("Sending…") },
       h("span", { class: "spinner", "aria-label": t("Sending") }));
   const actions = item.state === "failed"
     ? [

@@ -25,7 +25,11 @@
 //   does not (the page is served by the home already), the home's endpoints
 //   replace ours for good and the link reconnects there at once, same ticket;
 // - report delivery receipts: each message from someone else, once, about a
-//   second after it was shown, with how long ago (`receipt` frame).
+//   second after it was shown, with how long ago (`receipt` frame); held while
+//   the server's tier is above 0 (its last admitted answer's: hello, heartbeat.ack,
+//   X-Throttle-Tier; or a refusal's, but only until the refusal's retry time) or a
+//   pause is in force, so after a refused reconnect they go at the first tick after
+//   the hello; a receipt refused as overloaded is reported again after its wait.
 //
 // - websockets blocked (a proxy that refuses them) while HTTP works: after a full
 //   round of endpoints failed, one quick HTTP sync tells which; then chat over the
@@ -167,8 +171,11 @@ export class Link {
     this.failures = 0;
     this.waitUntil = 0;
     this.throttledUntil = 0;
-    this.tier = 0; // the server's throttle tier (heartbeat.ack, throttle frames)
+    this.tier = 0; // the server's throttle tier in its last admitted answer (hello, heartbeat.ack, X-Throttle-Tier)
+    this.refusalTier = 0; // the tier of the last refusal (throttle): it holds until throttledUntil only
+    this.throttleReason = null; // the last throttle's reason ("overloaded", "traffic_guard", none: the rate)
     this.stoppedUntil = 0; // a tier-2 throttle, a refused connection: no reconnect before this
+    this.pauseReason = null; // why: "overloaded", "traffic_guard"; null: unknown (another page's pause)
     this.readPause();
     this.shown = []; // [message id, performance.now()] not reported yet
     this.receiptsSent = 0;
@@ -221,13 +228,30 @@ export class Link {
     for (const id of ids) this.shown.push([id, now]);
   }
 
+  /**
+   * The server's throttle tier as far as this client knows now: its last admitted
+   * answer's (hello, heartbeat.ack, X-Throttle-Tier), or a refusal's, but a refusal's
+   * only until its retry time. A refused reconnect said tier 2 for its pause, not
+   * until the next heartbeat: after it, the hello (or the next answer) tells.
+   */
+  currentTier() {
+    return Math.max(this.tier, this.throttledUntil > Date.now() ? this.refusalTier : 0);
+  }
+
   sendReceipts() {
-    if (!this.shown.length || !this.isUp() || this.tier) return; // tier above 0: receipts wait
+    // Tier above 0, or told to stay away: receipts wait (they are the least urgent frame).
+    if (!this.shown.length || !this.isUp() || this.currentTier() || this.pauseLeft()) return;
     const batch = this.shown.splice(0, 100);
     const now = performance.now();
     const messages = batch.map(([id, at]) => ({ id, shown_ago_ms: Math.round(now - at) }));
     this.request({ type: "receipt", messages })
-      .then(() => {
+      .then((reply) => {
+        if (reply.type === "throttle") {
+          // Refused (overloaded, the rate): it did nothing; report them after retry_after.
+          this.throttle(reply);
+          this.shown.unshift(...batch);
+          return;
+        }
         this.receiptsSent += messages.length;
       })
       .catch((error) => {
@@ -317,7 +341,11 @@ export class Link {
       endpoints: [...this.endpoints],
       waitUntil: this.waitUntil,
       throttledUntil: this.throttledUntil,
+      throttleReason: this.throttleReason,
       stoppedUntil: this.stoppedUntil,
+      pauseReason: this.pauseReason,
+      tier: this.currentTier(),
+      receiptsPending: this.shown.length,
       receiptsSent: this.receiptsSent,
       duplicates: this.duplicates,
       notifiesIgnored: this.notifiesIgnored,
@@ -638,6 +666,7 @@ export class Link {
     this.lastError = null;
     this.connects += 1;
     if (frame.heartbeat) this.heartbeatSeconds = Number(frame.heartbeat);
+    this.tier = Number(frame.tier) || 0; // admitted: the server says how busy it is now
     this.firstSyncOfLink = true;
     let fresh = false;
     if (this.key !== null && Number(frame.max_seq) < this.key) {
@@ -739,27 +768,31 @@ export class Link {
     // refused clients do not all come back at once.
     const jitter = frame.reason === "overloaded" ? 1 + Math.random() / 2 : 1;
     const until = Date.now() + Math.max(0, Number(frame.retry_after) || 1) * 1000 * jitter;
-    this.tier = Math.max(this.tier, Number(frame.tier) || 0);
+    const stillRefused = this.throttledUntil > Date.now() ? this.refusalTier : 0;
+    this.refusalTier = Math.max(stillRefused, Number(frame.tier) || 0);
     this.throttledUntil = Math.max(this.throttledUntil, until);
-    if (Number(frame.tier) >= 2) this.stayAway(until);
+    this.throttleReason = frame.reason || null;
+    if (Number(frame.tier) >= 2) this.stayAway(until, this.throttleReason);
     this.setState(this.state);
   }
 
   /** A connection refused (its `throttle` frame): nothing before retry_after and its jitter. */
   refused(frame) {
     this.throttle(frame);
-    this.stayAway(this.throttledUntil);
+    this.stayAway(this.throttledUntil, frame.reason || null);
   }
 
   /** The close of a connection refused without its throttle frame (lost): a pause all the same. */
   refusedByClose(code) {
     if (this.stoppedUntil > Date.now()) return;
-    if (code === CLOSE_GUARD) this.stayAway(Date.now() + 60000); // the traffic guard: a minute
-    if (code === CLOSE_OVERLOADED) this.stayAway(Date.now() + 2000 * (1 + Math.random() / 2));
+    if (code === CLOSE_GUARD) this.stayAway(Date.now() + 60000, "traffic_guard"); // a minute
+    if (code === CLOSE_OVERLOADED) this.stayAway(Date.now() + 2000 * (1 + Math.random() / 2), "overloaded");
   }
 
-  /** No connection before `until` (ms since the epoch); kept across reloads and tabs. */
-  stayAway(until) {
+  /** No connection before `until` (ms since the epoch); kept across reloads and tabs.
+   * `reason` (the refusal's: "overloaded", "traffic_guard") is what the app shows. */
+  stayAway(until, reason = null) {
+    if (until > this.stoppedUntil) this.pauseReason = reason;
     this.stoppedUntil = Math.max(this.stoppedUntil, until);
     if (this.options.pause) this.options.pause.set(this.stoppedUntil);
   }
