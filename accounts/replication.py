@@ -26,7 +26,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Block, FriendRequest, Friendship, User
+from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
 from wechat_core import datacenters
 from wechat_core.models import Campus, DataCenter, EntryKind, SyncEntry
 from wechat_core.replication.log import replay_handler_register, replicate
@@ -154,6 +154,15 @@ def _user_apply(payload: dict[str, Any], origin: str) -> None:
 
 
 def _friend_request_apply(payload: dict[str, Any], origin: str) -> None:
+    if (
+        payload["status"] == FriendRequestStatus.EXPIRED
+        and FriendRequest.objects.filter(pk=payload["id"])
+        .exclude(status=FriendRequestStatus.PENDING)
+        .exists()
+    ):
+        # Its master expired it while it was answered here, in time (accepted, or
+        # declined): the answer stands, and reaches the master in turn.
+        return
     FriendRequest.objects.update_or_create(
         pk=payload["id"],
         defaults={

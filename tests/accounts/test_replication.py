@@ -8,10 +8,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import time_machine
 
 from accounts.exceptions import BlockedByUser
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
-from accounts.services.contacts import user_block, user_unblock
+from accounts.services.contacts import friend_requests_expire, user_block, user_unblock
 from tests.factories import login_ticket, make_friends, make_user, send_request
 from wechat_core.models import Campus, DataCenter, OutboxEntry, ParkedEntry
 from wechat_core.replication import log
@@ -160,3 +161,49 @@ def test_friend_request__from_a_user_blocked_by_someone_homed_elsewhere__refused
     with pytest.raises(BlockedByUser):
         send_request(bob, zed)
     assert not FriendRequest.objects.exists()
+
+
+ELSEWHERE = 9 * 10**12  # ids of rows made in data centre zz (index 9)
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_friend_requests_expire__replicates_those_mastered_here_leaves_the_copies() -> None:
+    # given a request Amy sent here to Zed, homed elsewhere, and a copy of one Zed
+    # sent at his home to Bob
+    amy, bob, zed = make_user(), make_user(), make_user()
+    homed_elsewhere(zed)
+    mine = send_request(amy, zed)
+    theirs = FriendRequest.objects.create(
+        id=ELSEWHERE + 1, from_user=zed, to_user=bob, expires_at=mine.expires_at
+    )
+    # when the sweep runs after they expired
+    with time_machine.travel(mine.expires_at + dt.timedelta(minutes=1)):
+        swept = friend_requests_expire()
+    # then the one mastered here is expired, and goes out as such
+    assert swept == 1
+    assert FriendRequest.objects.get(pk=mine.pk).status == FriendRequestStatus.EXPIRED
+    assert [(e["id"], e["status"]) for e in written("friend_request")][-1] == (mine.pk, "expired")
+    # and the copy waits for its master's entry (not expired, nothing written)
+    assert FriendRequest.objects.get(pk=theirs.pk).status == FriendRequestStatus.PENDING
+    assert theirs.pk not in [e["id"] for e in written("friend_request")]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_an_expiry__leaves_a_copy_answered_in_time_alone() -> None:
+    # given Amy's requests to Bob and Carol, sent at her home, as its log carries
+    # them; and this data centre as Bob's and Carol's home, where Bob accepted his
+    # in time (Carol did not answer)
+    amy, bob, carol = make_user(), make_user(), make_user()
+    to_bob, to_carol = send_request(amy, bob), send_request(amy, carol)
+    with time_machine.travel(to_bob.expires_at + dt.timedelta(minutes=1)):
+        friend_requests_expire()
+    expired = {e["id"]: e for e in written("friend_request") if e["status"] == "expired"}
+    FriendRequest.objects.filter(pk=to_bob.pk).update(status=FriendRequestStatus.ACCEPTED)
+    FriendRequest.objects.filter(pk=to_carol.pk).update(status=FriendRequestStatus.PENDING)
+    # when the master's expiries are replayed here
+    zz = Replica()
+    zz.apply("friend_request", expired[to_bob.pk])
+    zz.apply("friend_request", expired[to_carol.pk])
+    # then Bob's answer stands, and Carol's copy expires
+    assert FriendRequest.objects.get(pk=to_bob.pk).status == FriendRequestStatus.ACCEPTED
+    assert FriendRequest.objects.get(pk=to_carol.pk).status == FriendRequestStatus.EXPIRED
