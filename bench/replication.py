@@ -111,17 +111,18 @@ def main() -> None:
                 "shipped_p50_ms": round(quantile(shipped, 0.5) * 1000, 1),
                 "shipped_p99_ms": round(quantile(shipped, 0.99) * 1000, 1),
             }
-        ws_overhead = (
-            websocket_overhead(bx, by, chats[0], args.ws_sends, args.ws_rounds)
-            if args.ws_sends
-            else None
-        )
         catchup = (
             None
             if args.no_cut
             else cut_and_catch_up(
                 bx, by, chats, float(args.rates.split(",")[0]), args.cut_seconds, sender
             )
+        )
+        # Last: it stops bx's relay for a while.
+        ws_overhead = (
+            websocket_overhead(bx, by, chats[0], args.ws_sends, args.ws_rounds)
+            if args.ws_sends
+            else None
         )
     emit(
         {
@@ -316,11 +317,15 @@ def websocket_overhead(bx: Any, by: Any, remote: tuple[dict[str, Any], int], sen
                        rounds: int) -> dict[str, Any]:  # fmt: skip
     """Ack times of one sender's sends, one after another: bx's chat with a peer
     homed in by (`remote`), bx's chat of two users homed there, and a 1:1 chat on
-    a one-data-centre server, the variants alternating round by round."""
+    a one-data-centre server, the variants alternating round by round. Twice: with
+    bx's relay running (each send then also costs the relay's round and by's
+    replay, on the same two cores), and with it stopped (the send's own cost: the
+    outbox row and the NOTIFY; the relay ships the backlog once restarted)."""
     from _cluster import Cluster, make_pairs
     from _ws import open_link, send_text
 
     (local,) = asyncio.run(setup_pairs(bx, by, 1, peers_at=bx))
+    results: dict[str, Any] = {"sends_each": sends * rounds}
     with Cluster("uvicorn", **SERVERS) as one:
         (sender, _receiver, chat) = make_pairs(1)[0]
         targets = {
@@ -339,22 +344,26 @@ def websocket_overhead(bx: Any, by: Any, remote: tuple[dict[str, Any], int], sen
 
         for name in targets:  # warm-up: connections, caches, the first send's work-out
             asyncio.run(measure(name, 5))
-        times: dict[str, list[float]] = {name: [] for name in targets}
-        names = list(targets)
-        for round_ in range(rounds):
-            for name in names if round_ % 2 == 0 else names[::-1]:
-                times[name] += asyncio.run(measure(name, sends))
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    return {
-        "sends_each": sends * rounds,
-        **{f"median_ms_{name}": round(value * 1000, 3) for name, value in medians.items()},
-        "ratio_with_outbox_to_one_datacentre": round(
-            medians["with_outbox"] / medians["one_datacentre"], 3
-        ),
-        "ratio_with_outbox_to_datacentres_no_outbox": round(
-            medians["with_outbox"] / medians["datacentres_no_outbox"], 3
-        ),
-    }
+        for phase in ("relay_running", "relay_stopped"):
+            if phase == "relay_stopped":
+                bx.kill("relay")
+            times: dict[str, list[float]] = {name: [] for name in targets}
+            names = list(targets)
+            for round_ in range(rounds):
+                for name in names if round_ % 2 == 0 else names[::-1]:
+                    times[name] += asyncio.run(measure(name, sends))
+            medians = {name: statistics.median(values) for name, values in times.items()}
+            results[phase] = {
+                **{f"median_ms_{name}": round(value * 1000, 3) for name, value in medians.items()},
+                "ratio_with_outbox_to_one_datacentre": round(
+                    medians["with_outbox"] / medians["one_datacentre"], 3
+                ),
+                "ratio_with_outbox_to_datacentres_no_outbox": round(
+                    medians["with_outbox"] / medians["datacentres_no_outbox"], 3
+                ),
+            }
+        bx.start("relay")
+    return results
 
 
 # --- Outbox overhead (in this process, benchmark database) ------------------------------------
