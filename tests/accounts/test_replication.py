@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.conf import settings
+from django.test import override_settings
 
 from accounts.exceptions import BlockedByUser
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
+from accounts.replication import replication_seed
 from accounts.services.contacts import friend_requests_expire, user_block, user_unblock
 from tests.factories import login_ticket, make_friends, make_user, send_request
 from wechat_core.models import Campus, DataCenter, OutboxEntry, ParkedEntry
@@ -207,3 +210,34 @@ def test_replay__of_an_expiry__leaves_a_copy_answered_in_time_alone() -> None:
     # then Bob's answer stands, and Carol's copy expires
     assert FriendRequest.objects.get(pk=to_bob.pk).status == FriendRequestStatus.ACCEPTED
     assert FriendRequest.objects.get(pk=to_carol.pk).status == FriendRequestStatus.EXPIRED
+
+
+def test_replication_seed__writes_what_existed_before_once_and_a_peer_gets_the_block() -> None:
+    # given users, a friendship, a block and a pending request made while this was
+    # the only data centre (nothing went into the replication log)
+    amy, bob, carol, dan = make_user(), make_user(), make_user(), make_user()
+    make_friends(amy, bob)
+    user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=carol.pk)
+    pending = send_request(dan, amy)
+    assert not OutboxEntry.objects.exists()
+    here = settings.DATACENTER
+    two = {here: {"index": 0, "endpoints": []}, "zz": {"index": 9, "endpoints": []}}
+    # when data centres are switched on and this one is seeded for its peer
+    with override_settings(DATACENTERS=two, MULTI_DATACENTER=True, REPLICATION_BROKER_URL="x"):
+        counts = replication_seed()
+    # then every row of it it masters is in the log once, the users first
+    homed_here = set(User.objects.filter(home_datacenter_id=here).values_list("pk", flat=True))
+    assert {amy.pk, bob.pk, carol.pk, dan.pk} <= homed_here
+    assert counts == {"user": len(homed_here), "friendship": 2, "block": 1, "friend_request": 1}
+    kinds = list(OutboxEntry.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["user"] * len(homed_here) + ["friendship"] * 2 + ["block", "friend_request"]
+    assert {e["id"] for e in written("user")} == homed_here
+    assert [e["id"] for e in written("friend_request")] == [pending.pk]
+    # and a peer without the block (as this database, the block deleted) that
+    # replays the log has it: Carol's home refuses her messages to Amy
+    Block.objects.all().delete()
+    zz = Replica()
+    for entry in OutboxEntry.objects.order_by("id"):
+        zz.apply(entry.kind, entry.payload)
+    assert pairs() == [(amy.pk, carol.pk)]
+    assert not ParkedEntry.objects.exists()
