@@ -588,3 +588,27 @@ def texts_of(user: User, conversation: int) -> list[str]:
     logged = SyncEntry.objects.filter(user=user, conversation_id=conversation).order_by("seq")
     ids = logged.values_list("message_id", flat=True)
     return [texts[message_id]["text"] for message_id in ids if message_id in texts]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__a_batch_with_a_recall__inserts_what_precedes_it_then_marks_it_recalled() -> None:
+    # given a group mastered in zz with Amy in it, and its events in one batch: two
+    # messages, the recall of the first, one more message
+    amy = make_user()
+    x = ELSEWHERE + 7
+    first = event(x, 1, amy.pk, "x1", first_of(x, amy.pk, [amy.pk]))
+    recall = event(x, 3, amy.pk, "")
+    recall["message"].update(kind="recall", body={"message_id": first["message"]["id"]})
+    stream = [first, event(x, 2, amy.pk, "x2"), recall, event(x, 4, amy.pk, "x4")]
+    entries = [log.ReplayEntry(position, "conversation_event", payload, 0.0)
+               for position, payload in enumerate(stream, start=1)]  # fmt: skip
+    # when it is replayed here
+    replay.batch_apply(origin="zz", entries=entries, pause=lambda seconds: None)
+    # then every event is stored and delivered in order, the first message recalled
+    stored = Message.objects.filter(conversation_id=x).order_by("seq")
+    assert [(m.seq, m.kind, m.recalled_at is not None) for m in stored] == [
+        (1, "text", True), (2, "text", False), (3, "recall", False), (4, "text", False),
+    ]  # fmt: skip
+    assert Conversation.objects.get(pk=x).last_seq == 4
+    delivered = SyncEntry.objects.filter(user=amy, conversation_id=x).order_by("seq")
+    assert [entry.message_id for entry in delivered] == [m.pk for m in stored]
