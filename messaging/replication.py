@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -335,7 +336,11 @@ def _deliver_pending() -> None:
         .values_list("user_id", flat=True)
     )
     for conversation_id in conversation_ids:
-        while store().conversation_deliver(conversation_id=conversation_id) > 0:
+        # Fewer than a delivery batch delivered: nothing is left (no call to see it).
+        while (
+            store().conversation_deliver(conversation_id=conversation_id)
+            >= settings.MESSAGING_DELIVERY_BATCH
+        ):
             pass
 
 
