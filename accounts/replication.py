@@ -23,10 +23,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Block, FriendRequest, Friendship, User
+from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
 from wechat_core import datacenters
 from wechat_core.models import Campus, DataCenter, EntryKind, SyncEntry
 from wechat_core.replication.log import replay_handler_register, replicate
@@ -137,6 +138,57 @@ def contact_notices_split(
     return [notice for notice in notices if notice[0] in local]
 
 
+# --- Seeding a peer -----------------------------------------------------------------------
+
+SEED_CHUNK = 1000  # rows per transaction
+
+
+def replication_seed() -> dict[str, int]:
+    """Write into the replication log what this data centre masters and existed
+    before replication carried it: the users homed here, their side of each
+    friendship, their blocks and the friend requests they sent that are still
+    pending. Run once data centres are switched on (or a peer is added): without
+    it a peer learns of an older row only when it changes again (a block made
+    before replication stays unknown to the blocked user's home, which would let
+    their requests and 1:1 messages through). Replaying an entry is an upsert, so
+    rows already there (or seeded twice) change nothing. Returns the counts."""
+    if not datacenters.enabled():
+        return {}
+    here = datacenters.here()
+    sources: list[tuple[str, Any, Callable[[Any], None]]] = [
+        ("user", User.objects.filter(home_datacenter_id=here), user_replicate),
+        (
+            "friendship",
+            Friendship.objects.filter(owner__home_datacenter_id=here),
+            friendship_replicate,
+        ),
+        ("block", Block.objects.filter(blocker__home_datacenter_id=here), block_replicate),
+        (
+            "friend_request",
+            FriendRequest.objects.filter(
+                from_user__home_datacenter_id=here, status=FriendRequestStatus.PENDING
+            ),
+            friend_request_replicate,
+        ),
+    ]
+    counts: dict[str, int] = {}
+    # Users first: the other entries name them (a peer parks an entry whose user it
+    # has not got).
+    for kind, rows, replicate_one in sources:
+        counts[kind] = 0
+        last = 0
+        while True:
+            with transaction.atomic():
+                chunk = list(rows.filter(pk__gt=last).order_by("pk")[:SEED_CHUNK])
+                for row in chunk:
+                    replicate_one(row)
+            if not chunk:
+                break
+            counts[kind] += len(chunk)
+            last = chunk[-1].pk
+    return counts
+
+
 # --- Replay -------------------------------------------------------------------------------
 
 
@@ -154,6 +206,15 @@ def _user_apply(payload: dict[str, Any], origin: str) -> None:
 
 
 def _friend_request_apply(payload: dict[str, Any], origin: str) -> None:
+    if (
+        payload["status"] == FriendRequestStatus.EXPIRED
+        and FriendRequest.objects.filter(pk=payload["id"])
+        .exclude(status=FriendRequestStatus.PENDING)
+        .exists()
+    ):
+        # Its master expired it while it was answered here, in time (accepted, or
+        # declined): the answer stands, and reaches the master in turn.
+        return
     FriendRequest.objects.update_or_create(
         pk=payload["id"],
         defaults={

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -49,7 +50,12 @@ from messaging.models import (
 )
 from messaging.store import store
 from wechat_core import datacenters
-from wechat_core.replication.log import replay_defer, replay_handler_register, replicate
+from wechat_core.replication.log import (
+    replay_defer,
+    replay_deferred,
+    replay_handler_register,
+    replicate,
+)
 from wechat_core.sync.log import local_users, sequences_ensure
 from wechat_core.sync.models import UserSequence
 
@@ -242,35 +248,74 @@ def _event_apply(payload: dict[str, Any], origin: str) -> None:
     if payload.get("members") is not None:
         _members_apply(conversation_id, payload["members"])
     message = payload["message"]
-    # One statement (INSERT … ON CONFLICT (id) DO UPDATE): a batch replays many.
-    Message.objects.bulk_create(
-        [
-            Message(
-                pk=message["id"],
-                conversation_id=conversation_id,
-                seq=message["seq"],
-                sender_id=message["sender_id"],
-                kind=message["kind"],
-                body=message["body"],
-                client_msg_id=message["client_msg_id"],
-                created_at=dt.datetime.fromisoformat(message["created_at"]),
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["id"],
-        update_fields=["conversation", "seq", "sender", "kind", "body", "client_msg_id"],
+    row = Message(
+        pk=message["id"],
+        conversation_id=conversation_id,
+        seq=message["seq"],
+        sender_id=message["sender_id"],
+        kind=message["kind"],
+        body=message["body"],
+        client_msg_id=message["client_msg_id"],
+        created_at=dt.datetime.fromisoformat(message["created_at"]),
     )
-    if message["kind"] == MessageKind.RECALL:
-        Message.objects.filter(
-            pk=message["body"].get("message_id"), recalled_at__isnull=True
-        ).update(recalled_at=dt.datetime.fromisoformat(message["created_at"]))
-    Conversation.objects.filter(pk=conversation_id, last_seq__lt=message["seq"]).update(
-        last_seq=message["seq"]
-    )
+    # The messages of a run of events are inserted together, before their delivery
+    # (a deferred action: see _Appends); a recall first inserts what precedes it,
+    # since the message it recalls may be among them.
+    appends = replay_deferred(("append", 0), _Appends)
+    if appends is not None and message["kind"] != MessageKind.RECALL:
+        appends.add(row)
+    else:
+        if appends is not None:
+            appends()
+        _messages_insert([row])
+        if message["kind"] == MessageKind.RECALL:
+            Message.objects.filter(
+                pk=message["body"].get("message_id"), recalled_at__isnull=True
+            ).update(recalled_at=dt.datetime.fromisoformat(message["created_at"]))
+        _last_seqs_move({conversation_id: row.seq})
     # Into the logs of the members homed here, in the conversation's order: once
     # for the conversations of a run of events in the batch being replayed.
     _to_deliver.add(conversation_id)
     replay_defer(("deliver", 0), _deliver_pending)
+
+
+def _messages_insert(rows: list[Message]) -> None:
+    # One statement (INSERT … ON CONFLICT (id) DO UPDATE) however many rows.
+    Message.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["conversation", "seq", "sender", "kind", "body", "client_msg_id"],
+    )
+
+
+def _last_seqs_move(last_seqs: dict[int, int]) -> None:
+    for conversation_id, seq in sorted(last_seqs.items()):
+        Conversation.objects.filter(pk=conversation_id, last_seq__lt=seq).update(last_seq=seq)
+
+
+class _Appends:
+    """The messages of a run of replayed events, inserted in one statement and each
+    conversation's last_seq moved once, when the run ends (before its delivery:
+    ("append", 0) sorts before ("deliver", 0)): a statement or two per event cost
+    most of a batch's time. A row that fails (a missing sender) fails the batch as
+    a whole, which is then halved down to it (wechat_core.replication.replay)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Message] = []
+
+    def add(self, row: Message) -> None:
+        self.rows.append(row)
+
+    def __call__(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        _messages_insert(rows)
+        last_seqs: dict[int, int] = {}
+        for row in rows:
+            last_seqs[row.conversation_id] = max(row.seq, last_seqs.get(row.conversation_id, 0))
+        _last_seqs_move(last_seqs)
 
 
 _to_deliver: set[int] = set()
@@ -291,7 +336,11 @@ def _deliver_pending() -> None:
         .values_list("user_id", flat=True)
     )
     for conversation_id in conversation_ids:
-        while store().conversation_deliver(conversation_id=conversation_id) > 0:
+        # Fewer than a delivery batch delivered: nothing is left (no call to see it).
+        while (
+            store().conversation_deliver(conversation_id=conversation_id)
+            >= settings.MESSAGING_DELIVERY_BATCH
+        ):
             pass
 
 

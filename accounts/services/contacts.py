@@ -40,6 +40,7 @@ from accounts.replication import (
 from accounts.tickets import ticket_require
 from accounts.types import FriendRequestOutcome, VerifiedTicket
 from accounts.validators import clean_text
+from wechat_core import datacenters
 from wechat_core.errors import InvalidInput, RateLimited
 from wechat_core.ratelimit import window_hit
 from wechat_core.sync.log import entries_append
@@ -242,10 +243,27 @@ def friend_request_decline(
 
 
 def friend_requests_expire() -> int:
-    """Mark pending requests past their expiry as expired (Celery beat runs this)."""
-    return FriendRequest.objects.filter(
+    """Mark pending requests past their expiry as expired (Celery beat runs this).
+
+    With several data centres each one expires the requests it masters (written
+    there, at the sender's home: the id lies in its block) and replicates them like
+    any other closing; a copy of one mastered elsewhere waits for its master's entry
+    (meanwhile it cannot be accepted here: acceptance checks `expires_at`)."""
+    due = FriendRequest.objects.filter(
         status=FriendRequestStatus.PENDING, expires_at__lte=timezone.now()
-    ).update(status=FriendRequestStatus.EXPIRED, responded_at=timezone.now())
+    )
+    if not datacenters.enabled():
+        return due.update(status=FriendRequestStatus.EXPIRED, responded_at=timezone.now())
+    with transaction.atomic():
+        # skip_locked: a request being answered right now is left to its answer.
+        mastered = [
+            request
+            for request in due.select_for_update(no_key=True, skip_locked=True).order_by("pk")
+            if (datacenters.origin_of_id(request.pk) or datacenters.here()) == datacenters.here()
+        ]
+        for request in mastered:
+            _close(request, FriendRequestStatus.EXPIRED)
+    return len(mastered)
 
 
 def _my_side(user_id: int, friend_id: int) -> Friendship:

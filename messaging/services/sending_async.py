@@ -10,8 +10,11 @@ worker thread is involved.
 Everything else keeps the thread path of services.sending, with the same checks
 in the same order and the same errors: attachments, mentions, replies, other
 conversation kinds, the portable store (SQLite, the embedded mode), a ticket not
-in the cache, a spam filter that does I/O, and any send the group commit refused
-(services.sending.message_send_checked tells the client why).
+in the cache, a spam filter that does I/O, a send into a conversation mastered in
+another data centre (forwarded there: services.sending._forward), and any send
+the group commit refused (services.sending.message_send_checked tells the client
+why). With data centres the batch writes each send's replication entry itself
+(messaging.store.groupcommit).
 
 A check that fails before the database (content, rate, spam) first looks for
 the sender's earlier send with the same client_msg_id, as message_send does: a
@@ -31,6 +34,7 @@ from accounts.tickets import ticket_require_cached
 from accounts.types import VerifiedTicket
 from messaging.exceptions import InvalidContent
 from messaging.models import ConversationKind, MessageKind
+from messaging.replication import conversation_master
 from messaging.services.delivery import conversation_deliver_all
 from messaging.services.policies import kind_policy
 from messaging.services.sending import (
@@ -85,12 +89,16 @@ def committer() -> GroupCommitter:
     return found
 
 
-def group_commit_applies(content: OutgoingContent) -> bool:
+def group_commit_applies(content: OutgoingContent, conversation_id: int) -> bool:
     """Whether this send can take the loop's path (see the module)."""
     return (
         settings.MESSAGING_GROUP_COMMIT
         and not settings.EMBEDDED  # its in-memory channel layer publishes from threads
-        and not datacenters.enabled()  # sends into chats mastered elsewhere are forwarded
+        # Sends into chats mastered elsewhere are forwarded (no database round trip
+        # to know: the conversation's id lies in its master's block).
+        and (
+            not datacenters.enabled() or conversation_master(conversation_id) == datacenters.here()
+        )
         and content.kind == MessageKind.TEXT
         and content.attachment_id is None
         and not content.mentions
@@ -119,7 +127,9 @@ async def message_send_async(
         "client_msg_id": client_msg_id,
         "content": content,
     }
-    if not group_commit_applies(content) or not ticket_require_cached(ticket, user_id=user_id):
+    if not group_commit_applies(content, conversation_id) or not ticket_require_cached(
+        ticket, user_id=user_id
+    ):
         ack: SendAck = await _in_thread(message_send)(**arguments)
         return ack
     if not CLIENT_MSG_ID.fullmatch(client_msg_id):

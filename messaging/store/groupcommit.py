@@ -11,6 +11,7 @@ round trip and one commit however many sends it holds:
     lock the batch's conversations, in id order            (_LOCK_CONVERSATIONS)
     lock their members' sequences, in user-id order         (_LOCK_SEQUENCES)
     one statement per send, in arrival order                (_SEND)
+    with data centres: wake the replication relay           (_NOTIFY_RELAY)
     COMMIT
 
 Locking every conversation and then every sequence, each in id order, before
@@ -36,6 +37,19 @@ was written, and retries are idempotent.
 
 Commit order equals sequence order per user: every sequence a batch takes is
 locked until its one commit, and statements of a batch run in arrival order.
+
+With several data centres (issue 17) the caller submits only sends into
+conversations mastered here (the others are forwarded by the thread path), and
+the batch does what services.events.event_store does there: each send delivers
+only to the members with a log here, and writes, in the same statement, the
+outbox row messaging.replication.event_replicate would write for it when the
+conversation has members homed elsewhere (`has_remote_members`, read under the
+conversation's lock): the conversation's id and the message, nothing else,
+since a text send changes no membership. A conversation whose flag is not
+worked out yet (a 1:1 chat's first message) is refused: the thread path works
+it out and sends the conversation and its members with that first event. The
+relay is woken once per batch (PostgreSQL delivers a transaction's identical
+notifications once anyway; this saves the call per row).
 """
 
 from __future__ import annotations
@@ -60,13 +74,18 @@ from messaging.store.postgresql import (
     MESSAGE,
     SEQUENCE,
     delivery_ctes,
+    own_logs_only,
 )
+from wechat_core import datacenters
 from wechat_core.metrics import counter, histogram
+from wechat_core.replication.log import NOTIFY_CHANNEL
+from wechat_core.replication.models import OutboxEntry
 
 logger = logging.getLogger(__name__)
 
 FRIENDSHIP = Friendship._meta.db_table
 BLOCK = Block._meta.db_table
+OUTBOX = OutboxEntry._meta.db_table
 
 BATCH_SIZE = histogram(
     "messaging_group_commit_sends",
@@ -96,6 +115,14 @@ ORDER BY s.user_id
 FOR NO KEY UPDATE
 """  # noqa: S608
 
+# datetime.isoformat() of a UTC time, as event_replicate writes a message's
+# created_at: microseconds only when there are some.
+_ISOFORMAT = """(
+      to_char(message.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+      || CASE WHEN extract(microseconds FROM message.created_at)::bigint %% 1000000 = 0
+              THEN '' ELSE to_char(message.created_at AT TIME ZONE 'UTC', '.US') END
+      || '+00:00')"""
+
 # One send. `head` reads the conversation (locked by _LOCK_CONVERSATIONS, so its
 # last_seq is the newest, this transaction's earlier sends included); `allowed`
 # is services.sending's checks for a text send into a group or a 1:1 chat (an
@@ -109,7 +136,7 @@ WITH prev AS (
   SELECT id, conversation_id, seq, created_at FROM {MESSAGE}
   WHERE sender_id = %(sender)s AND client_msg_id = %(client_msg_id)s
 ), head AS (
-  SELECT c.id, c.kind, c.direct_key, c.member_count, c.last_seq, m.role
+  SELECT c.id, c.kind, c.direct_key, c.member_count, c.last_seq, m.role, c.has_remote_members
   FROM {CONVERSATION} c
   LEFT JOIN {MEMBERSHIP} m
     ON m.conversation_id = c.id AND m.user_id = %(sender)s AND m.left_seq IS NULL
@@ -122,6 +149,7 @@ WITH prev AS (
 ), allowed AS (
   SELECT head.id, head.last_seq FROM head
   WHERE head.role IS NOT NULL AND head.member_count <= %(inline_max)s
+    AND (NOT %(replicating)s OR head.has_remote_members IS NOT NULL)
     AND (head.kind = 'group' OR (
       head.kind = 'direct'
       AND EXISTS (SELECT 1 FROM {FRIENDSHIP} f, peer
@@ -142,6 +170,18 @@ WITH prev AS (
   UPDATE {CONVERSATION} c SET last_seq = message.seq FROM message
   WHERE c.id = %(conversation)s
   RETURNING c.id
+), outbox AS (
+  INSERT INTO {OUTBOX} (kind, payload, created_at)
+  SELECT 'conversation_event', jsonb_build_object(
+    'conversation', jsonb_build_object('id', %(conversation)s::bigint),
+    'members', NULL::jsonb,
+    'message', jsonb_build_object(
+      'id', message.id, 'seq', message.seq, 'sender_id', %(sender)s::bigint,
+      'kind', %(kind)s::text, 'body', %(body)s::jsonb,
+      'client_msg_id', %(client_msg_id)s::text, 'created_at', {_ISOFORMAT}
+    )), clock_timestamp()
+  FROM message, head
+  WHERE %(replicating)s AND head.has_remote_members
 ), {delivery_ctes(now="clock_timestamp()")}
 SELECT prev.id, prev.conversation_id, prev.seq, prev.created_at,
        message.id, message.seq, message.created_at,
@@ -155,6 +195,16 @@ SELECT prev.id, prev.conversation_id, prev.seq, prev.created_at,
 FROM (SELECT 1) one
 LEFT JOIN prev ON true
 LEFT JOIN message ON true
+"""  # noqa: S608
+# With several data centres: the members homed elsewhere have no log here.
+_SEND_LOCAL = own_logs_only(_SEND)
+
+# Once per batch with data centres, when a conversation of it replicates (a send of
+# it refused meanwhile only makes the relay look once for nothing).
+_NOTIFY_RELAY = f"""
+SELECT pg_notify(%s, '') FROM {CONVERSATION}
+WHERE id = ANY(%s) AND has_remote_members
+LIMIT 1
 """  # noqa: S608
 
 
@@ -294,6 +344,8 @@ class GroupCommitter:
         connection = await self._conn()
         inline_max = settings.MESSAGING_INLINE_DELIVERY_MAX_MEMBERS
         conversations = sorted({request.conversation_id for request in requests})
+        replicating = datacenters.enabled()
+        send = _SEND_LOCAL if replicating else _SEND
         BATCH_SIZE.observe(value=len(requests))
         # On any error the caller closes the connection, which rolls back.
         async with connection.pipeline():
@@ -302,7 +354,7 @@ class GroupCommitter:
             await connection.execute(_LOCK_SEQUENCES, [conversations, inline_max])
             cursors = [
                 await connection.execute(
-                    _SEND,
+                    send,
                     {
                         "sender": request.sender_id,
                         "conversation": request.conversation_id,
@@ -310,10 +362,13 @@ class GroupCommitter:
                         "kind": request.kind,
                         "body": orjson.dumps(request.body).decode(),
                         "inline_max": inline_max,
+                        "replicating": replicating,
                     },
                 )
                 for request in requests
             ]
+            if replicating:
+                await connection.execute(_NOTIFY_RELAY, [NOTIFY_CHANNEL, conversations])
             await connection.execute("COMMIT")
         rows = [await cursor.fetchone() for cursor in cursors]
         return [_outcome(request, row) for request, row in zip(requests, rows, strict=True)]

@@ -125,9 +125,18 @@ FROM message
 _OWN_LOG = f"""
     AND EXISTS (SELECT 1 FROM {SEQUENCE} own WHERE own.user_id = m.user_id)"""  # noqa: S608
 _MOVED = "AND EXISTS (SELECT 1 FROM cursor_moved)"
-_APPEND_LOCAL = _APPEND.replace(_MOVED, _MOVED + _OWN_LOG)
-if _APPEND_LOCAL == _APPEND:
-    raise RuntimeError("the recipients of _APPEND changed: update _APPEND_LOCAL")
+
+
+def own_logs_only(sql: str) -> str:
+    """`sql` (a statement using delivery_ctes) delivering only to the members with
+    a log here: with several data centres. Shared with the group commit."""
+    local = sql.replace(_MOVED, _MOVED + _OWN_LOG)
+    if local == sql:
+        raise RuntimeError("the recipients of delivery_ctes changed: update own_logs_only")
+    return local
+
+
+_APPEND_LOCAL = own_logs_only(_APPEND)
 
 # A message as the wire carries it (wire.MessageView), built by PostgreSQL; the
 # keys are checked against MessageView below, so the two cannot drift apart.

@@ -8,10 +8,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import time_machine
+from django.conf import settings
+from django.test import override_settings
 
 from accounts.exceptions import BlockedByUser
 from accounts.models import Block, FriendRequest, FriendRequestStatus, Friendship, User
-from accounts.services.contacts import user_block, user_unblock
+from accounts.replication import replication_seed
+from accounts.services.contacts import friend_requests_expire, user_block, user_unblock
 from tests.factories import login_ticket, make_friends, make_user, send_request
 from wechat_core.models import Campus, DataCenter, OutboxEntry, ParkedEntry
 from wechat_core.replication import log
@@ -160,3 +164,80 @@ def test_friend_request__from_a_user_blocked_by_someone_homed_elsewhere__refused
     with pytest.raises(BlockedByUser):
         send_request(bob, zed)
     assert not FriendRequest.objects.exists()
+
+
+ELSEWHERE = 9 * 10**12  # ids of rows made in data centre zz (index 9)
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_friend_requests_expire__replicates_those_mastered_here_leaves_the_copies() -> None:
+    # given a request Amy sent here to Zed, homed elsewhere, and a copy of one Zed
+    # sent at his home to Bob
+    amy, bob, zed = make_user(), make_user(), make_user()
+    homed_elsewhere(zed)
+    mine = send_request(amy, zed)
+    theirs = FriendRequest.objects.create(
+        id=ELSEWHERE + 1, from_user=zed, to_user=bob, expires_at=mine.expires_at
+    )
+    # when the sweep runs after they expired
+    with time_machine.travel(mine.expires_at + dt.timedelta(minutes=1)):
+        swept = friend_requests_expire()
+    # then the one mastered here is expired, and goes out as such
+    assert swept == 1
+    assert FriendRequest.objects.get(pk=mine.pk).status == FriendRequestStatus.EXPIRED
+    assert [(e["id"], e["status"]) for e in written("friend_request")][-1] == (mine.pk, "expired")
+    # and the copy waits for its master's entry (not expired, nothing written)
+    assert FriendRequest.objects.get(pk=theirs.pk).status == FriendRequestStatus.PENDING
+    assert theirs.pk not in [e["id"] for e in written("friend_request")]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__of_an_expiry__leaves_a_copy_answered_in_time_alone() -> None:
+    # given Amy's requests to Bob and Carol, sent at her home, as its log carries
+    # them; and this data centre as Bob's and Carol's home, where Bob accepted his
+    # in time (Carol did not answer)
+    amy, bob, carol = make_user(), make_user(), make_user()
+    to_bob, to_carol = send_request(amy, bob), send_request(amy, carol)
+    with time_machine.travel(to_bob.expires_at + dt.timedelta(minutes=1)):
+        friend_requests_expire()
+    expired = {e["id"]: e for e in written("friend_request") if e["status"] == "expired"}
+    FriendRequest.objects.filter(pk=to_bob.pk).update(status=FriendRequestStatus.ACCEPTED)
+    FriendRequest.objects.filter(pk=to_carol.pk).update(status=FriendRequestStatus.PENDING)
+    # when the master's expiries are replayed here
+    zz = Replica()
+    zz.apply("friend_request", expired[to_bob.pk])
+    zz.apply("friend_request", expired[to_carol.pk])
+    # then Bob's answer stands, and Carol's copy expires
+    assert FriendRequest.objects.get(pk=to_bob.pk).status == FriendRequestStatus.ACCEPTED
+    assert FriendRequest.objects.get(pk=to_carol.pk).status == FriendRequestStatus.EXPIRED
+
+
+def test_replication_seed__writes_what_existed_before_once_and_a_peer_gets_the_block() -> None:
+    # given users, a friendship, a block and a pending request made while this was
+    # the only data centre (nothing went into the replication log)
+    amy, bob, carol, dan = make_user(), make_user(), make_user(), make_user()
+    make_friends(amy, bob)
+    user_block(ticket=login_ticket(amy), user_id=amy.pk, target_id=carol.pk)
+    pending = send_request(dan, amy)
+    assert not OutboxEntry.objects.exists()
+    here = settings.DATACENTER
+    two = {here: {"index": 0, "endpoints": []}, "zz": {"index": 9, "endpoints": []}}
+    # when data centres are switched on and this one is seeded for its peer
+    with override_settings(DATACENTERS=two, MULTI_DATACENTER=True, REPLICATION_BROKER_URL="x"):
+        counts = replication_seed()
+    # then every row of it it masters is in the log once, the users first
+    homed_here = set(User.objects.filter(home_datacenter_id=here).values_list("pk", flat=True))
+    assert {amy.pk, bob.pk, carol.pk, dan.pk} <= homed_here
+    assert counts == {"user": len(homed_here), "friendship": 2, "block": 1, "friend_request": 1}
+    kinds = list(OutboxEntry.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["user"] * len(homed_here) + ["friendship"] * 2 + ["block", "friend_request"]
+    assert {e["id"] for e in written("user")} == homed_here
+    assert [e["id"] for e in written("friend_request")] == [pending.pk]
+    # and a peer without the block (as this database, the block deleted) that
+    # replays the log has it: Carol's home refuses her messages to Amy
+    Block.objects.all().delete()
+    zz = Replica()
+    for entry in OutboxEntry.objects.order_by("id"):
+        zz.apply(entry.kind, entry.payload)
+    assert pairs() == [(amy.pk, carol.pk)]
+    assert not ParkedEntry.objects.exists()

@@ -2,18 +2,22 @@
 conversation and its members with the first event replicated and with system
 events (membership changes), only the conversation's id with the others; nothing
 while no member is homed elsewhere. Read positions go out as `membership_read`
-and only ever move a copy forward. A block holds on both sides: a replayed block
+and only ever move a copy forward. The group commit writes the same entries for
+the sends of its batch. A block holds on both sides: a replayed block
 stops the blocked user's sends at their home, and the master drops a forwarded
 send the block reached first. Replay over RabbitMQ is tested in
 tests/wechat_core/test_replication_live.py."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
+from django.db import connection
 
 from accounts.exceptions import BlockedByUser
 from accounts.models import User
@@ -23,6 +27,7 @@ from messaging.models import Conversation, Membership, Message
 from messaging.selectors import conversation_list
 from messaging.services.conversations import direct_conversation_ensure, group_create, group_invite
 from messaging.services.sending import conversation_read, message_send
+from messaging.store.groupcommit import GroupCommitter, Outcome, Refused, SendRequest, Written
 from messaging.types import OutgoingContent, SendAck
 from tests.factories import login_ticket, make_friends, make_user
 from wechat_core.models import (
@@ -34,6 +39,7 @@ from wechat_core.models import (
     SyncEntry,
 )
 from wechat_core.replication import log, replay
+from wechat_core.sync.models import UserSequence
 
 pytestmark = pytest.mark.django_db
 
@@ -459,3 +465,150 @@ def test_a_direct_chats_later_copy__its_key_suffixed__still_names_the_peer_in_th
            "last_seq": 0}  # fmt: skip
     assert wire.conversation_view(row, 3)["peer"] == 7
     assert wire.conversation_view(row, 7)["peer"] == 3
+
+
+# --- The group commit with data centres (messaging/store/groupcommit.py) ------------------
+
+
+def group_commit(requests: list[SendRequest]) -> list[Outcome]:
+    """The requests through one GroupCommitter, all at once (one batch, or more)."""
+
+    async def main() -> list[Outcome]:
+        committer = GroupCommitter(on_committed=lambda written: None)
+        try:
+            return list(await asyncio.gather(*(committer.submit(r) for r in requests)))
+        finally:
+            await committer.aclose()
+
+    return asyncio.run(main())
+
+
+def text(sender: User, conversation_id: int, words: str) -> SendRequest:
+    return SendRequest(sender.pk, conversation_id, uuid.uuid4().hex, "text", {"text": words})
+
+
+def as_event_replicate_writes(message: Message) -> dict[str, Any]:
+    """The entry messaging.replication.event_replicate writes for a text message of
+    a conversation whose remote members are known (the id only, no members)."""
+    return {
+        "conversation": {"id": message.conversation_id},
+        "members": None,
+        "message": {
+            "id": message.pk,
+            "seq": message.seq,
+            "sender_id": message.sender_id,
+            "kind": message.kind,
+            "body": message.body,
+            "client_msg_id": message.client_msg_id,
+            "created_at": message.created_at.isoformat(),
+        },
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("two_datacentres")
+def test_group_commit__a_batch_of_local_and_replicated_chats__outbox_rows_only_for_the_latter() -> (
+    None
+):
+    # given Amy's group with Bob (both homed here) and her chat with Zed, homed
+    # elsewhere (no log here), its remote member worked out by a first send
+    amy, bob, zed = make_user(), make_user(), make_user()
+    make_friends(amy, bob)
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    UserSequence.objects.filter(user=zed).delete()  # his log is kept at his home
+    local = group_create(ticket=login_ticket(amy), user_id=amy.pk, name="g", member_ids=[bob.pk])
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    send(amy, chat, "first")  # thread path: the conversation and its members go out
+    before = OutboxEntry.objects.filter(kind="conversation_event").count()
+    with listening() as listener:
+        # when one committer writes sends into both, interleaved
+        requests = [text(amy if n % 2 else bob, local.pk, f"local {n}") for n in range(4)]
+        requests += [text(amy, chat, f"remote {n}") for n in range(3)]
+        requests = [requests[i] for i in (0, 4, 1, 5, 2, 6, 3)]
+        outcomes = group_commit(requests)
+        woken = next(listener.notifies(timeout=30, stop_after=1)).channel
+    # then every send is written by the batch
+    assert all(isinstance(outcome, Written) for outcome in outcomes), outcomes
+    # and the replication log got one entry per send into the chat with Zed, in
+    # its order, each what event_replicate writes, and none for the group
+    entries = list(OutboxEntry.objects.filter(kind="conversation_event").order_by("id")[before:])
+    sent = Message.objects.filter(conversation_id=chat, seq__gt=1).order_by("seq")
+    assert [entry.payload for entry in entries] == [as_event_replicate_writes(m) for m in sent]
+    assert [m.body["text"] for m in sent] == ["remote 0", "remote 1", "remote 2"]
+    assert Conversation.objects.get(pk=local.pk).has_remote_members is False
+    # and the logs here got them (Zed's is at his home), and the relay was woken
+    assert texts_of(amy, chat) == ["first", "remote 0", "remote 1", "remote 2"]
+    assert texts_of(bob, local.pk) == [f"local {n}" for n in range(4)]
+    assert not SyncEntry.objects.filter(user=zed, conversation_id=chat).exists()
+    assert woken == log.NOTIFY_CHANNEL
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("two_datacentres")
+def test_group_commit__a_chat_whose_remote_members_are_unknown__left_to_the_thread_path() -> None:
+    # given a 1:1 chat with a friend homed elsewhere, opened without any event
+    amy, zed = make_user(), make_user()
+    make_friends(amy, zed)
+    homed_elsewhere(zed)
+    chat = direct_conversation_ensure(amy.pk, zed.pk).pk
+    # when Amy's first send reaches the group commit
+    (outcome,) = group_commit([text(amy, chat, "hello")])
+    # then it writes nothing: the thread path sends the conversation and its
+    # members with that first event
+    assert isinstance(outcome, Refused)
+    assert not Message.objects.filter(conversation_id=chat).exists()
+    assert replicated() == []
+    send(amy, chat, "hello")
+    (outcome,) = group_commit([text(amy, chat, "again")])
+    assert isinstance(outcome, Written)
+    first, again = replicated()
+    assert member_ids(first) == sorted([amy.pk, zed.pk])
+    assert (again["conversation"], again["members"]) == ({"id": chat}, None)
+    assert [first["message"]["seq"], again["message"]["seq"]] == [1, 2]
+
+
+def listening() -> psycopg.Connection[Any]:
+    """A connection of its own to the test database, listening as the relay does."""
+    db = connection.settings_dict
+    conninfo = psycopg.conninfo.make_conninfo(
+        dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None, port=str(db.get("PORT") or "") or None,
+    )  # fmt: skip
+    listener = psycopg.connect(conninfo, autocommit=True)
+    listener.execute(f"LISTEN {log.NOTIFY_CHANNEL}")
+    return listener
+
+
+def texts_of(user: User, conversation: int) -> list[str]:
+    """The texts of the text messages in the user's log, in log order."""
+    texts = dict(
+        Message.objects.filter(conversation_id=conversation, kind="text").values_list("id", "body")
+    )
+    logged = SyncEntry.objects.filter(user=user, conversation_id=conversation).order_by("seq")
+    ids = logged.values_list("message_id", flat=True)
+    return [texts[message_id]["text"] for message_id in ids if message_id in texts]
+
+
+@pytest.mark.usefixtures("two_datacentres")
+def test_replay__a_batch_with_a_recall__inserts_what_precedes_it_then_marks_it_recalled() -> None:
+    # given a group mastered in zz with Amy in it, and its events in one batch: two
+    # messages, the recall of the first, one more message
+    amy = make_user()
+    x = ELSEWHERE + 7
+    first = event(x, 1, amy.pk, "x1", first_of(x, amy.pk, [amy.pk]))
+    recall = event(x, 3, amy.pk, "")
+    recall["message"].update(kind="recall", body={"message_id": first["message"]["id"]})
+    stream = [first, event(x, 2, amy.pk, "x2"), recall, event(x, 4, amy.pk, "x4")]
+    entries = [log.ReplayEntry(position, "conversation_event", payload, 0.0)
+               for position, payload in enumerate(stream, start=1)]  # fmt: skip
+    # when it is replayed here
+    replay.batch_apply(origin="zz", entries=entries, pause=lambda seconds: None)
+    # then every event is stored and delivered in order, the first message recalled
+    stored = Message.objects.filter(conversation_id=x).order_by("seq")
+    assert [(m.seq, m.kind, m.recalled_at is not None) for m in stored] == [
+        (1, "text", True), (2, "text", False), (3, "recall", False), (4, "text", False),
+    ]  # fmt: skip
+    assert Conversation.objects.get(pk=x).last_seq == 4
+    delivered = SyncEntry.objects.filter(user=amy, conversation_id=x).order_by("seq")
+    assert [entry.message_id for entry in delivered] == [m.pk for m in stored]

@@ -46,6 +46,7 @@ from tests.support.waiting import eventually
 
 BROKER_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 PASSWORD = "a-long-enough-passphrase"  # of the users `register` makes
+METRICS_TOKEN = "dcs-metrics-4e1b"  # the `dcs` fixture's servers' /metrics bearer token
 
 
 @dataclass
@@ -267,7 +268,10 @@ def datacentres_running(
 @pytest.fixture(scope="module")
 def dcs(live_env: dict[str, str], live_log_dir: Path) -> Iterator[list[DataCentre]]:
     # Each reaches RabbitMQ through a link a test can cut (centre.link.cut()).
-    with datacentres_running(env=live_env, log_dir=live_log_dir, links=True) as centres:
+    # The metrics token: a test reads what a server's processes counted (/metrics).
+    with datacentres_running(
+        env=live_env, log_dir=live_log_dir, links=True, MONITORING_METRICS_TOKEN=METRICS_TOKEN
+    ) as centres:
         yield centres
 
 
@@ -279,6 +283,21 @@ def register(dc: DataCentre, nickname: str) -> dict[str, Any]:
     answer: dict[str, Any] = response.json()
     answer["email"] = email
     return answer
+
+
+def metric_total(dc: DataCentre, name: str) -> float:
+    """The sum of a metric's samples named exactly `name` (every label set) in `dc`'s
+    ASGI server's /metrics (the `dcs` fixture's servers)."""
+    response = httpx.get(
+        f"{dc.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    total = 0.0
+    for line in response.text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{", 1)[0] == name:
+            total += float(value)
+    return total
 
 
 def replicated_user(dc: DataCentre, user_id: int) -> tuple[Any, ...] | None:

@@ -30,6 +30,7 @@ from tests.support.datacentres import (
     auth,
     befriend,
     dcs,
+    metric_total,
     register,
     replicated_user,
 )
@@ -282,6 +283,78 @@ def test_group__with_members_in_both_datacentres__one_order_for_every_member(
     orders = orders_now()
     assert orders["amy"] == orders["bob"] == orders["hal"]
     assert [seq for seq, _ in orders["hal"]] == sorted(seq for seq, _ in orders["hal"])
+
+
+def test_direct_chats__over_websockets_with_group_commit__replicate_as_the_thread_path_does(
+    dcs: list[DataCentre],
+) -> None:
+    sh, hk = dcs
+    amy, bob, hal = register(sh, "Amy"), register(sh, "Bob"), register(hk, "Hal")
+    amy_id, bob_id, hal_id = amy["user"]["id"], bob["user"]["id"], hal["user"]["id"]
+    befriend(amy, sh, hal, hk)
+    befriend(bob, sh, hal, hk)
+    befriend(amy, sh, bob, sh)
+    # given two chats with Hal mastered at sh, their first message sent (it carries
+    # the conversation and its members), and a chat of Amy's and Bob's, all at sh
+    with_hal = [open_direct(sh, amy, hal_id), open_direct(sh, bob, hal_id)]
+    local = open_direct(sh, amy, bob_id)
+    for user, chat in zip((amy, bob), with_hal, strict=True):
+        send(sh, user, chat, "first")
+        eventually(partial(texts_in_log, hk, hal_id, chat), what="the chat at hk")
+    each = 15
+    batched_before = metric_total(sh, "messaging_group_commit_sends_sum")
+
+    # when Amy and Bob write over their websockets at sh side by side, into both
+    # kinds of chat, while Hal answers over his at hk (forwarded to sh)
+    async def chatting() -> None:
+        async def write(ticket: str, endpoint: str, chats: list[tuple[int, str]]) -> None:
+            async with ChatClient([endpoint], ticket) as client:
+                for n in range(each):
+                    for conversation, label in chats:
+                        await client.send(conversation, {"kind": "text", "text": f"{label} {n}"})
+
+        await asyncio.gather(
+            write(amy["ticket"], sh.ws_url, [(with_hal[0], "amy"), (local, "amy->bob")]),
+            write(bob["ticket"], sh.ws_url, [(with_hal[1], "bob"), (local, "bob->amy")]),
+            write(hal["ticket"], hk.ws_url, [(with_hal[0], "hal"), (with_hal[1], "hal")]),
+        )
+
+    asyncio.run(chatting())
+    # then every send of Amy's and Bob's went to sh's group commit (Hal's, into
+    # chats mastered at sh, were forwarded from hk)
+    batched = metric_total(sh, "messaging_group_commit_sends_sum") - batched_before
+    assert batched >= 4 * each
+    # and each chat with Hal reaches his log at hk once each, in sh's order
+    for user_id, conversation in zip((amy_id, bob_id), with_hal, strict=True):
+        expected = 1 + 2 * each
+
+        def complete(conversation: int = conversation, expected: int = expected) -> bool:
+            return len(texts_in_log(hk, hal_id, conversation)) >= expected
+
+        eventually(complete, timeout=120, what=f"chat {conversation} complete at hk")
+        order = sent_texts(sh, conversation)
+        assert len(order) == expected
+        assert texts_in_log(hk, hal_id, conversation) == order
+        assert texts_in_log(sh, user_id, conversation) == order
+        assert len({text for _, text in order}) == expected  # each once
+    # and sh's replication log holds one entry per message of the chats with Hal,
+    # in each chat's order, and none for the chat of two users homed at sh
+    entries = sh.query(
+        "SELECT (payload->'conversation'->>'id')::bigint, (payload->'message'->>'seq')::int "
+        "FROM wechat_core_outboxentry WHERE kind = 'conversation_event' "
+        "AND (payload->'conversation'->>'id')::bigint = ANY(%s) ORDER BY id",
+        [[*with_hal, local]],
+    )
+    for conversation in with_hal:
+        seqs = [seq for entry_of, seq in entries if entry_of == conversation]
+        assert seqs == list(range(1, 2 + 2 * each))
+    assert len(sent_texts(sh, local)) == 2 * each
+    assert not [entry for entry in entries if entry[0] == local]
+    # and nobody's sequence went backwards
+    for dc, user_id in ((sh, amy_id), (sh, bob_id), (hk, hal_id)):
+        in_order = "SELECT seq FROM messaging_syncentry WHERE user_id = %s ORDER BY id"
+        log = [row[0] for row in dc.query(in_order, [user_id])]
+        assert log == sorted(log)
 
 
 def test_faults__relay_and_replay_killed_and_restarted_mid_stream__exactly_once_one_order(

@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -162,6 +162,23 @@ def replay_defer(key: tuple[str, int], action: Callable[[], None]) -> None:
         action()
         return
     _deferred[-1].setdefault(key, action)
+
+
+Deferred = TypeVar("Deferred", bound=Callable[[], None])
+
+
+def replay_deferred(key: tuple[str, int], make: Callable[[], Deferred]) -> Deferred | None:
+    """The action deferred under `key` in the transaction applying this entry (made
+    with `make` if there is none yet), for a handler that gathers work into it
+    across the entries of a run (rows to insert at once); None outside a replay,
+    where the handler does its work now. It dies with the transaction: a batch
+    rolled back leaves nothing gathered behind."""
+    if not _deferred:
+        return None
+    actions = _deferred[-1]
+    if key not in actions:
+        actions[key] = make()
+    return cast(Deferred, actions[key])
 
 
 def _deferred_run() -> None:
