@@ -484,6 +484,13 @@ MESSAGING_GROUP_COMMIT_WINDOW_MS = env_float(
 MESSAGING_GROUP_COMMIT_MAX_SENDS = env_int(
     "MESSAGING_GROUP_COMMIT_MAX_SENDS", default=64, minimum=1
 )
+# The websocket's `sync` on PostgreSQL reads its page on the event loop, on up to
+# this many asynchronous connections per process (messaging/store/loopread.py);
+# false reads every page in a worker thread as before.
+MESSAGING_SYNC_ON_LOOP = env_bool("MESSAGING_SYNC_ON_LOOP", default=True)
+MESSAGING_SYNC_LOOP_CONNECTIONS = env_int(
+    "MESSAGING_SYNC_LOOP_CONNECTIONS", default=4, minimum=1, maximum=64
+)
 MESSAGING_MAX_FRAME_BYTES = env_int("MESSAGING_MAX_FRAME_BYTES", default=64 * 1024, minimum=1024)
 # The ASGI server cuts a websocket message larger than this at the socket (close
 # 1009) instead of buffering it whole. Four times the frame limit: a frame the
