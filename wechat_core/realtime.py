@@ -194,7 +194,8 @@ def publish_from_loop(group: str, message: dict[str, Any]) -> None:
     """publish, called on the ASGI server's event loop (by code running there, such
     as the group commit's): sent from this loop, soon, without waiting or a thread."""
     layer = get_channel_layer()
-    if layer is None or type(layer).__name__ == "InMemoryChannelLayer":
+    in_memory = type(layer).__name__ == "InMemoryChannelLayer"
+    if layer is None or in_memory or not settings.REALTIME_PUBLISH_FROM_LOOP:
         publish(group, message)
         return
     loop = asyncio.get_running_loop()

@@ -222,6 +222,11 @@ else:
         }
     }
 
+# Notifies of the sends that run on the event loop (group commit) are published from
+# that loop, pipelined (wechat_core.realtime.publish_from_loop); false hands them
+# to the publisher thread like every other publish.
+REALTIME_PUBLISH_FROM_LOOP = env_bool("REALTIME_PUBLISH_FROM_LOOP", default=True)
+
 # How often an ASGI process retries failed group joins and leaves groups that
 # none of its connections listens to any more (wechat_core.realtime).
 REALTIME_HOUSEKEEPING_SECONDS = env_float(
