@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 from django.db import connection
 
+from accounts import tickets
 from accounts.tickets import ticket_require
 from messaging import protocol
 from messaging.selectors import sync_read, sync_read_wire
@@ -103,8 +105,6 @@ def test_sync_on_loop__switched_off__is_left_to_the_thread(bob: Session, setting
 def test_sync_on_loop__ticket_not_cached__is_left_to_the_thread(bob: Session) -> None:
     # given: a ticket of a new login, never checked in this process
     fresh = login_session(bob.user)
-    from accounts import tickets
-
     tickets._cache._entries.pop(fresh.ticket.ticket_id, None)
     # then
     assert on_loop(fresh, 0, 100) is None
@@ -112,12 +112,14 @@ def test_sync_on_loop__ticket_not_cached__is_left_to_the_thread(bob: Session) ->
 
 def test_sync_on_loop__connection_dies__falls_back_once_then_reads_again(bob: Session) -> None:
     async def main() -> list[WireSyncPage | None]:
-        arguments = {"ticket": bob.ticket, "user_id": bob.user.pk, "since": 0, "limit": 100}
-        pages = [await sync_read_wire_async(**arguments)]
+        def read() -> Awaitable[WireSyncPage | None]:
+            return sync_read_wire_async(ticket=bob.ticket, user_id=bob.user.pk, since=0, limit=100)
+
+        pages = [await read()]
         # when: the reader's idle connection is killed (a PostgreSQL restart, a failover)
         await asyncio.to_thread(_terminate_sync_readers)
-        pages.append(await sync_read_wire_async(**arguments))
-        pages.append(await sync_read_wire_async(**arguments))
+        pages.append(await read())
+        pages.append(await read())
         await reader().aclose()
         return pages
 
