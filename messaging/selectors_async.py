@@ -1,8 +1,9 @@
-"""The websocket's sync read on the event loop (issue 18), beside selectors.py.
+"""The sync read on the event loop (issue 18), beside selectors.py.
 
-A `sync` frame of a current client on PostgreSQL is answered without a worker
-thread: the ticket is checked from the ticket cache, and the page (with its
-conversations) is read by this loop's LoopReader (messaging/store/loopread.py),
+A `sync` frame (or a long-poll: messaging.api.longpoll) of a current client on
+PostgreSQL is answered without a worker thread: the ticket is checked from the
+ticket cache, and the page (with its conversations) is read by this loop's
+LoopReader (messaging/store/loopread.py),
 with the statement and the decoding of selectors.sync_read_wire's thread path,
 so the answer is the same text. Everything else returns None and the caller
 runs selectors.sync_read_wire in a thread as before: a ticket not in the cache

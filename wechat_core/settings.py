@@ -489,9 +489,9 @@ MESSAGING_GROUP_COMMIT_WINDOW_MS = env_float(
 MESSAGING_GROUP_COMMIT_MAX_SENDS = env_int(
     "MESSAGING_GROUP_COMMIT_MAX_SENDS", default=64, minimum=1
 )
-# The websocket's `sync` on PostgreSQL reads its page on the event loop, on up to
-# this many asynchronous connections per process (messaging/store/loopread.py);
-# false reads every page in a worker thread as before.
+# The websocket's `sync` (and the long-poll) on PostgreSQL reads its page on the
+# event loop, on up to MESSAGING_SYNC_LOOP_CONNECTIONS asynchronous connections per
+# process (messaging/store/loopread.py); false reads every page in a worker thread.
 MESSAGING_SYNC_ON_LOOP = env_bool("MESSAGING_SYNC_ON_LOOP", default=True)
 MESSAGING_SYNC_LOOP_CONNECTIONS = env_int(
     "MESSAGING_SYNC_LOOP_CONNECTIONS", default=4, minimum=1, maximum=64
