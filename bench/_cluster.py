@@ -66,6 +66,18 @@ class Cluster:
         return int(self.server.process.pid)
 
 
+def parse_variants(text: str) -> dict[str, dict[str, str]]:
+    """`--variants 'name:KEY=VALUE,KEY=VALUE;name:...'`: each variant's environment
+    overrides for its server (one unnamed variant without overrides when empty)."""
+    if not text:
+        return {"": {}}
+    found: dict[str, dict[str, str]] = {}
+    for part in text.split(";"):
+        name, _, assignments = part.partition(":")
+        found[name] = dict(item.split("=", 1) for item in assignments.split(",") if "=" in item)
+    return found
+
+
 def _user(prefix: str) -> Any:
     from accounts.services.registration import user_create
 

@@ -2,6 +2,7 @@
 given message rate; our server under daphne and uvicorn, and Synapse.
 
     .venv/bin/python bench/e2e_latency.py [--rates 10,200] [--seconds 10] [--synapse]
+        [--servers daphne,uvicorn] [--variants 'name:KEY=VALUE,...;name:...'] [--rounds N]
 
 Senders (one per pair) share the rate; each receiver, on every notify, syncs
 from its key. A message carries its send time, so latency is measured from the
@@ -15,17 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
-from _cluster import Cluster, make_pairs
+from _cluster import Cluster, make_pairs, parse_variants
+from _cpu import CpuMeter
 from _setup import configure, emit
 from _ws import open_link, percentiles, request
 
 PAIRS = 20
 
 
-async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> dict[str, Any]:
+async def measure(
+    url: str, pairs: list[Any], rate: float, seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
     latencies: list[float] = []
     # Where the time goes, per message: the sender's ack, the receiver's notify
     # (the first one covering the message's seq) and its sync (notify -> page read).
@@ -94,19 +99,20 @@ async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> di
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
 
     tasks = [asyncio.create_task(receive(link, hello)) for link, hello in receivers]
-    await asyncio.gather(
-        *(
-            send(link, conv, i / rate)
-            for i, ((link, _), (_, _, conv)) in enumerate(zip(senders, pairs, strict=True))
+    with CpuMeter(server_pid=server_pid or -1) as meter:
+        await asyncio.gather(
+            *(
+                send(link, conv, i / rate)
+                for i, ((link, _), (_, _, conv)) in enumerate(zip(senders, pairs, strict=True))
+            )
         )
-    )
-    await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)
     stop.set()
     for task in tasks:
         task.cancel()
     for link, _ in senders + receivers:
         await link.close()
-    return {
+    result: dict[str, Any] = {
         "messages": len(latencies),
         **percentiles(latencies),
         "stages": {
@@ -115,6 +121,10 @@ async def measure(url: str, pairs: list[Any], rate: float, seconds: float) -> di
             "notify_to_synced": percentiles(syncs),
         },
     }
+    if server_pid is not None:
+        result["cpu_ms_per_message"] = meter.per_event_ms(len(latencies))
+    result["load_average"] = [round(load, 2) for load in os.getloadavg()]
+    return result
 
 
 def main() -> None:
@@ -123,19 +133,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--servers", default="daphne,uvicorn")
     parser.add_argument("--synapse", action="store_true")
+    parser.add_argument("--variants", default="")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     configure()
     pairs = make_pairs(PAIRS)
     rates = [float(r) for r in args.rates.split(",")]
     results: dict[str, Any] = {}
-    for server in args.servers.split(","):
-        with Cluster(server) as cluster:
-            results[server] = {
-                f"{rate:g}_per_second": asyncio.run(
-                    measure(cluster.ws_url, pairs, rate, args.seconds)
-                )
-                for rate in rates
-            }
+    variants = parse_variants(args.variants)
+    for round_ in range(args.rounds):
+        for server in args.servers.split(","):
+            for name, env in variants.items():
+                label = server if not args.variants else f"{server} {name}"
+                if args.rounds > 1:
+                    label += f" round {round_ + 1}"
+                with Cluster(server, **env) as cluster:
+                    results[label] = {
+                        f"{rate:g}_per_second": asyncio.run(
+                            measure(cluster.ws_url, pairs, rate, args.seconds, cluster.pid)
+                        )
+                        for rate in rates
+                    }
     if args.synapse:
         from _synapse_workloads import synapse_e2e_latency
 

@@ -25,7 +25,7 @@ import os
 import time
 from typing import Any
 
-from _cluster import Cluster, make_group, make_pairs
+from _cluster import Cluster, make_group, make_pairs, parse_variants
 from _cpu import CpuMeter
 from _setup import emit
 from _ws import open_link, percentiles, send_text
@@ -102,16 +102,6 @@ def ours(
     return {"one_sender": one, "32_senders": many, "group_100": grouped}
 
 
-def _variants(text: str) -> dict[str, dict[str, str]]:
-    if not text:
-        return {"": {}}
-    found: dict[str, dict[str, str]] = {}
-    for part in text.split(";"):
-        name, _, assignments = part.partition(":")
-        found[name] = dict(item.split("=", 1) for item in assignments.split(",") if "=" in item)
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -126,7 +116,7 @@ def main() -> None:
     pairs = make_pairs(32)
     group = make_group(100)
     results: dict[str, Any] = {}
-    variants = _variants(args.variants)
+    variants = parse_variants(args.variants)
     for round_ in range(args.rounds):
         for server in args.servers.split(","):
             for name, env in variants.items():

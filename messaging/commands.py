@@ -31,11 +31,13 @@ from messaging.protocol import (
     SyncCommand,
     TypingCommand,
 )
+from messaging.selectors_async import sync_read_wire_async
 from messaging.services.kinds import Serialised, frame_handler, frame_types
 from messaging.services.receipts import receipts_record
 from messaging.services.sending import conversation_read, message_recall, message_send
 from messaging.services.sending_async import message_send_async
 from messaging.services.typing import typing_announce
+from messaging.types import WireSyncPage
 from messaging.wire import ReadAnswer, ReceiptAnswer, RequestId
 from wechat_core.admission.priorities import Business, frame_priority, register_frames
 from wechat_core.admission.websocket import tier
@@ -134,6 +136,10 @@ def _sync(command: SyncCommand, context: Context) -> Answer:
         limit=command.limit,
         client_version=context.client_version,
     )
+    return _sync_answer(page)
+
+
+def _sync_answer(page: WireSyncPage) -> Answer:
     return Answer(
         "sync.result",
         text=lambda request_id: protocol.sync_json(page, frame_id=request_id, frame=True),
@@ -231,10 +237,20 @@ def command_start(command: Command, context: Context) -> Answer | Pending:
 async def command_on_loop(command: Command, context: Context) -> Answer | None:
     """Run a command that has a path on the event loop (a send:
     services.sending_async, which itself falls back to a worker thread where it
-    must); None for the others, which the caller runs with command_start."""
+    must; a sync: selectors_async, where it applies); None for the others, which
+    the caller runs with command_start."""
+    ticket = context.ticket
+    if isinstance(command, SyncCommand):
+        page = await sync_read_wire_async(
+            ticket=ticket,
+            user_id=ticket.user_id,
+            since=command.key,
+            limit=command.limit,
+            client_version=context.client_version,
+        )
+        return None if page is None else _sync_answer(page)
     if not isinstance(command, SendCommand):
         return None
-    ticket = context.ticket
     ack = await message_send_async(
         ticket=ticket,
         user_id=ticket.user_id,

@@ -37,7 +37,7 @@ from messaging.models import (
 )
 from messaging.services.kinds import unread_kinds
 from messaging.store import store
-from messaging.store.base import MESSAGE_FIELDS, messages_by_id
+from messaging.store.base import MESSAGE_FIELDS, SyncPageJson, messages_by_id
 from messaging.types import SyncPage, WireSyncPage
 from messaging.wire import (
     ConversationView,
@@ -88,6 +88,26 @@ def _conversations(ids: Iterable[int], viewer_id: int) -> dict[int, Conversation
     }
 
 
+def sync_limit(limit: int) -> int:
+    """The page size a sync asks for, within 1..MESSAGING_SYNC_MAX_LIMIT."""
+    return max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
+
+
+def wire_page(page: SyncPageJson, *, since: int, user_id: int) -> WireSyncPage:
+    """A store's JSON page as the wire's, its conversations described for `user_id`
+    (from the rows the store read with the page, when it did)."""
+    if page.conversations is not None:
+        conversations = {row["id"]: conversation_view(row, user_id) for row in page.conversations}
+    else:
+        conversations = _conversations(page.conversation_ids, user_id)
+    return WireSyncPage(
+        entries_json=page.entries_json,
+        key=page.last_seq if page.last_seq is not None else since,
+        more=page.more,
+        conversations=conversations,
+    )
+
+
 def sync_read(
     *,
     ticket: VerifiedTicket,
@@ -104,8 +124,7 @@ def sync_read(
     (messaging.services.kinds). An entry is a wire.EntryView.
     """
     ticket_require(ticket, user_id=user_id)
-    limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
-    page = store().sync_entries(user_id, since, limit)
+    page = store().sync_entries(user_id, since, sync_limit(limit))
     entries = page.entries
     conversations = _conversations(
         (entry["conversation"] for entry in entries if entry["conversation"]), user_id
@@ -137,14 +156,8 @@ def sync_read_wire(
     ticket_require(ticket, user_id=user_id)
     version = client_version if client_version is not None else device_client_version(ticket=ticket)
     if supports_groups(version) and supports_all_kinds(version):
-        limit = max(1, min(limit, settings.MESSAGING_SYNC_MAX_LIMIT))
-        page = store().sync_page_json(user_id, since, limit)
-        return WireSyncPage(
-            entries_json=page.entries_json,
-            key=page.last_seq if page.last_seq is not None else since,
-            more=page.more,
-            conversations=_conversations(page.conversation_ids, user_id),
-        )
+        page = store().sync_page_json(user_id, since, sync_limit(limit))
+        return wire_page(page, since=since, user_id=user_id)
     python_page = sync_read(
         ticket=ticket, user_id=user_id, since=since, limit=limit, client_version=version
     )

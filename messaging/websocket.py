@@ -6,7 +6,8 @@ link listens on the process hub to its user's group, for notifies and for
 revocations of its ticket (which close it). Each command frame is
 parsed and run by the command dispatcher (messaging.commands, which the HTTP
 views share), its service call in a worker thread (a plain text send runs on
-the event loop with group commit: services.sending_async); a bad frame gets an error
+the event loop with group commit: services.sending_async; so does the sync read of
+a current client on PostgreSQL: selectors_async); a bad frame gets an error
 frame and the connection stays open.
 
 This is a plain ASGI application rather than a Channels consumer: an idle link

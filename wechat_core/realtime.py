@@ -7,6 +7,10 @@ round trip (and the event loop's queue) into every send's latency. Instead,
 each process runs one publisher thread with its own event loop and Redis
 connections; services hand it messages (after commit) and go on.
 
+Code that runs on the server's event loop (the websocket's sends with group
+commit) publishes with `publish_from_loop` instead: from that loop, with no
+thread hand-off, every message pending at once in one Redis pipeline.
+
 Notifies are coalesced: if several are pending for the same group, only the
 highest seq is sent. Delivery is best effort by design (a lost notify delays a
 client until its next sync; DESIGN.md §4). With the in-memory layer of the
@@ -27,6 +31,7 @@ import asyncio
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +55,79 @@ JOIN_FAILURES = counter(
 )
 
 
+def _add_coalesced(waiting: list[dict[str, Any]], message: dict[str, Any]) -> None:
+    """Queue `message` behind `waiting` (one group's pending messages); a client
+    only needs the newest seq, so a group has at most one pending notify."""
+    if message.get("type") == "sync.notify":
+        for index, earlier in enumerate(waiting):
+            if earlier.get("type") == "sync.notify":
+                if earlier["seq"] < message["seq"]:
+                    waiting[index] = message
+                return
+    waiting.append(message)
+
+
+async def _publish_batch(layer: Any, batch: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Publish a batch of groups' messages. On channels_redis's pub/sub layer (the
+    production one) every PUBLISH of the batch for a Redis shard goes in one
+    pipeline, one round trip, under the shard's own lock; on any other layer (or
+    should channels_redis's internals change) one group_send each."""
+    try:
+        loop_layer = layer._get_layer()
+        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+        for group, messages in batch:
+            channel = loop_layer._get_group_channel_name(group)
+            shard = loop_layer._get_shard(channel)
+            for message in messages:
+                by_shard.setdefault(shard, []).append((channel, layer.serialize(message)))
+        shards = [(shard, shard._lock, shard._ensure_redis) for shard in by_shard]
+    except AttributeError:
+        for group, messages in batch:
+            for message in messages:
+                await layer.group_send(group, message)
+        return
+    for shard, lock, ensure_redis in shards:
+        async with lock:
+            ensure_redis()
+            pipeline = shard._redis.pipeline(transaction=False)
+            for channel, payload in by_shard[shard]:
+                pipeline.publish(channel, payload)
+            await pipeline.execute()
+
+
+class _LoopPublisher:
+    """Publishing from the event loop itself: the sends that run on the loop
+    (messaging.services.sending_async) notify their recipients from there, with no
+    hand-off to the publisher thread. The messages published while the previous
+    batch was in flight go out together, coalesced as in the thread."""
+
+    def __init__(self, layer: Any) -> None:
+        self._layer = layer
+        self._pending: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def publish(self, group: str, message: dict[str, Any]) -> None:
+        _add_coalesced(self._pending.setdefault(group, []), message)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch = list(self._pending.items())
+            self._pending.clear()
+            try:
+                await _publish_batch(self._layer, batch)
+            except Exception:
+                PUBLISH_FAILURES.inc(amount=sum(len(messages) for _, messages in batch))
+                logger.warning(
+                    "could not publish to %d groups; clients will sync on their own", len(batch)
+                )
+
+
 class _Publisher:
     def __init__(self) -> None:
         self._pid = os.getpid()
@@ -63,18 +141,7 @@ class _Publisher:
 
     def publish(self, group: str, message: dict[str, Any]) -> None:
         with self._lock:
-            waiting = self._pending.setdefault(group, [])
-            if message.get("type") == "sync.notify":
-                # A client only needs the newest seq: one pending notify per group.
-                for index, earlier in enumerate(waiting):
-                    if earlier.get("type") == "sync.notify":
-                        if earlier["seq"] < message["seq"]:
-                            waiting[index] = message
-                        break
-                else:
-                    waiting.append(message)
-            else:
-                waiting.append(message)
+            _add_coalesced(self._pending.setdefault(group, []), message)
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -116,6 +183,26 @@ def _background_publisher() -> _Publisher:
         if _publisher is None or _publisher._pid != os.getpid():
             _publisher = _Publisher()
         return _publisher
+
+
+_loop_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPublisher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def publish_from_loop(group: str, message: dict[str, Any]) -> None:
+    """publish, called on the ASGI server's event loop (by code running there, such
+    as the group commit's): sent from this loop, soon, without waiting or a thread."""
+    layer = get_channel_layer()
+    in_memory = type(layer).__name__ == "InMemoryChannelLayer"
+    if layer is None or in_memory or not settings.REALTIME_PUBLISH_FROM_LOOP:
+        publish(group, message)
+        return
+    loop = asyncio.get_running_loop()
+    publisher = _loop_publishers.get(loop)
+    if publisher is None:
+        publisher = _loop_publishers[loop] = _LoopPublisher(layer)
+    publisher.publish(group, {**message, "group": group})
 
 
 def publish(group: str, message: dict[str, Any]) -> None:

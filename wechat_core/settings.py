@@ -229,6 +229,11 @@ else:
         }
     }
 
+# Notifies of the sends that run on the event loop (group commit) are published from
+# that loop, pipelined (wechat_core.realtime.publish_from_loop); false hands them
+# to the publisher thread like every other publish.
+REALTIME_PUBLISH_FROM_LOOP = env_bool("REALTIME_PUBLISH_FROM_LOOP", default=True)
+
 # How often an ASGI process retries failed group joins and leaves groups that
 # none of its connections listens to any more (wechat_core.realtime).
 REALTIME_HOUSEKEEPING_SECONDS = env_float(
@@ -496,6 +501,13 @@ MESSAGING_GROUP_COMMIT_WINDOW_MS = env_float(
 )
 MESSAGING_GROUP_COMMIT_MAX_SENDS = env_int(
     "MESSAGING_GROUP_COMMIT_MAX_SENDS", default=64, minimum=1
+)
+# The websocket's `sync` (and the long-poll) on PostgreSQL reads its page on the
+# event loop, on up to MESSAGING_SYNC_LOOP_CONNECTIONS asynchronous connections per
+# process (messaging/store/loopread.py); false reads every page in a worker thread.
+MESSAGING_SYNC_ON_LOOP = env_bool("MESSAGING_SYNC_ON_LOOP", default=True)
+MESSAGING_SYNC_LOOP_CONNECTIONS = env_int(
+    "MESSAGING_SYNC_LOOP_CONNECTIONS", default=4, minimum=1, maximum=64
 )
 MESSAGING_MAX_FRAME_BYTES = env_int("MESSAGING_MAX_FRAME_BYTES", default=64 * 1024, minimum=1024)
 # The ASGI server cuts a websocket message larger than this at the socket (close

@@ -1,6 +1,7 @@
 """Long-poll sync over HTTP: `GET /api/messaging/sync?key=&limit=&timeout=`.
 
-For clients without websockets. Answers at once when entries after `key` exist;
+For clients without websockets (its page read on the event loop where the
+websocket's is: messaging.selectors_async). Answers at once when entries after `key` exist;
 otherwise it waits (at most `timeout` seconds, at most
 MESSAGING_LONGPOLL_MAX_SECONDS) for a notify on the user's group (wechat_core.realtime),
 then answers with whatever arrived (possibly nothing: sync again). An async
@@ -26,6 +27,7 @@ from accounts.authentication import ticket_from_header
 from accounts.types import VerifiedTicket
 from messaging import protocol, selectors
 from messaging.api import serializers as s
+from messaging.selectors_async import sync_read_wire_async
 from messaging.types import WireSyncPage
 from wechat_core.api.errors import error_body
 from wechat_core.api.schema import described_by
@@ -46,6 +48,12 @@ def _query_int(request: HttpRequest, name: str, default: int, minimum: int, maxi
 
 
 async def _read(ticket: VerifiedTicket, since: int, limit: int) -> WireSyncPage:
+    # On the event loop where it can be, as the websocket's sync (selectors_async).
+    on_loop = await sync_read_wire_async(
+        ticket=ticket, user_id=ticket.user_id, since=since, limit=limit
+    )
+    if on_loop is not None:
+        return on_loop
     page: WireSyncPage = await database_sync_to_async(
         selectors.sync_read_wire, thread_sensitive=False
     )(ticket=ticket, user_id=ticket.user_id, since=since, limit=limit)

@@ -52,7 +52,7 @@ from messaging.store.groupcommit import GroupCommitter, Refused, SendRequest, Wr
 from messaging.types import OutgoingContent, SendAck
 from wechat_core import datacenters
 from wechat_core.errors import ServiceError
-from wechat_core.sync.log import SYNC_ENTRIES, notify_now
+from wechat_core.sync.log import SYNC_ENTRIES, notify_from_loop
 
 _committers: weakref.WeakKeyDictionary[AbstractEventLoop, GroupCommitter] = (
     weakref.WeakKeyDictionary()
@@ -77,7 +77,7 @@ def _committed(written: list[Written]) -> None:
             SYNC_ENTRIES.inc("message", amount=len(sent.last_seqs))
         for user, seq in sent.last_seqs.items():
             newest[user] = max(seq, newest.get(user, 0))
-    notify_now(newest)
+    notify_from_loop(newest)
 
 
 def committer() -> GroupCommitter:

@@ -127,12 +127,15 @@ class SyncEntries:
 
 @dataclass(frozen=True, slots=True)
 class SyncPageJson:
-    """The same page as the JSON array the wire carries."""
+    """The same page as the JSON array the wire carries; `conversations`, when the
+    store read them with the page, are the rows of `conversation_ids` in id order
+    (the columns wire.conversation_view reads)."""
 
     entries_json: str
     last_seq: int | None
     more: bool
     conversation_ids: list[int]
+    conversations: list[dict[str, Any]] | None = None
 
 
 class MessageStore(Protocol):

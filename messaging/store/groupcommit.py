@@ -251,7 +251,9 @@ class _Pending:
     future: asyncio.Future[Outcome] = field(repr=False)
 
 
-def _connect_kwargs() -> dict[str, Any]:
+def loop_connect_kwargs(*, application_name: str) -> dict[str, Any]:
+    """How an asynchronous connection of the event loop reaches Django's database
+    (this committer's, and messaging.store.loopread's)."""
     settings_dict = connections["default"].settings_dict
     kwargs: dict[str, Any] = {"dbname": settings_dict["NAME"], "autocommit": True}
     for key, name in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host")):
@@ -260,7 +262,7 @@ def _connect_kwargs() -> dict[str, Any]:
     if settings_dict.get("PORT"):
         kwargs["port"] = int(settings_dict["PORT"])
     kwargs["options"] = "-c TimeZone=UTC"
-    kwargs["application_name"] = "wechat-groupcommit"
+    kwargs["application_name"] = application_name
     return kwargs
 
 
@@ -337,7 +339,9 @@ class GroupCommitter:
 
     async def _conn(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(**_connect_kwargs())
+            self._connection = await psycopg.AsyncConnection.connect(
+                **loop_connect_kwargs(application_name="wechat-groupcommit")
+            )
         return self._connection
 
     async def _commit(self, requests: list[SendRequest]) -> list[Outcome]:

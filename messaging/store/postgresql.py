@@ -158,33 +158,44 @@ _MESSAGE_JSON = "json_build_object({})".format(
     ", ".join(f"'{key}', {expression}" for key, expression in _MESSAGE_FIELDS.items())
 )
 
+# The columns of a conversation a sync page describes (wire.conversation_view's row).
+CONVERSATION_ROW = ("id", "kind", "name", "member_count", "last_seq", "direct_key")
+_CONVERSATION_COLUMNS = ", ".join(f"c.{column}" for column in CONVERSATION_ROW)
+
 # One sync page as the JSON the wire carries (wire.EntryView), built by
 # PostgreSQL: for a catch-up of thousands of entries this is several times
 # faster than building Python dicts and encoding them.
-_SYNC_PAGE = f"""
+SYNC_PAGE = f"""
 WITH page AS (
   SELECT seq, kind, conversation_id, message_id, payload FROM {ENTRY}
   WHERE user_id = %(user)s AND seq > %(since)s
   ORDER BY seq LIMIT %(limit)s + 1
 ), shown AS (
   SELECT * FROM page ORDER BY seq LIMIT %(limit)s
+), built AS (
+  SELECT
+    coalesce(json_agg(json_build_object(
+      'seq', s.seq, 'kind', s.kind, 'conversation', s.conversation_id,
+      'message', CASE WHEN m.id IS NULL THEN NULL ELSE {_MESSAGE_JSON} END,
+      'payload', s.payload
+    ) ORDER BY s.seq), '[]')::text AS entries,
+    max(s.seq) AS last_seq,
+    (SELECT count(*) FROM page) > %(limit)s AS more,
+    coalesce(array_agg(DISTINCT s.conversation_id)
+             FILTER (WHERE s.conversation_id IS NOT NULL), '{{}}') AS conversation_ids
+  FROM shown s LEFT JOIN LATERAL (
+    -- One primary-key look-up per entry (LIMIT keeps the planner from flattening it
+    -- into a join): joined plainly, it hashed the whole message table for a page of
+    -- one entry, 13 ms instead of 0.4 (docs/performance.md, "A sync page").
+    SELECT * FROM {MESSAGE} m0 WHERE m0.id = s.message_id LIMIT 1
+  ) m ON true
 )
-SELECT
-  coalesce(json_agg(json_build_object(
-    'seq', s.seq, 'kind', s.kind, 'conversation', s.conversation_id,
-    'message', CASE WHEN m.id IS NULL THEN NULL ELSE {_MESSAGE_JSON} END,
-    'payload', s.payload
-  ) ORDER BY s.seq), '[]')::text,
-  max(s.seq),
-  (SELECT count(*) FROM page) > %(limit)s,
-  coalesce(array_agg(DISTINCT s.conversation_id)
-           FILTER (WHERE s.conversation_id IS NOT NULL), '{{}}')
-FROM shown s LEFT JOIN LATERAL (
-  -- One primary-key look-up per entry (LIMIT keeps the planner from flattening it
-  -- into a join): joined plainly, it hashed the whole message table for a page of
-  -- one entry, 13 ms instead of 0.4 (docs/performance.md, "A sync page").
-  SELECT * FROM {MESSAGE} m0 WHERE m0.id = s.message_id LIMIT 1
-) m ON true
+SELECT built.entries, built.last_seq, built.more, built.conversation_ids,
+  -- The page's conversations (selectors.sync_read_wire describes them), in the same
+  -- round trip: as a second (ORM) query they cost more than the page itself.
+  (SELECT json_agg(json_build_array({_CONVERSATION_COLUMNS}) ORDER BY c.id)
+   FROM {CONVERSATION} c WHERE c.id = ANY(built.conversation_ids))::text
+FROM built
 """  # noqa: S608
 
 
@@ -232,6 +243,17 @@ def search_match(query: str) -> tuple[str, dict[str, str]]:
     if _SHORT_WORD.match(query.lower()):
         return _BY_WORD, {"gram": query.lower()}
     return _BY_PATTERN, {"pattern": _like_pattern(query)}
+
+
+def sync_page_of(row: tuple[Any, ...]) -> SyncPageJson:
+    """SYNC_PAGE's one row as a page, whichever connection ran it (the worker
+    thread's, or the event loop's: messaging.store.loopread)."""
+    entries_json, last_seq, more, conversation_ids, conversations_json = row
+    conversations = [
+        dict(zip(CONVERSATION_ROW, values, strict=True))
+        for values in json.loads(conversations_json or "[]")
+    ]
+    return SyncPageJson(entries_json, last_seq, bool(more), sorted(conversation_ids), conversations)
 
 
 class PostgresStore(PortableStore):
@@ -286,9 +308,9 @@ class PostgresStore(PortableStore):
 
     def sync_page_json(self, user_id: int, since: int, limit: int) -> SyncPageJson:
         with connection.cursor() as cursor:
-            cursor.execute(_SYNC_PAGE, {"user": user_id, "since": since, "limit": limit})
-            entries_json, last_seq, more, conversation_ids = cursor.fetchone()
-        return SyncPageJson(entries_json, last_seq, bool(more), sorted(conversation_ids))
+            cursor.execute(SYNC_PAGE, {"user": user_id, "since": since, "limit": limit})
+            row = cursor.fetchone()
+        return sync_page_of(row)
 
     def message_search(
         self,

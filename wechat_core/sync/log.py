@@ -22,7 +22,7 @@ from django.db import connection
 
 from wechat_core import datacenters
 from wechat_core.metrics import counter
-from wechat_core.realtime import publish, user_group
+from wechat_core.realtime import publish, publish_from_loop, user_group
 from wechat_core.sync.models import EntryKind, SyncEntry, UserSequence
 from wechat_core.transactions import after_commit
 
@@ -159,3 +159,10 @@ def notify_on_commit(last_seqs: Mapping[int, int]) -> None:
 def notify_now(last_seqs: Mapping[int, int]) -> None:
     for user_id, seq in last_seqs.items():
         publish(user_group(user_id), {"type": "sync.notify", "seq": seq})
+
+
+def notify_from_loop(last_seqs: Mapping[int, int]) -> None:
+    """notify_now, from code running on the ASGI server's event loop (after its
+    own commit): published from that loop (realtime.publish_from_loop)."""
+    for user_id, seq in last_seqs.items():
+        publish_from_loop(user_group(user_id), {"type": "sync.notify", "seq": seq})
