@@ -30,7 +30,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Request, expect
 
 from devtools.processes import ServerProcess, start_asgi_server, start_celery_worker, start_redis
-from shake.models import Round
+from shake.models import Business, Round
 from shake.schedule import stagger_group
 from shake.services.activities import (
     PrizePlan,
@@ -38,11 +38,14 @@ from shake.services.activities import (
     SponsorPlan,
     activity_approve,
     activity_create,
+    business_create,
 )
 from shake.services.assets import asset_store, assets_push_run
 from shake.services.control import round_start
 from tests.factories import login_session, make_friends, make_user
+from tests.shake.conftest import BUSINESS_SECRET
 from tests.support.browser import ChatPage, off_loop
+from tests.support.businesses import BusinessServer
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -240,6 +243,75 @@ def test_web_shake__win_a_sponsor_packet__open__forward_the_shares__a_group_memb
     expect(alice.by_id("wallet-movement-reason").filter(has_text="Shake prize")).to_have_count(1)
     assert alice.errors == []
     assert bob.errors == []
+
+
+def coupon_activity(business: Business) -> Round:
+    """A running round whose pool holds one coupon of `business` worth 5 CNY."""
+    activity = activity_create(
+        name="Gala",
+        sponsors=[SponsorPlan("Ride Co", LOGO)],
+        rounds=[
+            RoundPlan(
+                title="Round 1",
+                planned_start=timezone.now() - timedelta(seconds=1),
+                duration_seconds=600,
+                issue_rate=1000,
+                prizes=(
+                    PrizePlan(
+                        sponsor=0, count=1, total=500, kind="coupon",
+                        business=business.pk, coupon="ride-5",
+                    ),
+                ),
+            )
+        ],
+    )  # fmt: skip
+    activity_approve(activity_id=activity.pk)
+    return activity.rounds.get()
+
+
+def test_web_shake__a_coupon_won__deferred_without_an_account__retried__delivered(
+    browser: Browser, shake_stack: tuple[ServerProcess, ServerProcess]
+) -> None:
+    # given: a business (a real local HTTP server) where nobody has an account yet,
+    # and a running round whose pool holds one of its coupons
+    daphne, _ = shake_stack
+    shop = BusinessServer(secret=BUSINESS_SECRET, accounts=set()).start()
+    try:
+        business = business_create(
+            name="Ride Co", endpoint=shop.url, secret=BUSINESS_SECRET, rate_per_second=100
+        )
+        coupon_activity(business)
+        alice_user = make_user(nickname="Alice")
+        alice = ChatPage.login(browser, daphne, alice_user)
+        open_shake_page(alice)
+        # when: Alice shakes until she wins, and opens it
+        answered = 0
+        while not alice.by_id("shake-prize").count():
+            assert answered < 20, "no win"
+            alice.by_id("shake-button").click()
+            answered = wait_idle(alice, answered)
+        expect(alice.by_id("shake-won")).to_have_text("You won a coupon from Ride Co!")
+        card = alice.by_id("shake-prize")
+        expect(card).to_contain_text("Coupon")
+        card.get_by_test_id("shake-open").click()
+        # then: its face value, and not "in your wallet": it goes to the business, which
+        # has no account for her, so it waits for her with a retry
+        expect(card.get_by_test_id("shake-amount")).to_have_text("¥5.00")
+        expect(card.get_by_test_id("shake-credit")).to_have_count(0)
+        coupon = card.get_by_test_id("shake-coupon")
+        expect(coupon).to_have_attribute("data-state", "deferred", timeout=CREDIT_TIMEOUT_MS)
+        expect(coupon).to_have_text("You have no Ride Co account yet: open one there, then retry.")
+        # when: she opens an account at the business and retries
+        shop.open_account(alice_user.pk)
+        card.get_by_test_id("shake-coupon-retry").click()
+        # then: delivered, once
+        expect(coupon).to_have_attribute("data-state", "delivered", timeout=CREDIT_TIMEOUT_MS)
+        expect(coupon).to_have_text("Coupon delivered to your Ride Co account.")
+        expect(card.get_by_test_id("shake-coupon-retry")).to_have_count(0)
+        assert [a.answer for a in shop.log()] == ["no_account", "ok"]
+        assert alice.errors == []
+    finally:
+        shop.stop()
 
 
 def test_web_shake__one_request_per_interval__wider_when_busy__stops_by_itself_at_the_cap(

@@ -316,7 +316,8 @@ export class ShakePage {
     this.app.scheduleRender();
     try {
       prize.opened = await this.reopen(prize);
-      if (!prize.opened.credited) this.followCredit(prize, 0);
+      if (prize.opened.kind === "coupon") this.followCoupon(prize, 0);
+      else if (!prize.opened.credited) this.followCredit(prize, 0);
       else this.app.wallet.refresh().catch(() => {});
     } catch (error) {
       prize.error = openErrorText(error);
@@ -331,6 +332,41 @@ export class ShakePage {
     return this.app.api.post("/api/shake/open", {
       packet: p.id, round: p.round, amount: p.amount, sponsor: p.sponsor.id, signature: p.signature,
     });
+  }
+
+  /** A coupon goes to its business, not the wallet: reads its delivery (GET) until it
+   * is delivered, or waits on the user (deferred: no account there yet; failed). */
+  followCoupon(prize, polls) {
+    if (this.stopped || polls >= CREDIT_POLLS) return;
+    const read = async () => {
+      try {
+        prize.coupon = await this.app.api.get(`/api/shake/coupons/${prize.packet.id}`);
+        this.app.scheduleRender();
+        if (["delivered", "deferred", "failed"].includes(prize.coupon.state)) return;
+      } catch {
+        // asked again below
+      }
+      this.followCoupon(prize, polls + 1);
+    };
+    if (polls === 0) read();
+    else setTimeout(read, CREDIT_POLL_MS);
+  }
+
+  /** "Retry delivery" (docs/api.md): deferred or failed goes back to pending. */
+  async retryCoupon(prize) {
+    if (prize.retrying) return;
+    prize.retrying = true;
+    prize.error = "";
+    this.app.scheduleRender();
+    try {
+      prize.coupon = await this.app.api.post(`/api/shake/coupons/${prize.packet.id}/retry`, {});
+      if (prize.coupon.state !== "delivered") this.followCoupon(prize, 1);
+    } catch (error) {
+      prize.error = openErrorText(error);
+    } finally {
+      prize.retrying = false;
+    }
+    this.app.scheduleRender();
   }
 
   /** Reads the opened packet (GET, no write) until `credited` says it reached the wallet. */
@@ -500,7 +536,9 @@ export class ShakePage {
         ? t("No round is on: nothing to win right now.") : t("Nothing this time. Shake again!")));
       return;
     }
-    replace(node, h("p", { testid: "shake-won" }, t("You won a red packet from {sponsor}!", { sponsor: latest.packet.sponsor.name })));
+    const sponsor = latest.packet.sponsor.name;
+    replace(node, h("p", { testid: "shake-won" }, latest.packet.kind === "coupon"
+      ? t("You won a coupon from {sponsor}!", { sponsor }) : t("You won a red packet from {sponsor}!", { sponsor })));
   }
 
   prizeCard(prize) {
@@ -513,7 +551,8 @@ export class ShakePage {
     const p = prize.packet;
     const opened = prize.opened;
     // The sponsor's kept images may arrive after the card is drawn: redrawn then.
-    const sig = JSON.stringify([opened, prize.opening, prize.forwarded, prize.error, this.assets.held.size]);
+    const sig = JSON.stringify([opened, prize.opening, prize.forwarded, prize.error, this.assets.held.size,
+      prize.coupon, prize.retrying]);
     if (node.__sig === sig) return;
     node.__sig = sig;
     const sponsor = p.sponsor || {};
@@ -529,9 +568,10 @@ export class ShakePage {
       h("div", { class: "shake-prize-head" }, logo,
         h("div", {},
           h("div", { class: "shake-sponsor", testid: "shake-sponsor-name" }, sponsor.name || t("Red packet")),
-          h("div", { class: "muted small" }, p.kind === "sponsor" && p.extra_shares
-            ? t("Sponsor red packet · {n} more share(s) to pass on", { n: p.extra_shares }) : t("Red packet")))),
-      opened
+          h("div", { class: "muted small" }, prizeKindText(p)))),
+      opened && opened.kind === "coupon"
+        ? this.couponPart(prize, opened)
+        : opened
         ? [h("p", { class: "redpacket-amount", testid: "shake-amount", dataset: { fen: String(opened.amount) } }, yuan(opened.amount)),
           h("p", { class: "muted small", testid: "shake-credit", dataset: { credited: String(opened.credited) } },
             opened.credited ? t("In your wallet") : t("Arriving in your wallet"))]
@@ -548,6 +588,27 @@ export class ShakePage {
           t("{n} share(s) sent to {chat}.", { n: prize.forwarded.shares, chat: prize.forwarded.title }))
         : null,
       prize.error ? h("p", { class: "error", testid: "shake-open-error" }, prize.error) : null);
+  }
+
+  /** An opened coupon: its face value and where its delivery to the business stands. */
+  couponPart(prize, opened) {
+    const coupon = prize.coupon;
+    const state = coupon ? coupon.state : opened.delivery || "pending";
+    const business = (coupon && coupon.business) || t("the business");
+    const hours = coupon && coupon.arrives_within_hours ? coupon.arrives_within_hours : 24;
+    const text = {
+      delivered: t("Coupon delivered to your {business} account.", { business }),
+      deferred: t("You have no {business} account yet: open one there, then retry.", { business }),
+      failed: t("Delivery to {business} failed for now: it is tried again, or retry now.", { business }),
+    }[state] || t("Coupon from {business}: arrives within {hours} h.", { business, hours });
+    return [
+      h("p", { class: "redpacket-amount", testid: "shake-amount", dataset: { fen: String(opened.amount) } }, yuan(opened.amount)),
+      h("p", { class: "muted small", testid: "shake-coupon", dataset: { state } }, text),
+      coupon && coupon.can_retry
+        ? h("button", { type: "button", class: "btn", testid: "shake-coupon-retry", disabled: Boolean(prize.retrying),
+          onclick: () => this.retryCoupon(prize) }, t("Retry delivery"))
+        : null,
+    ];
   }
 
   build() {
@@ -572,6 +633,14 @@ export class ShakePage {
         view.schedule, view.button, view.status, view.tier, view.motion, view.error, view.latest, view.prizes));
     return view;
   }
+}
+
+function prizeKindText(packet) {
+  if (packet.kind === "coupon") return t("Coupon");
+  if (packet.kind === "sponsor" && packet.extra_shares) {
+    return t("Sponsor red packet · {n} more share(s) to pass on", { n: packet.extra_shares });
+  }
+  return t("Red packet");
 }
 
 function setText(node, text, dataset) {
