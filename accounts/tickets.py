@@ -138,16 +138,21 @@ def _verified(ticket_id: int, entry: _Entry) -> VerifiedTicket:
     )
 
 
+def _well_formed(parts: list[str]) -> bool:
+    """A token's parts: the version, the ticket's id (digits), the secret."""
+    return (
+        len(parts) == 3
+        and parts[0] == TICKET_VERSION
+        and parts[1].isascii()
+        and parts[1].isdigit()
+        and len(parts[1]) <= 18
+        and len(parts[2]) == _SECRET_LENGTH
+    )
+
+
 def _parse(token: str) -> tuple[int, str]:
     parts = token.split(".")
-    if (
-        len(parts) != 3
-        or parts[0] != TICKET_VERSION
-        or not parts[1].isascii()
-        or not parts[1].isdigit()
-        or len(parts[1]) > 18
-        or len(parts[2]) != _SECRET_LENGTH
-    ):
+    if not _well_formed(parts):
         TICKET_REFUSALS.inc("malformed")
         raise TicketInvalid()
     return int(parts[1]), parts[2]
@@ -223,14 +228,7 @@ def ticket_verify_cached(*, token: str) -> VerifiedTicket | None:
     ticket_verify can say which, and counts the refusal). Never weaker than
     ticket_verify: the same checks, on the same cached entry."""
     parts = token.split(".")
-    if (
-        len(parts) != 3
-        or parts[0] != TICKET_VERSION
-        or not parts[1].isascii()
-        or not parts[1].isdigit()
-        or len(parts[1]) > 18
-        or len(parts[2]) != _SECRET_LENGTH
-    ):
+    if not _well_formed(parts):
         return None
     ticket_id = int(parts[1])
     if datacenters.enabled() and datacenters.origin_of_id(ticket_id) not in (
