@@ -175,7 +175,9 @@ def test_group__administered_from_the_header_panel__members_see_every_change(
 
     # then Bob sees the new name, and each change as a notice in the chat
     expect(bob.by_id("chat-title")).to_have_text("Reading circle", timeout=20_000)
-    expect(bob.by_id("message-system")).to_have_count(6, timeout=20_000)  # created … removed
+    # (created … removed; within a heartbeat: a notify is best effort, DESIGN.md §4, and
+    # a full run once saw only five for 20 s, presumably a notify lost)
+    expect(bob.by_id("message-system")).to_have_count(6, timeout=45_000)
     # and his panel shows the announcement and him as an admin, who may rename
     bob_panel = open_panel(bob)
     expect(bob_panel.get_by_test_id("group-announcement-input")).to_have_value(
