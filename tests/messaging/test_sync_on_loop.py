@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Awaitable
 from typing import Any
 
@@ -27,37 +26,17 @@ from accounts.tickets import ticket_require
 from messaging import protocol
 from messaging.selectors import sync_read, sync_read_wire
 from messaging.selectors_async import reader, sync_read_wire_async
-from messaging.services.conversations import direct_open, group_create, group_update
-from messaging.services.sending import conversation_read, message_recall, message_send
-from messaging.types import OutgoingContent, WireSyncPage
-from tests.factories import Session, login_session, make_friends, make_user
+from messaging.types import WireSyncPage
+from tests.factories import Session, login_session
+from tests.support.synclogs import busy_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def send(session: Session, conversation: int, text: str, **extra: Any) -> Any:
-    return message_send(
-        ticket=session.ticket, user_id=session.user.pk, conversation_id=conversation,
-        client_msg_id=uuid.uuid4().hex, content=OutgoingContent("text", text, **extra),
-    )  # fmt: skip
-
-
 @pytest.fixture
 def bob() -> Session:
-    alice, bob, carol = make_user(nickname="Alice"), make_user(nickname="Bob"), make_user()
-    make_friends(alice, bob)
-    make_friends(bob, carol)
-    a, b = login_session(alice), login_session(bob)
-    chat = direct_open(ticket=a.ticket, user_id=alice.pk, peer_id=bob.pk).pk
-    first = send(a, chat, "hi Bob")
-    send(b, chat, 'quoting "you" \u2014 \U0001f600', reply_to=first.message_id)
-    recalled = send(a, chat, "oops")
-    message_recall(ticket=a.ticket, user_id=alice.pk, message_id=recalled.message_id)
-    group = group_create(ticket=b.ticket, user_id=bob.pk, name="G", member_ids=[alice.pk, carol.pk])
-    send(b, group.pk, "@Alice", mentions=(alice.pk,))
-    group_update(ticket=b.ticket, user_id=bob.pk, conversation_id=group.pk, announcement="Rules")
-    conversation_read(ticket=b.ticket, user_id=bob.pk, conversation_id=chat, seq=2)
-    ticket_require(b.ticket, user_id=bob.pk)  # in the ticket cache, as on a live link
+    b = busy_log()
+    ticket_require(b.ticket, user_id=b.user.pk)  # in the ticket cache, as on a live link
     return b
 
 

@@ -4,45 +4,19 @@ Python selector says, entry for entry, for every kind of entry."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
 from messaging.selectors import sync_read, sync_read_wire
-from messaging.services.conversations import direct_open, group_create, group_update
-from messaging.services.sending import conversation_read, message_recall, message_send
-from messaging.types import OutgoingContent
-from tests.factories import login_session, make_friends, make_user
+from tests.support.synclogs import busy_log
 
 pytestmark = pytest.mark.django_db
 
 
-def send(session: Any, conversation: int, text: str, **extra: Any) -> Any:
-    return message_send(
-        ticket=session.ticket, user_id=session.user.pk, conversation_id=conversation,
-        client_msg_id=uuid.uuid4().hex, content=OutgoingContent("text", text, **extra),
-    )  # fmt: skip
-
-
-@pytest.fixture
-def busy_log() -> Any:
-    """Bob's log with contact notices, 1:1 and group messages (own and others'),
-    a quote, a mention, a recall, a system notice and a read position."""
-    alice, bob, carol = make_user(nickname="Alice"), make_user(nickname="Bob"), make_user()
-    make_friends(alice, bob)
-    make_friends(bob, carol)
-    a, b = login_session(alice), login_session(bob)
-    chat = direct_open(ticket=a.ticket, user_id=alice.pk, peer_id=bob.pk).pk
-    first = send(a, chat, "hi Bob")
-    send(b, chat, 'quoting "you" \u2014 \U0001f600', reply_to=first.message_id)
-    recalled = send(a, chat, "oops")
-    message_recall(ticket=a.ticket, user_id=alice.pk, message_id=recalled.message_id)
-    group = group_create(ticket=b.ticket, user_id=bob.pk, name="G", member_ids=[alice.pk, carol.pk])
-    send(b, group.pk, "@Alice", mentions=(alice.pk,))
-    group_update(ticket=b.ticket, user_id=bob.pk, conversation_id=group.pk, announcement="Rules")
-    conversation_read(ticket=b.ticket, user_id=bob.pk, conversation_id=chat, seq=2)
-    return b
+@pytest.fixture(name="busy_log")
+def busy_log_fixture() -> Any:
+    return busy_log()
 
 
 @pytest.mark.parametrize(("since", "limit"), [(0, 1000), (0, 3), (4, 5), (1000, 10)])
